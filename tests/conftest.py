@@ -1,0 +1,37 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui_trainer.config import Config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tiny_config(**overrides) -> Config:
+    """seed_cnn on synthetic data: a few seconds an epoch on 2 cores, well above chance."""
+    cfg = Config(description="tiny test run")
+    for key, value in {"model.name": "seed_cnn", "data.batch_size": 64, "optimizer.name": "adam",
+                       "optimizer.lr": 2e-3, "optimizer.weight_decay": 0.0, "schedule.name": "cosine",
+                       "augment.crop_padding": 2, "run.epochs": 2, "run.seed": 1, **overrides}.items():
+        cfg.set(key, value)
+    return cfg
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """Isolate user presets and default data from the developer's own."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
+    monkeypatch.delenv("TUI_TRAINER_DATA", raising=False)
+    return tmp_path / "home"
+
+
+def cli_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), PYTHONUNBUFFERED="1")
+    env.pop("TUI_TRAINER_DATA", None)
+    return env
+
+
+CLI = [sys.executable, "-m", "tui_trainer"]

@@ -1,0 +1,85 @@
+"""The command line as a user meets it: exit codes and one-line errors, JSON output, eval."""
+import json
+import subprocess
+
+import pytest
+
+from conftest import CLI, cli_env, tiny_config
+from tui_trainer.config import to_toml
+
+
+def run_cli(home, *args, timeout=240):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_env(home), timeout=timeout)
+
+
+def one_line_error(proc, code):
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train", "--preset", "nope"], "unknown preset 'nope' (available: "),
+    (["train", "--preset", "cpu-quick", "--set", "optimizer.lr=-1"], "optimizer.lr = '-1' is invalid: expected a number from 1e-06 to 10"),
+    (["train", "--preset", "cpu-quick", "--set", "optimizer.lrr=1"], "unknown key 'optimizer.lrr'"),
+    (["train", "--preset", "cpu-quick", "--set", "lr"], "expected KEY=VALUE"),
+    (["train", "--preset", "cpu-quick", "--epochs", "0"], "run.epochs = 0 is invalid"),
+    (["train", "--preset", "cpu-quick", "--device", "tpu"], "--device 'tpu' is invalid"),
+    (["train"], "--preset NAME|FILE is required"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_input_exits_2_with_one_line(home, args, needle):
+    assert needle in one_line_error(run_cli(home, *args), 2)
+
+
+def test_broken_preset_files_name_the_file_line_and_field(home, tmp_path):
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("[run]\nepochs = = 3\n")
+    assert "line 2, column" in one_line_error(run_cli(home, "train", "--preset", str(bad_toml)), 2)
+    bad_value = tmp_path / "range.toml"
+    bad_value.write_text("[data]\nbatch_size = 0\n[model]\ncolour = 'red'\n")
+    line = one_line_error(run_cli(home, "train", "--preset", str(bad_value)), 2)
+    assert str(bad_value) in line and "data.batch_size = 0" in line and "'model.colour'" in line
+
+
+def test_missing_data_offline_says_where_to_put_it(home, tmp_path):
+    line = one_line_error(run_cli(home, "train", "--preset", "cpu-quick", "--data", str(tmp_path / "empty"),
+                                  "--runs", str(tmp_path / "runs")), 1)
+    assert "cifar-10-batches-py" in line and "--data" in line
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00garbage" * 100, b"[run]\nepochs = 3\n"])
+def test_eval_of_unreadable_files_exits_1_with_one_line(home, tmp_path, content):
+    path = tmp_path / "model.pt"
+    path.write_bytes(content)
+    line = one_line_error(run_cli(home, "eval", str(path), "--data", "synthetic"), 1)
+    assert str(path) in line
+
+
+def test_train_json_then_eval_reports_the_recorded_accuracy(home, tmp_path):
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(to_toml(tiny_config()))
+    proc = run_cli(home, "train", "--preset", str(preset), "--data", "synthetic", "--runs", str(tmp_path / "runs"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["epoch"] for line in lines[:-1]] == [1, 2]
+    final = lines[-1]
+    assert {"run_dir", "best_acc", "best_epoch", "epochs", "seconds"} <= set(final)
+    assert 0.8 < final["best_acc"] <= 1 and final["epochs"] == 2
+
+    proc = run_cli(home, "eval", f"{final['run_dir']}/checkpoints/best.pt", "--data", "synthetic", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["accuracy"] == final["best_acc"]
+    assert {"accuracy", "per_class", "confusion", "n"} <= set(report) and report["n"] == 1000
+
+    proc = run_cli(home, "runs", "--runs", str(tmp_path / "runs"))
+    assert "-tiny" in proc.stdout and f"{final['best_acc']:.2%}" in proc.stdout
+
+
+def test_presets_lists_builtins_with_descriptions(home):
+    proc = run_cli(home, "presets")
+    assert proc.returncode == 0
+    names = [line.split()[0] for line in proc.stdout.splitlines()]
+    assert {"seed-notebook", "bag-of-tricks", "fast", "cpu-quick"} <= set(names)

@@ -1,0 +1,147 @@
+"""The engine end to end on generated data: it learns, it writes a complete run folder, its
+checkpoints evaluate to what it recorded, and stop/resume continue exactly."""
+import math
+
+import pytest
+import torch
+
+from conftest import tiny_config
+from tui_trainer.data import load_dataset
+from tui_trainer.training import checkpoints, runs
+from tui_trainer.training.control import RunControl
+from tui_trainer.training.evaluate import evaluate_checkpoint
+from tui_trainer.training.events import (BatchProgress, CheckpointSaved, EpochEnded, RunFailed, RunFinished,
+                                         RunStarted)
+from tui_trainer.training.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return load_dataset("synthetic")
+
+
+def train(cfg, tmp_path, synthetic, **kw):
+    events = []
+    result = Trainer(cfg, data="synthetic", runs_dir=tmp_path / "runs", preset="tiny", sink=events.append,
+                     dataset=synthetic, **kw).run()
+    return result, events
+
+
+def test_short_run_learns_and_writes_a_complete_run_folder(tmp_path, synthetic):
+    result, events = train(tiny_config(), tmp_path, synthetic)
+    assert isinstance(result, RunFinished), result
+    assert result.best_acc > 0.8  # chance is 0.1
+    run_dir = runs.Path(result.run_dir)
+    assert run_dir.name.endswith("-tiny")
+    assert [type(e) for e in events[:1]] == [RunStarted]
+    epochs = [e for e in events if isinstance(e, EpochEnded)]
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert epochs[-1].train_acc > 0.5 and epochs[-1].images_per_s > 0
+    assert any(isinstance(e, BatchProgress) for e in events)
+    saved = {(e.kind, e.epoch) for e in events if isinstance(e, CheckpointSaved)}
+    assert ("last", 2) in saved and ("best", result.best_epoch) in saved
+    assert runs.read_metrics(run_dir) == epochs
+    assert runs.read_config(run_dir) == tiny_config()
+    replayed, _ = runs.read_events(run_dir)
+    assert replayed == events
+    assert not (run_dir / runs.LIVE).exists()
+
+
+def test_best_checkpoint_evaluates_to_the_recorded_accuracy(tmp_path, synthetic):
+    result, _ = train(tiny_config(**{"run.ema_decay": 0.9}), tmp_path, synthetic)
+    run_dir = runs.Path(result.run_dir)
+    recorded = {m.epoch: m.test_acc for m in runs.read_metrics(run_dir)}
+    payload = checkpoints.load(run_dir / "checkpoints" / "best.pt")
+    assert payload["epoch"] == result.best_epoch
+    evaluated = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", "synthetic", dataset=synthetic)
+    assert evaluated.accuracy == recorded[result.best_epoch]
+    assert evaluated.n == len(synthetic.test_y)
+    assert sum(map(sum, evaluated.confusion)) == evaluated.n
+
+
+def test_best_is_kept_only_after_the_configured_epoch(tmp_path, synthetic):
+    result, events = train(tiny_config(**{"run.best_after_epoch": 2, "run.epochs": 2}), tmp_path, synthetic)
+    assert result.best_epoch == 2
+    assert [e.is_best for e in events if isinstance(e, EpochEnded)] == [False, True]
+
+
+def test_eval_every_skips_test_evaluations_but_not_the_last(tmp_path, synthetic):
+    result, events = train(tiny_config(**{"run.eval_every": 2, "run.epochs": 3}), tmp_path, synthetic)
+    assert [e.test_acc is None for e in events if isinstance(e, EpochEnded)] == [True, False, False]
+
+
+def _stop_after(control, steps):
+    seen = []
+
+    def sink(event):
+        if isinstance(event, BatchProgress):
+            seen.append(event)
+            if event.step >= steps or event.epoch > 1:
+                control.request_stop()
+    return sink
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_stop_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, synthetic, precision):
+    cfg = tiny_config(**{"run.precision": precision, "augment.mixup_alpha": 0.4})
+    straight, _ = train(cfg, tmp_path / "a", synthetic)
+
+    control = RunControl()
+    stopped = Trainer(cfg, data="synthetic", runs_dir=tmp_path / "b", preset="tiny", sink=_stop_after(control, 20),
+                      control=control, dataset=synthetic).run()
+    assert isinstance(stopped, RunFinished) and stopped.stopped
+    state = checkpoints.load(runs.Path(stopped.run_dir) / "checkpoints" / "last.pt")
+    assert state["step"] > 0 or state["epoch"] > 0
+    resumed = Trainer(data="synthetic", resume=stopped.run_dir, sink=lambda e: None, dataset=synthetic).run()
+    assert isinstance(resumed, RunFinished) and not resumed.stopped
+
+    a = runs.read_metrics(runs.Path(straight.run_dir))
+    b = runs.read_metrics(runs.Path(resumed.run_dir))
+    assert [m.epoch for m in b] == [1, 2]
+    for x, y in zip(a, b):
+        assert math.isclose(x.train_loss, y.train_loss, rel_tol=1e-4, abs_tol=1e-5)
+        assert math.isclose(x.test_loss, y.test_loss, rel_tol=1e-4, abs_tol=1e-5)
+        assert abs(x.test_acc - y.test_acc) <= 0.002
+
+
+def test_resume_can_extend_a_finished_run(tmp_path, synthetic):
+    first, _ = train(tiny_config(**{"run.epochs": 1}), tmp_path, synthetic)
+    events = []
+    more = Trainer(data="synthetic", resume=first.run_dir, epochs=2, sink=events.append, dataset=synthetic).run()
+    assert isinstance(more, RunFinished)
+    assert [m.epoch for m in runs.read_metrics(runs.Path(first.run_dir))] == [1, 2]
+    assert events[0].start_epoch == 1
+
+
+def test_divergence_stops_with_a_hint_and_keeps_the_last_good_checkpoint(tmp_path, synthetic):
+    cfg = tiny_config(**{"optimizer.name": "sgd", "optimizer.lr": 10.0, "optimizer.momentum": 0.99,
+                         "schedule.name": "constant", "model.name": "airbench", "run.epochs": 3})
+    result, _ = train(cfg, tmp_path, synthetic)
+    assert isinstance(result, RunFailed)
+    assert "diverged" in result.message and "epoch" in result.message and "lower optimizer.lr" in result.message
+
+
+def test_pause_then_resume_continues(tmp_path, synthetic):
+    import threading
+    control = RunControl()
+    events = []
+
+    def sink(e):
+        events.append(e)
+        if isinstance(e, BatchProgress) and len(events) < 4:
+            control.pause()
+            threading.Timer(0.3, control.resume).start()
+
+    result = Trainer(tiny_config(**{"run.epochs": 1}), data="synthetic", runs_dir=tmp_path, sink=sink,
+                     control=control, dataset=synthetic).run()
+    assert isinstance(result, RunFinished) and not result.stopped
+    kinds = [type(e).__name__ for e in events]
+    assert "RunPaused" in kinds
+
+
+def test_unwritable_runs_folder_is_reported_before_training(tmp_path, synthetic):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = Trainer(tiny_config(), data="synthetic", runs_dir=blocker / "runs", sink=lambda e: None,
+                     dataset=synthetic).run()
+    assert isinstance(result, RunFailed) and "not writable" in result.message and result.run_dir is None

@@ -1,0 +1,206 @@
+"""Command line: the app (no subcommand), train, eval, presets, runs, stop.
+
+Exit codes: 0 done, 1 the run or evaluation failed, 2 bad input (one line naming the field or
+file and what is allowed), 130 stopped by the user. Never a traceback for a user's mistake.
+Torch is imported only by the commands that need it, so errors and listings come back at once.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from . import locations, presets
+from .config import Config, ConfigError
+from .training import runs as run_dirs
+
+EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
+
+
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="tui-trainer", description="Train CIFAR-10 classifiers from the terminal.")
+    sub = parser.add_subparsers(dest="command", parser_class=Parser)
+
+    def data_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data", default=None, help="data folder, or 'synthetic' (default: $TUI_TRAINER_DATA or ~/.cache/tui-trainer/data)")
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+
+    def runs_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--runs", type=Path, default=locations.default_runs(), help="runs folder (default: ./runs)")
+
+    for p in (parser,):
+        data_options(p)
+        runs_option(p)
+
+    train = sub.add_parser("train", help="train a preset headless")
+    train.add_argument("--preset", help="preset name or path to a .toml file")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. optimizer.lr=0.01")
+    train.add_argument("--epochs", type=int, help="shorthand for --set run.epochs=N")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last.pt")
+    train.add_argument("--json", action="store_true", help="one JSON object per epoch and a final summary")
+    data_options(train)
+    runs_option(train)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint on the test split")
+    ev.add_argument("checkpoint", type=Path)
+    ev.add_argument("--tta", action="store_true", help="flip + translate test-time augmentation")
+    ev.add_argument("--json", action="store_true")
+    data_options(ev)
+
+    sub.add_parser("presets", help="list presets")
+    ls = sub.add_parser("runs", help="list runs with their best accuracy")
+    ls.add_argument("--json", action="store_true")
+    runs_option(ls)
+
+    stop = sub.add_parser("stop", help="stop a live run (it saves last.pt first)")
+    stop.add_argument("run_dir", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        command = args.command or "app"
+        return COMMANDS[command](args)
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as e:
+        print(f"tui-trainer: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tui-trainer: interrupted", file=sys.stderr)
+        return EXIT_STOPPED
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
+    if args.resume:
+        if args.preset or args.set:
+            raise UsageError("tui-trainer train: --resume continues a run with its own config; drop --preset and --set")
+        return None, args.resume.name
+    if not args.preset:
+        raise UsageError("tui-trainer train: --preset NAME|FILE is required (see `tui-trainer presets`)")
+    preset = presets.find(args.preset)
+    cfg = preset.load()
+    for item in args.set:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"tui-trainer train: --set {item!r}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
+        cfg.set(key.strip(), value)
+    if args.epochs is not None:
+        cfg.set("run.epochs", args.epochs)
+    return cfg, preset.name
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    cfg, name = resolve_config(args)
+    from .training.control import RunControl
+    from .training.device import resolve
+    from .training.trainer import Trainer
+    from .train_output import make_reporter
+
+    try:
+        resolve(args.device)
+    except ValueError as e:
+        raise UsageError(f"tui-trainer train: {e}") from None
+    control = RunControl()
+    reporter = make_reporter(args.json)
+
+    def on_signal(signum, frame):  # noqa: ARG001
+        if control.stop_requested:
+            raise KeyboardInterrupt  # a second Ctrl-C: the user means it
+        reporter.note(f"{signal.Signals(signum).name}: stopping at the next step and saving last.pt ...")
+        control.request_stop()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    trainer = Trainer(cfg, data=args.data or locations.default_data(), runs_dir=args.runs, preset=name,
+                      device_name=args.device, sink=reporter, control=control, resume=args.resume,
+                      epochs=args.epochs if args.resume else None)
+    with reporter:
+        result = trainer.run()
+    return reporter.exit_code(result)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data import DataError
+    from .training.checkpoints import CheckpointError
+    from .training.evaluate import evaluate_checkpoint
+
+    try:
+        result = evaluate_checkpoint(args.checkpoint, args.data or locations.default_data(), args.device, tta=args.tta)
+    except (CheckpointError, DataError) as e:
+        print(f"tui-trainer eval: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as e:
+        raise UsageError(f"tui-trainer eval: {e}") from None
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0
+    print(f"{args.checkpoint}: accuracy {result.accuracy:.2%} on {result.n} test images"
+          f"{' (TTA)' if args.tta else ''}, loss {result.loss:.4f}")
+    width = max(len(c) for c in result.classes)
+    for name, acc in zip(result.classes, result.per_class):
+        print(f"  {name:<{width}}  {acc:6.1%}")
+    print("confusion (rows: true, columns: predicted)")
+    print("  " + " ".join(f"{c[:5]:>5}" for c in result.classes))
+    for name, row in zip(result.classes, result.confusion):
+        print(f"  {' '.join(f'{v:5d}' for v in row)}  {name}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
+    found = presets.discover()
+    width = max((len(p.name) for p in found), default=0)
+    for p in found:
+        where = "" if p.builtin else f"  [{p.path}]"
+        print(f"{p.name:<{width}}  {p.description()}{where}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    found = run_dirs.list_runs(args.runs)
+    if args.json:
+        print(json.dumps([run_dirs.run_summary(r) for r in found]))
+        return 0
+    if not found:
+        print(f"no runs in {args.runs}")
+        return 0
+    for r in found:
+        best = f"{r.best_acc:.2%} at epoch {r.best_epoch}" if r.best_acc is not None else "no test score yet"
+        planned = f"/{r.epochs_planned}" if r.epochs_planned else ""
+        print(f"{r.name}  {r.epochs_done}{planned} epochs  best {best}{'  LIVE' if r.live else ''}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from .training.control import send_command
+
+    pid = run_dirs.live_pid(args.run_dir)
+    if pid is None:
+        print(f"tui-trainer stop: {args.run_dir} is not training now", file=sys.stderr)
+        return EXIT_FAILED
+    send_command(args.run_dir, "stop")
+    print(f"asked pid {pid} to stop {args.run_dir}; it saves last.pt first")
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from .app.app import run_app
+
+    return run_app(data=args.data or locations.default_data(), runs=args.runs, device=args.device)
+
+
+COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "presets": cmd_presets,
+            "runs": cmd_runs, "stop": cmd_stop}

@@ -1,0 +1,305 @@
+"""Typed run configuration: six sections, per-field validation, TOML load and save.
+
+Every field carries its allowed range or choices in its metadata, so the CLI (`--set`), preset
+files and the editor screen all validate through `check_field` and report the same message.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+class ConfigError(ValueError):
+    """One or more invalid settings; the message names each field, the value and what is allowed."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = problems
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__(prefix + "; ".join(problems))
+
+
+def setting(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+            choices: tuple[str, ...] | None = None, length: int | None = None) -> Any:
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "length": length}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+MODEL_NAMES = ("seed_cnn", "airbench", "resnet9", "resnet18")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangular2", "linear")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass
+class DataConfig:
+    batch_size: int = setting(512, "images per training step", min=1, max=8192)
+    mean: list[float] = setting([0.4914, 0.4822, 0.4465], "per-channel mean for normalization",
+                                min=0.0, max=1.0, length=3)
+    std: list[float] = setting([0.2023, 0.1994, 0.2010], "per-channel std for normalization",
+                               min=1e-3, max=1.0, length=3)
+
+
+@dataclass
+class ModelConfig:
+    name: str = setting("airbench", "network architecture", choices=MODEL_NAMES)
+    widths: list[int] = setting([], "channel widths per stage (empty: the model's default)",
+                                min=1, max=2048)
+    zero_gamma: bool = setting(False, "zero-init the last BatchNorm of each residual block")
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = setting("sgd", "optimizer", choices=OPTIMIZERS)
+    lr: float = setting(0.1, "peak learning rate", min=1e-6, max=10.0)
+    momentum: float = setting(0.9, "SGD momentum (Adam beta1)", min=0.0, max=0.999)
+    nesterov: bool = setting(True, "Nesterov momentum (SGD only)")
+    weight_decay: float = setting(5e-4, "L2 weight decay (decoupled for AdamW)", min=0.0, max=1.0)
+    no_bias_decay: bool = setting(True, "exempt biases and norm parameters from weight decay")
+    bias_lr_scale: float = setting(1.0, "LR multiplier for biases and norm parameters (airbench: 64)",
+                                   min=0.01, max=1000.0)
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = setting("cosine", "learning-rate schedule", choices=SCHEDULES)
+    warmup_epochs: float = setting(0.0, "linear warmup from 0 (cosine, linear, onecycle)",
+                                   min=0.0, max=1000.0)
+    final_lr_factor: float = setting(0.0, "last LR as a fraction of the peak", min=0.0, max=1.0)
+    milestones: list[float] = setting([], "epochs where the step schedule multiplies by gamma",
+                                      min=0.0, max=10000.0)
+    gamma: float = setting(0.1, "step schedule factor", min=0.0, max=1.0)
+    cycle_epochs: float = setting(2.0, "triangular2: half-cycle length in epochs",
+                                  min=0.01, max=1000.0)
+    base_lr_factor: float = setting(0.5, "triangular2: low LR as a fraction of lr", min=0.0, max=1.0)
+    max_lr_factor: float = setting(2.0, "triangular2: high LR as a multiple of lr", min=1.0, max=100.0)
+
+
+@dataclass
+class AugmentConfig:
+    crop_padding: int = setting(4, "random crop after padding by this many pixels (0: off)",
+                                min=0, max=16)
+    pad_mode: str = setting("reflect", "padding for the random crop", choices=("zeros", "reflect"))
+    flip: str = setting("random", "horizontal flip", choices=("none", "random", "alternating"))
+    cutout: int = setting(0, "side of the square cut out of each image (0: off)", min=0, max=32)
+    mixup_alpha: float = setting(0.0, "MixUp Beta(alpha, alpha) (0: off)", min=0.0, max=10.0)
+    cutmix_alpha: float = setting(0.0, "CutMix Beta(alpha, alpha) (0: off)", min=0.0, max=10.0)
+    mix_prob: float = setting(1.0, "fraction of batches mixed when MixUp/CutMix is on",
+                              min=0.0, max=1.0)
+    label_smoothing: float = setting(0.0, "label smoothing", min=0.0, max=0.9)
+
+
+@dataclass
+class RunConfig:
+    epochs: int = setting(10, "training epochs", min=1, max=10000)
+    seed: int = setting(0, "random seed for init, shuffling and augmentation", min=0, max=2**31 - 1)
+    best_after_epoch: int = setting(0, "best.pt is kept only for epochs after this one", min=0, max=10000)
+    eval_every: int = setting(1, "evaluate on the test split every N epochs (and the last)",
+                              min=1, max=10000)
+    precision: str = setting("auto", "bf16 autocast + channels_last where fast", choices=PRECISIONS)
+    ema_decay: float = setting(0.0, "EMA of weights used for evaluation (0: off)", min=0.0, max=0.99999)
+    tta: bool = setting(False, "evaluate with flip + translate test-time augmentation")
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig, "model": ModelConfig, "optimizer": OptimizerConfig,
+    "schedule": ScheduleConfig, "augment": AugmentConfig, "run": RunConfig,
+}
+
+
+@dataclass
+class Config:
+    description: str = ""
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str | None = None) -> Config:
+        """Build from a (partial) nested dict; unknown keys and bad values are all reported."""
+        problems: list[str] = []
+        cfg = cls()
+        for key, value in raw.items():
+            if key == "description":
+                if not isinstance(value, str):
+                    problems.append(f"description: {value!r} is not a string")
+                else:
+                    cfg.description = value
+            elif key not in SECTIONS:
+                problems.append(f"unknown section or key {key!r} (allowed: description, {', '.join(SECTIONS)})")
+            elif not isinstance(value, dict):
+                problems.append(f"{key}: expected a table of settings, got {value!r}")
+            else:
+                for name, v in value.items():
+                    try:
+                        cfg.set(f"{key}.{name}", v)
+                    except ConfigError as e:
+                        problems.extend(e.problems)
+        if problems:
+            raise ConfigError(problems, source)
+        return cfg
+
+    def set(self, path: str, value: Any) -> None:
+        """Set one dotted key (`optimizer.lr`) after validating it; strings are parsed."""
+        section, name = split_path(path)
+        setattr(getattr(self, section), name, check_field(path, value))
+
+    def get(self, path: str) -> Any:
+        section, name = split_path(path)
+        return getattr(getattr(self, section), name)
+
+    def copy(self) -> Config:
+        return Config.from_dict(self.to_dict())
+
+
+def split_path(path: str) -> tuple[str, str]:
+    section, _, name = path.partition(".")
+    if section not in SECTIONS or not name:
+        raise ConfigError([f"unknown key {path!r} (keys look like optimizer.lr; sections: {', '.join(SECTIONS)})"])
+    if name not in {f.name for f in fields(SECTIONS[section])}:
+        allowed = ", ".join(f.name for f in fields(SECTIONS[section]))
+        raise ConfigError([f"unknown key {path!r} (allowed in [{section}]: {allowed})"])
+    return section, name
+
+
+def field_info(path: str) -> tuple[type, dict[str, Any], Any]:
+    """The declared type, the metadata (help, min, max, choices, length) and the default."""
+    section, name = split_path(path)
+    cls = SECTIONS[section]
+    f = next(f for f in fields(cls) if f.name == name)
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return get_type_hints(cls)[name], dict(f.metadata), default
+
+
+def all_paths() -> list[str]:
+    return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)]
+
+
+def allowed_text(path: str) -> str:
+    kind, meta, _ = field_info(path)
+    if meta["choices"]:
+        return "one of " + ", ".join(meta["choices"])
+    if kind is bool:
+        return "true or false"
+    item = {int: "an integer", float: "a number", list[int]: "integers", list[float]: "numbers"}[kind]
+    span = ""
+    if meta["min"] is not None and meta["max"] is not None:
+        span = f" from {meta['min']:g} to {meta['max']:g}"
+    if kind in (list[int], list[float]):
+        count = f"{meta['length']} " if meta["length"] else "a list of "
+        return f"{count}{item}{span}, comma-separated"
+    return item + span
+
+
+def check_field(path: str, value: Any) -> Any:
+    """Return `value` converted to the field's type, or raise ConfigError naming field and range."""
+    kind, meta, _ = field_info(path)
+    bad = ConfigError([f"{path} = {value!r} is invalid: expected {allowed_text(path)}"])
+    try:
+        if kind is str:
+            if not isinstance(value, str) or (meta["choices"] and value not in meta["choices"]):
+                raise bad
+            return value
+        if kind is bool:
+            return _to_bool(value, bad)
+        if kind in (int, float):
+            return _to_number(value, kind, meta, bad)
+        items = _to_list(value, bad)
+        item_kind = int if kind == list[int] else float
+        out = [_to_number(v, item_kind, meta, bad) for v in items]
+        if meta["length"] and len(out) != meta["length"]:
+            raise bad
+        return out
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise bad from None
+
+
+def _to_bool(value: Any, bad: ConfigError) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "yes", "no", "on", "off", "1", "0"):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    raise bad
+
+
+def _to_number(value: Any, kind: type, meta: dict, bad: ConfigError) -> int | float:
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, str):
+        value = value.strip()
+        number: float = int(value) if kind is int else float(value)
+    elif isinstance(value, (int, float)):
+        number = value
+    else:
+        raise bad
+    if kind is int:
+        if isinstance(number, float) and not number.is_integer():
+            raise bad
+        number = int(number)
+    else:
+        number = float(number)
+        if not math.isfinite(number):
+            raise bad
+    if (meta["min"] is not None and number < meta["min"]) or (meta["max"] is not None and number > meta["max"]):
+        raise bad
+    return number
+
+
+def _to_list(value: Any, bad: ConfigError) -> list:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        text = value.strip().strip("[]")
+        return [v for v in (p.strip() for p in text.split(",")) if v]
+    raise bad
+
+
+# --- TOML -------------------------------------------------------------------------------------
+
+def load_toml(path: Path) -> Config:
+    """Read a preset or config.toml; errors name the file, and the line and column for bad TOML."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError([f"cannot read: {e.strerror or e}"], str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["not a UTF-8 text file"], str(path)) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"not valid TOML: {e}"], str(path)) from None
+    return Config.from_dict(raw, str(path))
+
+
+def to_toml(cfg: Config) -> str:
+    lines = [f"description = {_toml_value(cfg.description)}"]
+    for section in SECTIONS:
+        lines += ["", f"[{section}]"]
+        for name, value in dataclasses.asdict(getattr(cfg, section)).items():
+            lines.append(f"{name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'

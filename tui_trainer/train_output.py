@@ -1,0 +1,143 @@
+"""How `tui-trainer train` shows a run: a rich progress bar on a terminal, one plain line per
+epoch in a pipe or a log file, or JSON lines with --json. Each reporter is the trainer's sink."""
+from __future__ import annotations
+
+import json
+import sys
+
+from .training.events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished,
+                              RunPaused, RunStarted)
+
+
+def make_reporter(as_json: bool) -> "Reporter":
+    if as_json:
+        return JsonReporter()
+    if sys.stdout.isatty():
+        return RichReporter()
+    return PlainReporter()
+
+
+def epoch_line(e: EpochEnded, total: int) -> str:
+    test = f"test {e.test_acc:6.2%} loss {e.test_loss:.4f}" if e.test_acc is not None else "test    -"
+    return (f"epoch {e.epoch:>3}/{total}  train {e.train_acc:6.2%} loss {e.train_loss:.4f}  {test}  "
+            f"lr {e.lr:.3g}  {e.seconds:5.1f}s  {e.images_per_s:,.0f} img/s{'  best' if e.is_best else ''}")
+
+
+def finish_lines(f: RunFinished) -> list[str]:
+    best = f"best {f.best_acc:.2%} at epoch {f.best_epoch}" if f.best_acc is not None else "no best checkpoint"
+    lines = [f"{'stopped' if f.stopped else 'finished'} after {f.epochs} epochs in {f.seconds:.1f}s: {best}"]
+    if f.final_acc is not None and not f.stopped:
+        lines.append(f"final test accuracy {f.final_acc:.2%}")
+    lines.append(f"run folder: {f.run_dir}")
+    if f.stopped:
+        lines.append(f"resume with: tui-trainer train --resume {f.run_dir}")
+    return lines
+
+
+class Reporter:
+    """Base: tracks the planned epoch count; subclasses print."""
+
+    epochs = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.epochs = event.config["run"]["epochs"]
+        handler = getattr(self, "on_" + type(event).__name__, None)
+        if handler:
+            handler(event)
+
+    def note(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    def exit_code(self, result: RunFinished | RunFailed) -> int:
+        if isinstance(result, RunFailed):
+            return 1
+        return 130 if result.stopped else 0
+
+    def __enter__(self) -> "Reporter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+class PlainReporter(Reporter):
+    def on_RunStarted(self, e: RunStarted) -> None:
+        resumed = f", resuming after epoch {e.start_epoch}" if e.start_epoch else ""
+        print(f"run {e.run_dir}: {e.config['model']['name']} ({e.parameters:,} parameters) on {e.device}, "
+              f"{e.steps_per_epoch} steps an epoch{resumed}", flush=True)
+
+    def on_EpochEnded(self, e: EpochEnded) -> None:
+        print(epoch_line(e, self.epochs), flush=True)
+
+    def on_RunPaused(self, e: RunPaused) -> None:
+        self.note("paused" if e.paused else "resumed")
+
+    def on_RunFinished(self, e: RunFinished) -> None:
+        for line in finish_lines(e):
+            print(line, flush=True)
+
+    def on_RunFailed(self, e: RunFailed) -> None:
+        print(f"tui-trainer train: {e.message}", file=sys.stderr, flush=True)
+
+
+class RichReporter(PlainReporter):
+    """A live bar for the current epoch; finished epochs print above it."""
+
+    def __enter__(self) -> "RichReporter":
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = Console()
+        self.progress = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.3g}  "
+                                            "{task.fields[speed]:,.0f} img/s"),
+                                 TimeRemainingColumn(), console=self.console, transient=True)
+        self.progress.start()
+        self.task = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def note(self, text: str) -> None:
+        self.console.print(text)
+
+    def on_RunStarted(self, e: RunStarted) -> None:
+        self.task = self.progress.add_task("train", total=e.steps_per_epoch, epoch=f"{e.start_epoch + 1}/{self.epochs}",
+                                           loss=0.0, lr=0.0, speed=0.0)
+        self.console.print(f"run [bold]{e.run_dir}[/]: {e.config['model']['name']} ({e.parameters:,} parameters) "
+                           f"on {e.device}, {e.steps_per_epoch} steps an epoch")
+
+    def on_BatchProgress(self, e: BatchProgress) -> None:
+        self.progress.update(self.task, completed=e.step, epoch=f"{e.epoch}/{self.epochs}", loss=e.loss, lr=e.lr,
+                             speed=e.images_per_s)
+
+    def on_EpochEnded(self, e: EpochEnded) -> None:
+        self.console.print(epoch_line(e, self.epochs))
+        self.progress.reset(self.task, epoch=f"{e.epoch + 1}/{self.epochs}")
+
+    def on_RunFinished(self, e: RunFinished) -> None:
+        self.progress.stop()
+        for line in finish_lines(e):
+            self.console.print(line)
+
+    def on_RunFailed(self, e: RunFailed) -> None:
+        self.progress.stop()
+        self.console.print(f"[red]tui-trainer train: {e.message}[/]")
+
+
+class JsonReporter(Reporter):
+    """One object per epoch, then a summary; accuracies are fractions in [0, 1]."""
+
+    def on_EpochEnded(self, e: EpochEnded) -> None:
+        print(json.dumps({"event": "epoch", **vars(e)}), flush=True)
+
+    def on_RunFinished(self, e: RunFinished) -> None:
+        print(json.dumps({"event": "finished", "run_dir": e.run_dir, "best_acc": e.best_acc, "best_epoch": e.best_epoch,
+                          "epochs": e.epochs, "seconds": e.seconds, "final_acc": e.final_acc,
+                          "stopped": e.stopped}), flush=True)
+
+    def on_RunFailed(self, e: RunFailed) -> None:
+        print(json.dumps({"event": "failed", "error": e.message, "run_dir": e.run_dir}), flush=True)
+        print(f"tui-trainer train: {e.message}", file=sys.stderr, flush=True)

@@ -1,0 +1,127 @@
+"""Test-split evaluation: accuracy, loss, per-class accuracy, confusion matrix, worst mistakes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Dataset, DataError, load_dataset
+from ..data.pipeline import normalize
+from ..models import build_model
+from . import checkpoints, device
+from .checkpoints import CheckpointError
+
+EVAL_BATCH = 1000
+
+
+@dataclass
+class Mistake:
+    index: int  # into the test split
+    true: int
+    predicted: int
+    confidence: float  # the model's probability for its wrong answer
+
+
+@dataclass
+class EvalResult:
+    accuracy: float
+    loss: float
+    n: int
+    per_class: list[float]
+    confusion: list[list[int]]  # rows: true class, columns: predicted
+    classes: list[str]
+    worst: list[Mistake] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"accuracy": self.accuracy, "loss": self.loss, "n": self.n,
+                "per_class": dict(zip(self.classes, self.per_class)), "confusion": self.confusion,
+                "classes": self.classes,
+                "worst": [vars(m) for m in self.worst]}
+
+
+def _mirror(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (model(x) + model(x.flip(-1)))
+
+
+def tta_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """airbench's six views: the image and its mirror, plus both shifted one pixel each way."""
+    padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+    h, w = x.shape[-2:]
+    shifted = 0.5 * (_mirror(model, padded[..., :h, :w]) + _mirror(model, padded[..., 2:, 2:]))
+    return 0.5 * _mirror(model, x) + 0.5 * shifted
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: list[float],
+                   std: list[float], placement: device.Placement, classes: list[str], tta: bool = False,
+                   worst: int = 0, progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Evaluate `model` on uint8 `images`; fixed batch size and order, so results repeat exactly."""
+    was_training = model.training
+    model.eval()
+    num_classes = len(classes)
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    loss_sum = 0.0
+    wrong_conf, wrong_idx, wrong_pred = [], [], []
+    n = len(images)
+    for start in range(0, n, EVAL_BATCH):
+        x = normalize(images[start:start + EVAL_BATCH].to(placement.device), mean, std)
+        x = x.contiguous(memory_format=placement.memory_format)
+        y = labels[start:start + EVAL_BATCH].to(placement.device)
+        with placement.autocast():
+            logits = tta_logits(model, x) if tta else model(x)
+        logits = logits.float()
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        probs = logits.softmax(-1)
+        conf, pred = probs.max(-1)
+        confusion += torch.bincount((y * num_classes + pred).cpu(), minlength=num_classes ** 2).view(num_classes, num_classes)
+        if worst:
+            miss = (pred != y).nonzero().flatten()
+            wrong_conf.append(conf[miss].cpu())
+            wrong_idx.append((miss + start).cpu())
+            wrong_pred.append(pred[miss].cpu())
+        if progress:
+            progress(min(start + EVAL_BATCH, n), n)
+    model.train(was_training)
+    correct = confusion.diag()
+    totals = confusion.sum(1).clamp(min=1)
+    mistakes: list[Mistake] = []
+    if worst and wrong_conf:
+        conf_all, idx_all, pred_all = torch.cat(wrong_conf), torch.cat(wrong_idx), torch.cat(wrong_pred)
+        for k in conf_all.argsort(descending=True)[:worst].tolist():
+            i = int(idx_all[k])
+            mistakes.append(Mistake(i, int(labels[i]), int(pred_all[k]), float(conf_all[k])))
+    return EvalResult(accuracy=correct.sum().item() / max(n, 1), loss=loss_sum / max(n, 1), n=n,
+                      per_class=(correct / totals).tolist(), confusion=confusion.tolist(),
+                      classes=list(classes), worst=mistakes)
+
+
+def model_from_checkpoint(payload: dict, path: Path | str = "checkpoint") -> nn.Module:
+    spec = payload["model"]
+    try:
+        model = build_model(spec["name"], spec["num_classes"], spec.get("widths") or None, spec.get("zero_gamma", False))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: weights do not fit the model it names ({first})") from None
+    return model
+
+
+def evaluate_checkpoint(path: Path, data_source: str, device_name: str = "auto", tta: bool = False,
+                        worst: int = 0, dataset: Dataset | None = None,
+                        progress: Callable[[int, int], None] | None = None) -> EvalResult:
+    """Load a checkpoint and evaluate it on the test split of `data_source`.
+
+    Raises CheckpointError or DataError with one line a user can act on.
+    """
+    payload = checkpoints.load(path)
+    placement = device.resolve(device_name, payload.get("precision", "auto"))
+    model = model_from_checkpoint(payload, path).to(placement.device, memory_format=placement.memory_format)
+    data = dataset or load_dataset(data_source)
+    if list(data.classes) != list(payload["classes"]):
+        raise DataError(f"{path} was trained on classes {payload['classes']}, but {data.source} has {data.classes}")
+    return evaluate_model(model, data.test_x, data.test_y, payload["mean"], payload["std"], placement,
+                          data.classes, tta=tta, worst=worst, progress=progress)

@@ -1,0 +1,92 @@
+"""What the trainer reports, as plain dataclasses.
+
+The trainer hands each event to a sink callable and knows nothing of who listens: the CLI prints
+them, the app wraps them in Textual messages, `metrics.csv` stores the epoch ones. Keep every
+field a plain value so events can be serialized as JSON lines and replayed from a run folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_dir: str
+    config: dict[str, Any]
+    device: str
+    precision: str
+    parameters: int
+    steps_per_epoch: int
+    start_epoch: int  # 0 for a new run, the next epoch for a resumed one
+    classes: list[str]
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    epoch: int  # 1-based, like the epoch table
+    step: int  # steps done in this epoch
+    steps_per_epoch: int
+    loss: float
+    lr: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    epoch: int
+    train_loss: float
+    train_acc: float
+    test_loss: float | None  # None on epochs skipped by run.eval_every
+    test_acc: float | None
+    lr: float
+    seconds: float
+    images_per_s: float
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class CheckpointSaved:
+    path: str
+    epoch: int
+    kind: str  # "best" or "last"
+
+
+@dataclass(frozen=True)
+class RunPaused:
+    epoch: int
+    paused: bool  # False when resumed
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_dir: str
+    best_acc: float | None
+    best_epoch: int | None
+    epochs: int
+    seconds: float
+    final_acc: float | None
+    stopped: bool  # True when stopped early by the user
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    message: str
+    run_dir: str | None
+
+
+Event = RunStarted | BatchProgress | EpochEnded | CheckpointSaved | RunPaused | RunFinished | RunFailed
+Sink = Callable[[Event], None]
+
+EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in
+                                (RunStarted, BatchProgress, EpochEnded, CheckpointSaved, RunPaused, RunFinished, RunFailed)}
+
+
+def to_record(event: Event) -> dict[str, Any]:
+    return {"event": type(event).__name__, **dataclasses.asdict(event)}
+
+
+def from_record(record: dict[str, Any]) -> Event:
+    fields = dict(record)
+    return EVENT_TYPES[fields.pop("event")](**fields)
