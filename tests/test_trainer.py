@@ -60,7 +60,7 @@ def test_best_checkpoint_evaluates_to_the_recorded_accuracy(tmp_path, synthetic)
 
 
 def test_best_is_kept_only_after_the_configured_epoch(tmp_path, synthetic):
-    result, events = train(tiny_config(**{"run.best_after_epoch": 2, "run.epochs": 2}), tmp_path, synthetic)
+    result, events = train(tiny_config(**{"run.best_after_epoch": 1, "run.epochs": 2}), tmp_path, synthetic)
     assert result.best_epoch == 2
     assert [e.is_best for e in events if isinstance(e, EpochEnded)] == [False, True]
 
@@ -113,12 +113,20 @@ def test_resume_can_extend_a_finished_run(tmp_path, synthetic):
     assert events[0].start_epoch == 1
 
 
-def test_divergence_stops_with_a_hint_and_keeps_the_last_good_checkpoint(tmp_path, synthetic):
-    cfg = tiny_config(**{"optimizer.name": "sgd", "optimizer.lr": 10.0, "optimizer.momentum": 0.99,
-                         "schedule.name": "constant", "model.name": "airbench", "run.epochs": 3})
-    result, _ = train(cfg, tmp_path, synthetic)
+def test_divergence_stops_with_a_hint_and_keeps_the_last_good_checkpoints(tmp_path, synthetic):
+    good, _ = train(tiny_config(**{"run.epochs": 1, "optimizer.name": "sgd", "optimizer.lr": 0.05}), tmp_path, synthetic)
+    run_dir = runs.Path(good.run_dir)
+    # The same run, continued with a learning rate no network survives.
+    cfg = runs.read_config(run_dir)
+    for key, value in {"optimizer.lr": 10.0, "schedule.name": "constant"}.items():
+        cfg.set(key, value)
+    runs.write_config(run_dir, cfg)
+    result = Trainer(data="synthetic", resume=run_dir, epochs=3, dataset=synthetic).run()
     assert isinstance(result, RunFailed)
-    assert "diverged" in result.message and "epoch" in result.message and "lower optimizer.lr" in result.message
+    assert "diverged" in result.message and "by epoch 2, step" in result.message and "lower optimizer.lr" in result.message
+    assert checkpoints.load(run_dir / "checkpoints" / "last.pt")["epoch"] == 1
+    assert checkpoints.load(run_dir / "checkpoints" / "best.pt")["epoch"] == 1
+    assert [m.epoch for m in runs.read_metrics(run_dir)] == [1]
 
 
 def test_pause_then_resume_continues(tmp_path, synthetic):

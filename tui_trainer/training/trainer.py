@@ -150,8 +150,12 @@ class Trainer:
         start_epoch, skip_steps, partial = 0, 0, None
         self.best_acc, self.best_epoch = None, None
         if state is not None:
-            model.load_state_dict(state.get("train_weights") or state["state_dict"])
-            optimizer.load_state_dict(state["optimizer"])
+            try:
+                model.load_state_dict(state.get("train_weights") or state["state_dict"])
+                optimizer.load_state_dict(state["optimizer"])
+            except (KeyError, ValueError, RuntimeError) as e:
+                raise RunError(f"{self.run_dir}/checkpoints/last.pt does not fit this run's config.toml "
+                               f"(model or optimizer changed?): {str(e).splitlines()[0][:120]}") from None
             if ema is not None and state.get("ema") is not None:
                 ema.load_state_dict(state["ema"])
             torch.set_rng_state(state["rng"])

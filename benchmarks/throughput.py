@@ -1,0 +1,112 @@
+"""Training throughput of the seed-notebook recipe: this engine against the notebook's own loop.
+
+Both train seed_cnn with Adam, CyclicLR triangular2, random crop + flip and MixUp 0.4 at batch 32
+on the same images, in the same process, one after the other. The notebook's loop is rebuilt as it
+was: torchvision transforms on PIL images, a DataLoader with 2 workers, fp32.
+
+    python benchmarks/throughput.py --data DIR [--images 45000]
+
+Prints a table: img/s of each and the ratio (target: engine >= 3x notebook).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import platform
+import sys
+import time
+from datetime import date
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision import transforms
+
+from tui_trainer import presets
+from tui_trainer.data import Dataset, load_dataset
+from tui_trainer.models import build_model
+from tui_trainer.training.events import EpochEnded
+from tui_trainer.training.trainer import Trainer
+
+
+class NotebookCIFAR(torch.utils.data.Dataset):
+    """What torchvision's CIFAR10 hands the notebook: a PIL image per index, transformed."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def notebook_epoch(data: Dataset, images: int, cfg) -> float:
+    """The notebook's training loop for `images` images; returns img/s."""
+    mean, std = cfg.data.mean, cfg.data.std
+    transform = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
+                                    transforms.ToTensor(), transforms.Normalize(mean, std)])
+    hwc = data.train_x[:images].permute(0, 2, 3, 1).numpy()
+    loader = DataLoader(NotebookCIFAR(hwc, data.train_y[:images].numpy(), transform), batch_size=32,
+                        shuffle=True, num_workers=2, drop_last=True,
+                        multiprocessing_context="spawn", persistent_workers=False)
+    torch.manual_seed(42)
+    model = build_model("seed_cnn", data.num_classes)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optimizer.lr, weight_decay=cfg.optimizer.weight_decay)
+    steps = len(loader)
+    scheduler = torch.optim.lr_scheduler.CyclicLR(optimizer, base_lr=cfg.optimizer.lr / 2, max_lr=cfg.optimizer.lr * 2,
+                                                  step_size_up=int(cfg.schedule.cycle_epochs * steps),
+                                                  mode="triangular2", cycle_momentum=False)
+    model.train()
+    iterator = iter(loader)
+    first = next(iterator)  # worker start-up is not training: time from the first batch on
+    start, seen = time.perf_counter(), 0
+    for x, y in itertools.chain([first], iterator):
+        lam = float(np.random.beta(cfg.augment.mixup_alpha, cfg.augment.mixup_alpha))
+        perm = torch.randperm(x.size(0))
+        mixed = lam * x + (1 - lam) * x[perm]
+        out = model(mixed)
+        loss = lam * F.cross_entropy(out, y) + (1 - lam) * F.cross_entropy(out, y[perm])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        seen += len(y)
+    return seen / (time.perf_counter() - start)
+
+
+def engine_epoch(data: Dataset, images: int, cfg, runs_dir: str) -> float:
+    subset = Dataset(data.train_x[:images], data.train_y[:images], data.test_x[:1000], data.test_y[:1000],
+                     data.classes, data.source)
+    cfg.set("run.epochs", 1)
+    ended: list[EpochEnded] = []
+    result = Trainer(cfg, data=data.source, runs_dir=runs_dir, preset="bench-seed-notebook", dataset=subset,
+                     sink=lambda e: ended.append(e) if isinstance(e, EpochEnded) else None).run()
+    if not ended:
+        sys.exit(f"engine run failed: {result}")
+    return ended[0].images_per_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder with cifar-10-batches-py, or 'synthetic'")
+    parser.add_argument("--images", type=int, default=45000, help="training images per measured epoch")
+    parser.add_argument("--runs", default="/tmp/tui-trainer-bench-runs")
+    args = parser.parse_args()
+    data = load_dataset(args.data)
+    images = min(args.images, len(data.train_x))
+    cfg = presets.find("seed-notebook").load()
+    engine = engine_epoch(data, images, cfg.copy(), args.runs)
+    notebook = notebook_epoch(data, images, cfg)
+    print(f"seed-notebook throughput, {images} images, batch 32 — {date.today()}, {platform.node()}, "
+          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
+    print("| pipeline | img/s | ratio |\n|---|---:|---:|")
+    print(f"| notebook loop (torchvision transforms, DataLoader 2 workers, fp32) | {notebook:,.0f} | 1.00x |")
+    print(f"| tui-trainer engine (seed-notebook preset) | {engine:,.0f} | {engine / notebook:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
