@@ -6,6 +6,7 @@ reads it; a file that needs more than that is refused, never retried with weight
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,10 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about legacy pickles before refusing them; the refusal below says it all.
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: that is how a code-carrying pickle ends here.
         first = str(e).strip().splitlines()[0] if str(e).strip() else "refused"

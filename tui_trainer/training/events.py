@@ -21,6 +21,7 @@ class RunStarted:
     steps_per_epoch: int
     start_epoch: int  # 0 for a new run, the next epoch for a resumed one
     classes: list[str]
+    started_at: float = 0.0  # wall-clock time.time(), so a follower in another process can show elapsed time
 
 
 @dataclass(frozen=True)

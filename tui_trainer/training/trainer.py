@@ -78,10 +78,9 @@ class Trainer:
             where = self._save_traceback()
             failed = RunFailed(f"unexpected {type(e).__name__}: {e}" + (f" (traceback in {where})" if where else ""),
                                str(self.run_dir) if self.run_dir else None)
-        finally:
-            if self.run_dir is not None:
-                runs.clear_live(self.run_dir)
         self.emit(failed)
+        if self.run_dir is not None:
+            runs.clear_live(self.run_dir)  # after the last event, so a follower reads it before the run looks dead
         return failed
 
     def _save_traceback(self) -> Path | None:
@@ -163,7 +162,7 @@ class Trainer:
             self.best_acc, self.best_epoch = state.get("best_acc"), state.get("best_epoch")
 
         self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), place.describe(), place.precision,
-                             count_parameters(model), steps, start_epoch, list(data.classes)))
+                             count_parameters(model), steps, start_epoch, list(data.classes), time.time()))
         common = {"format": checkpoints.FORMAT, "classes": list(data.classes), "mean": list(cfg.data.mean),
                   "std": list(cfg.data.std), "precision": place.precision, "config": cfg.to_dict(),
                   "model": {"name": cfg.model.name, "num_classes": data.num_classes,
@@ -271,8 +270,8 @@ class Trainer:
         epochs_done = len(runs.read_metrics(self.run_dir))
         finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch, epochs_done,
                                time.perf_counter() - started, final_acc, stopped)
-        runs.clear_live(self.run_dir)
         self.emit(finished)
+        runs.clear_live(self.run_dir)
         return finished
 
     def _save(self, path: Path, payload: dict, epoch: int, kind: str) -> None:

@@ -1,0 +1,99 @@
+"""Pilot and snapshot tests of the app. No pytest-asyncio here: each pilot test runs its
+coroutine with asyncio.run inside a plain test function."""
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tui_trainer.app.app import TrainerApp
+
+torch.set_num_threads(2)
+
+TINY_PRESET = """description = "tiny app test: seed_cnn, 2 epochs"
+
+[data]
+batch_size = 128
+
+[model]
+name = "seed_cnn"
+widths = [8, 16, 32]
+
+[optimizer]
+name = "adam"
+lr = 0.003
+weight_decay = 0.0
+
+[schedule]
+name = "cosine"
+
+[augment]
+crop_padding = 0
+flip = "none"
+
+[run]
+epochs = {epochs}
+seed = 1
+precision = "fp32"
+"""
+
+
+@pytest.fixture
+def app_home(tmp_path, monkeypatch):
+    """User presets and HOME inside tmp_path, with a tiny user preset 'tiny-app'."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.delenv("TUI_TRAINER_DATA", raising=False)
+    folder = home / ".config" / "tui-trainer" / "presets"
+    folder.mkdir(parents=True)
+    (folder / "tiny-app.toml").write_text(TINY_PRESET.format(epochs=2))
+    (folder / "tiny-long.toml").write_text(TINY_PRESET.format(epochs=4).replace("2 epochs", "4 epochs"))
+    return home
+
+
+@pytest.fixture(scope="session")
+def small_data():
+    """A smaller synthetic set than `--data synthetic`'s 5000/1000, so a run takes seconds; the
+    app trains and evaluates on its cached dataset when it has one."""
+    from tui_trainer.data.synthetic import make_synthetic
+    return make_synthetic(n_train=1024, n_test=500)
+
+
+def make_app(tmp_path: Path, data=None) -> TrainerApp:
+    app = TrainerApp("synthetic", tmp_path / "runs", "cpu")
+    if data is not None:
+        app.dataset = data
+    return app
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition") -> None:
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def select_preset(pilot, name: str) -> None:
+    """Move the preset list's cursor to `name` with the keyboard and press enter."""
+    from textual.widgets import ListView
+
+    view = pilot.app.screen.query_one("#presets", ListView)
+    view.focus()
+    await pilot.pause()
+    names = [item.preset.name for item in view.children]
+    assert name in names, names
+    view.index = 0
+    await pilot.pause()
+    for _ in range(names.index(name)):
+        await pilot.press("down")
+    await pilot.press("enter")
+    await pilot.pause(0.2)

@@ -1,0 +1,171 @@
+"""A real short run on synthetic data, watched, left and re-entered, then evaluated."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from textual.worker import WorkerState
+
+from tui_trainer.app.screens.checkpoints import CheckpointsScreen
+from tui_trainer.app.screens.training import TrainingScreen
+from tui_trainer.app.widgets.epoch_table import EpochTable
+from tui_trainer.app.widgets.metric_plots import AccuracyPlot, LossPlot, TrainingLRPlot
+from tui_trainer.app.widgets.thumbnails import Thumbnail
+from tui_trainer.training.evaluate import evaluate_checkpoint
+
+from .conftest import make_app, run, select_preset, wait_for
+
+
+def test_short_run_fills_table_and_plots_and_its_best_checkpoint_evaluates(tmp_path, app_home, small_data):
+    async def scenario():
+        app = make_app(tmp_path, data=small_data)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_preset(pilot, "tiny-app")
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.session is not None, 5, "the session")
+            session = app.session
+            assert app.current_mode == "training"
+            await wait_for(pilot, lambda: not session.live, 120, "the run to end")
+            await pilot.pause(0.3)
+            assert session.failed is None, session.failed
+            assert session.finished is not None and not session.finished.stopped
+
+            screen = app.screen
+            assert isinstance(screen, TrainingScreen)
+            assert screen.query_one(EpochTable).row_count == 2
+            for plot in (screen.query_one(AccuracyPlot), screen.query_one(LossPlot)):
+                assert [e.epoch for e in plot.epochs] == [1, 2] and plot.builds >= 1
+            lr_plot = screen.query_one(TrainingLRPlot)
+            assert lr_plot.xs and lr_plot.planned and len(lr_plot.planned[0]) <= 300
+            status = str(screen.query_one("#status").render())
+            assert "FINISHED" in status and "best" in status
+
+            best = Path(session.run_dir) / "checkpoints" / "best.pt"
+            assert best.is_file()
+
+            await pilot.press("f3")
+            ck = app.screen
+            assert isinstance(ck, CheckpointsScreen)
+            await wait_for(pilot, lambda: ck.runs and ck.ckpt_rows, 20, "the run listing")
+            assert ck.runs[0].path == Path(session.run_dir)
+            assert ck.runs[0].epochs_done == 2
+            assert ck.selected_checkpoint() == best
+            assert ck.checkpoint_status("best.pt") == "ok"
+
+            await pilot.press("e")
+            await wait_for(pilot, lambda: ck.last_result is not None, 60, "the evaluation")
+            await pilot.pause(0.2)
+            headline = str(ck.query_one("#eval-headline").render())
+            expected = evaluate_checkpoint(best, "synthetic", "cpu", dataset=small_data, worst=12)
+            shown = float(re.search(r"accuracy ([\d.]+)%", headline).group(1))
+            assert shown == pytest.approx(round(expected.accuracy * 100, 2), abs=1e-9)
+            assert f"{expected.accuracy:.2%}" in headline
+            assert len(ck.query(Thumbnail)) == len(expected.worst)
+
+            # Resume it for one more epoch: the training screen shows the two old epochs and the new.
+            await pilot.press("r")
+            await pilot.pause()
+            answer = app.screen.query_one("#answer")
+            assert answer.value == "3"  # the smallest total that continues it
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.session is not session, 5, "the resumed session")
+            resumed = app.session
+            assert app.current_mode == "training"
+            await wait_for(pilot, lambda: not resumed.live, 120, "the resumed run to end")
+            await pilot.pause(0.3)
+            assert resumed.failed is None, resumed.failed
+            assert resumed.started.start_epoch == 2 and resumed.run_dir == session.run_dir
+            assert app.screen.query_one(EpochTable).row_count == 3
+            assert [e.epoch for e in resumed.epochs] == [1, 2, 3]
+
+    run(scenario())
+
+
+def test_leaving_and_reentering_the_training_screen_keeps_the_run(tmp_path, app_home, small_data):
+    async def scenario():
+        app = make_app(tmp_path, data=small_data)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_preset(pilot, "tiny-long")
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.session is not None, 5, "the session")
+            session = app.session
+            training = app.screen
+            assert isinstance(training, TrainingScreen)
+
+            await pilot.press("f3")  # away, at once
+            assert app.current_mode == "checkpoints"
+            ck = app.screen
+            await wait_for(pilot, lambda: len(session.epochs) >= 2, 90, "epochs while away")
+            assert session.worker.state in (WorkerState.RUNNING, WorkerState.SUCCESS)
+            await wait_for(pilot, lambda: ck.runs and ck.runs[0].path == Path(session.run_dir), 10)
+
+            await pilot.press("f2")  # back
+            assert app.screen is training
+            await pilot.pause(0.1)
+            table = training.query_one(EpochTable)
+            assert table.row_count == len(session.epochs) >= 2  # the history made while away
+
+            await wait_for(pilot, lambda: not session.live, 120, "the run to end")
+            await pilot.pause(0.3)
+            assert session.failed is None, session.failed
+            assert not session.finished.stopped
+            assert table.row_count == 4
+            assert [e.epoch for e in training.query_one(AccuracyPlot).epochs] == [1, 2, 3, 4]
+
+    run(scenario())
+
+
+def test_quit_while_training_asks_then_stops_and_saves_last(tmp_path, app_home, small_data):
+    async def scenario():
+        app = make_app(tmp_path, data=small_data)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_preset(pilot, "tiny-long")
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.session is not None and app.session.progress is not None, 60,
+                           "the first steps")
+            session = app.session
+            await pilot.press("p")  # pause: the footer offers Resume instead
+            await wait_for(pilot, lambda: session.paused, 20, "the pause")
+            await pilot.pause()
+            keys = {b.binding.description for b in app.screen.active_bindings.values()}
+            assert "Resume" in keys and "Pause" not in keys
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            await pilot.press("n")  # keep training
+            await pilot.pause(0.2)
+            assert app.is_running and session.live
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not session.live, 60, "the stop")
+        return session
+
+    session = run(scenario())
+    assert session.finished is not None and session.finished.stopped
+    assert (Path(session.run_dir) / "checkpoints" / "last.pt").is_file()
+    assert session.thread is not None and not session.thread.is_alive()
+
+
+def test_an_exception_in_the_training_thread_is_shown_and_the_app_stays_usable(tmp_path, app_home, monkeypatch):
+    from tui_trainer.training import trainer
+
+    def broken(self):
+        raise RuntimeError("boom in the thread")
+
+    monkeypatch.setattr(trainer.Trainer, "run", broken)
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_preset(pilot, "tiny-app")
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.session is not None and app.session.failed is not None, 30)
+            await pilot.pause(0.2)
+            panel = app.screen.query_one("#error-panel")
+            assert panel.has_class("-shown") and "boom in the thread" in str(panel.render())
+            assert "FAILED" in str(app.screen.query_one("#status").render())
+            await pilot.press("f1")
+            assert app.current_mode == "setup"
+
+    run(scenario())

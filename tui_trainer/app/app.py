@@ -1,0 +1,245 @@
+"""The app: three modes (setup, training, checkpoints) around one run session.
+
+The App owns the session and the workers that feed it, so leaving a screen never cancels a run:
+the in-process Trainer runs in a thread worker of the App in the "training" group, and reports
+through a sink that only posts messages (never `call_from_thread`, which would make the training
+loop wait for the UI). A follower worker in the same group feeds the session from a run folder
+that another process writes. Screens subscribe to `session_signal` and draw from the session.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.signal import Signal
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from ..config import Config
+from ..training.control import RunControl
+from ..training.events import Event, RunFailed
+from .messages import EngineEvent, ProgressEvent
+from .screens.checkpoints import CheckpointsScreen
+from .screens.modals import ConfirmModal
+from .screens.setup import SetupScreen
+from .screens.training import TrainingScreen
+from .session import RunSession, follow_run, live_started_at
+
+STOP_WAIT_S = 300.0  # quitting waits this long for the trainer to save last.pt
+MODE_TITLES = {"setup": "Setup", "training": "Training", "checkpoints": "Checkpoints"}
+
+
+class TrainerApp(App):
+    """`TrainerApp(data, runs, device)`: data folder or "synthetic", runs folder, torch device."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "tui-trainer"
+    MODES = {"setup": SetupScreen, "training": TrainingScreen, "checkpoints": CheckpointsScreen}
+    BINDINGS = [
+        Binding("f1", "goto('setup')", "Setup", priority=True),
+        Binding("f2", "goto('training')", "Training", priority=True),
+        Binding("f3", "goto('checkpoints')", "Checkpoints", priority=True),
+        # Hidden from the footer like Textual's own (it is in the palette): at 80 columns the
+        # footer is better spent on the mode keys.
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
+
+    def __init__(self, data: str, runs: Path | str, device: str = "auto") -> None:
+        super().__init__()
+        self.data = data
+        self.runs = Path(runs)
+        self.device = device
+        self.session: RunSession | None = None
+        # Published on the UI thread after each event is recorded (None: a new session).
+        self.session_signal: Signal[Event | None] = Signal(self, "session")
+        self.dataset: Any = None  # the loaded Dataset, cached for evaluations and thumbnails
+        self._data_lock = threading.Lock()
+        self._quitting = False
+
+    def on_mount(self) -> None:
+        self.switch_mode("setup")
+
+    # --- data ------------------------------------------------------------------------------------
+
+    @property
+    def train_size(self) -> int | None:
+        return len(self.dataset.train_x) if self.dataset is not None else None
+
+    @property
+    def num_classes(self) -> int:
+        return self.dataset.num_classes if self.dataset is not None else 10
+
+    def get_dataset(self) -> Any:
+        """The dataset, loaded once (call from a worker thread: it can take seconds)."""
+        with self._data_lock:
+            if self.dataset is None:
+                from ..data import load_dataset
+                self.dataset = load_dataset(self.data)
+            return self.dataset
+
+    # --- modes -----------------------------------------------------------------------------------
+
+    def action_goto(self, mode: str) -> None:
+        if self.current_mode != mode:
+            self.switch_mode(mode)
+
+    # --- the run session -------------------------------------------------------------------------
+
+    def _set_session(self, session: RunSession) -> None:
+        self.session = session
+        self.session_signal.publish(None)
+
+    def start_run(self, cfg: Config | None, preset: str, resume: Path | None = None,
+                  epochs: int | None = None) -> RunSession | None:
+        """Train `cfg` (or resume the run folder `resume`) in a thread worker of the App."""
+        if self.session is not None and self.session.live and self.session.kind == "local":
+            self.notify("A run is already training here: stop it (F2, then x) before starting another",
+                        title="Not started", severity="warning")
+            return None
+        session = RunSession("local", control=RunControl(), preset=preset, run_dir=resume)
+        sink = session.make_sink(self.post_message)
+        data, runs, device, cached = self.data, self.runs, self.device, self.dataset
+
+        def train() -> Any:
+            session.thread = threading.current_thread()
+            from ..training.trainer import Trainer  # torch: imported off the UI thread
+            trainer = Trainer(cfg, data=data, runs_dir=runs, preset=preset, device_name=device, sink=sink,
+                              control=session.control, resume=resume, epochs=epochs, dataset=cached)
+            return trainer.run()
+
+        self._set_session(session)
+        session.worker = self.run_worker(train, name=f"trainer {preset}", group="training", thread=True,
+                                         exclusive=True, exit_on_error=False)
+        self.switch_mode("training")
+        return session
+
+    def attach_run(self, run_dir: Path) -> RunSession:
+        """Follow a run another process trains, from its events.jsonl."""
+        session = RunSession("attached", run_dir=run_dir, preset=run_dir.name)
+        started = live_started_at(run_dir)
+        if started is not None:
+            session.t_start = session.clock() - max(0.0, time.time() - started)
+        sink = session.make_sink(self.post_message)
+
+        def follow() -> None:
+            worker = get_current_worker()
+            follow_run(run_dir, sink, lambda: worker.is_cancelled)
+
+        self._set_session(session)
+        session.worker = self.run_worker(follow, name=f"follow {run_dir.name}", group="training", thread=True,
+                                         exclusive=True, exit_on_error=False)
+        self.switch_mode("training")
+        self.notify(f"Attached to {run_dir.name}: p pauses it, x stops it (it saves last.pt)")
+        return session
+
+    def replay(self, events: list[Event], elapsed: float | None = None) -> RunSession:
+        """A session of fixed events and no worker (tests, demos); `elapsed` freezes its clock."""
+        session = RunSession("replay")
+        if elapsed is not None:
+            session.clock = lambda: 0.0
+            session.t_start = -elapsed
+        for event in events:
+            session.record(event)
+        self._set_session(session)
+        return session
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        session = self.session
+        if session is None or message.session_id != session.id:
+            return  # a late message from a session already replaced
+        session.record(message.event, message.prior)
+        self.session_signal.publish(message.event)
+
+    def on_progress_event(self, message: ProgressEvent) -> None:
+        self.on_engine_event(message)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        session = self.session
+        if session is None or event.worker is not session.worker or not session.live:
+            return
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            what = "training thread" if session.kind == "local" else "run follower"
+            failed = RunFailed(f"the {what} crashed: {type(error).__name__}: {error}",
+                               str(session.run_dir) if session.run_dir else None)
+            session.record(failed)
+            self.session_signal.publish(failed)
+
+    # --- quitting --------------------------------------------------------------------------------
+
+    def _training_here(self) -> bool:
+        s = self.session
+        return bool(s is not None and s.live and s.kind == "local" and s.worker is not None
+                    and s.worker.state in (WorkerState.PENDING, WorkerState.RUNNING))
+
+    async def action_quit(self) -> None:
+        if not self._training_here():
+            self.exit()
+            return
+        if self._quitting:  # asked twice while the trainer saves: go now (run_app still waits for it)
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._stop_and_exit(), group="quit")
+
+        self.push_screen(ConfirmModal("A run is training.\n\nStop it and quit? The trainer saves last.pt "
+                                      "first, so it can be resumed from the Checkpoints screen.",
+                                      yes="Stop and quit", no="Keep training"), answered)
+
+    async def _stop_and_exit(self) -> None:
+        self._quitting = True
+        session = self.session
+        session.stop()
+        self.notify("Stopping the run and saving last.pt ...", timeout=STOP_WAIT_S)
+        try:
+            await asyncio.wait_for(session.worker.wait(), STOP_WAIT_S)
+        except Exception:  # noqa: BLE001 - a failed or slow trainer must not keep the app open
+            pass
+        self.exit()
+
+    def finish_session(self, timeout: float = STOP_WAIT_S) -> None:
+        """After the app has exited: stop an in-process run and wait for its thread, so no
+        trainer is left running in the background and last.pt is saved."""
+        s = self.session
+        if s is None or s.kind != "local" or s.thread is None or not s.thread.is_alive():
+            return
+        if s.control is not None:
+            s.control.request_stop()
+        print(f"tui-trainer: stopping {s.name} (it saves last.pt first) ...", flush=True)
+        s.thread.join(timeout)
+
+    # --- command palette -------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, title in MODE_TITLES.items():
+            key = {"setup": "F1", "training": "F2", "checkpoints": "F3"}[mode]
+            yield SystemCommand(f"Go to {title}", f"Show the {title} screen ({key})", partial(self.action_goto, mode))
+        seen: set[str] = set()
+        for binding in getattr(screen, "BINDINGS", []):
+            if not isinstance(binding, Binding) or binding.action in seen or not binding.show:
+                continue
+            seen.add(binding.action)
+            if screen.check_action(binding.action, ()) is not True:
+                continue  # hidden or disabled here: the palette lists what can run now
+            keys = binding.key.upper() if binding.key.startswith("f") else binding.key
+            help_text = f"{binding.tooltip} ({keys})" if binding.tooltip else f"{screen.sub_title}: {keys}"
+            yield SystemCommand(binding.description, help_text, partial(screen.run_action, binding.action))
+
+
+def run_app(data: str, runs: Path, device: str = "auto") -> int:
+    """Run the app until the user quits; returns the exit code."""
+    app = TrainerApp(data, Path(runs), device)
+    app.run()
+    app.finish_session()
+    return app.return_code or 0

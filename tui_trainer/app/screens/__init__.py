@@ -1,0 +1,1 @@
+"""The app's three screens (one per mode) and its modal dialogs."""

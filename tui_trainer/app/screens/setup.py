@@ -1,0 +1,287 @@
+"""Setup: pick or edit a preset, see its LR schedule, size and data, then start it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Label, ListItem, ListView, Static
+from textual.worker import get_current_worker
+
+from ... import presets
+from ...config import Config, ConfigError
+from ...locations import user_presets
+from ..messages import DataStatus, ParamCount
+from ..widgets.config_form import ConfigForm
+from ..widgets.lr_plot import LRSchedulePlot
+from .modals import AskModal
+
+SCHEDULE_FIELDS = ("optimizer.lr", "run.epochs", "data.batch_size")
+# Training-split sizes when the data is not loaded yet (the UI never loads it to draw a plot).
+SYNTHETIC_TRAIN = 5000
+CIFAR_TRAIN = 50000  # data_batch_1..5 of the full set, until the folder is looked at
+
+
+class PresetItem(ListItem):
+    def __init__(self, preset: presets.Preset) -> None:
+        super().__init__(classes="preset-item")
+        self.preset = preset
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append(self.preset.name, style="bold")
+        text.append("  built-in" if self.preset.builtin else "  yours", style="dim italic")
+        yield Label(text, classes="preset-name")
+        yield Label(self.preset.description(), classes="preset-description")
+
+
+def estimate_train_size(source: str) -> int | None:
+    """Training images in `source` without reading them (worker thread): CIFAR batches from their
+    file sizes (3,072 pixel bytes and about 18 of pickled label and file name per image), image
+    folders by counting files. None when there is nothing to count."""
+    if source == "synthetic":
+        return SYNTHETIC_TRAIN
+    try:
+        root = Path(source).expanduser()
+        folder = next((f for f in (root / "cifar-10-batches-py", root) if (f / "batches.meta").is_file()), None)
+        if folder is not None:
+            total = sum(p.stat().st_size for p in folder.glob("data_batch_*"))
+            return round(total / 3090 / 100) * 100 or None
+        train = root / "train"
+        if train.is_dir():
+            return sum(1 for cls in train.iterdir() if cls.is_dir() for f in cls.iterdir() if f.is_file()) or None
+    except OSError:
+        return None
+    return None
+
+
+def check_preset_name(name: str) -> str | None:
+    if not name:
+        return "type a name"
+    if any(not (c.isalnum() or c in "-_") for c in name):
+        return f"{name!r}: use letters, digits, '-' and '_' only"
+    return None
+
+
+class SetupScreen(Screen):
+    """Preset list left, the grouped form right, the LR plot and what the run needs under them."""
+
+    AUTO_FOCUS = "#presets"
+
+    BINDINGS = [
+        Binding("f5", "start", "Start", priority=True, tooltip="Train these settings (refused while a field is invalid)"),
+        Binding("ctrl+s", "start", "Start", show=False, priority=True),
+        Binding("f6", "save_preset", "Save preset", priority=True,
+                tooltip="Save these settings as a preset of your own"),
+        Binding("f7", "toggle_focus", "List/form", priority=True,
+                tooltip="Move between the preset list and the form"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="setup")
+        self.preset_name = "custom"
+        self._refresh_timer = None
+        self._param_key: tuple | None = None
+        self.param_text = "parameters: -"
+        self._last_form_focus = None
+        self.train_estimate: int | None = None  # training images, from a look at the data folder
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="setup-top"):
+            with Vertical(id="preset-pane"):
+                yield Static("Presets [dim]enter: load[/]", classes="pane-title")
+                yield ListView(id="presets")
+            yield ConfigForm(id="form")
+        with Horizontal(id="setup-bottom"):
+            yield LRSchedulePlot(id="lr-plot")
+            with Vertical(id="setup-info"):
+                yield Static("parameters: -", id="params")
+                yield Static("data: ...", id="data-status")
+                yield Static("", id="form-status")
+                with Horizontal(id="setup-buttons"):
+                    yield Button("Start (F5)", id="start", variant="success", compact=True)
+                    yield Button("Save as preset (F6)", id="save", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Setup"
+        self.fill_presets()
+        found = presets.discover()
+        if found:
+            self.load_preset(found[0])
+        self.query_one("#form-status", Static).update("")
+        self.check_data()
+        self.refresh_derived()
+
+    # --- presets -------------------------------------------------------------------------------
+
+    def fill_presets(self, select: str | None = None) -> None:
+        view = self.query_one("#presets", ListView)
+        view.clear()
+        found = presets.discover()
+        view.extend(PresetItem(p) for p in found)
+        names = [p.name for p in found]
+        target = select if select in names else self.preset_name
+        if target in names:
+            view.index = names.index(target)
+
+    def load_preset(self, preset: presets.Preset) -> None:
+        try:
+            cfg = preset.load()
+        except ConfigError as e:
+            self.notify(str(e), title=f"Cannot load preset {preset.name}", severity="error")
+            return
+        self.preset_name = preset.name
+        self.query_one(ConfigForm).load(cfg)
+        view = self.query_one("#presets", ListView)
+        names = [item.preset.name for item in view.children if isinstance(item, PresetItem)]
+        if preset.name in names and view.index != names.index(preset.name):
+            view.index = names.index(preset.name)
+        self.query_one("#preset-pane .pane-title", Static).update(
+            f"Presets [dim]loaded: {preset.name}[/]")
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        if isinstance(event.item, PresetItem):
+            self.load_preset(event.item.preset)
+
+    # --- derived views: LR plot, parameters, data ----------------------------------------------
+
+    def on_config_form_changed(self, event: ConfigForm.Changed) -> None:
+        if self._refresh_timer is None:  # coalesce a burst of changes (a preset load) into one redraw
+            self._refresh_timer = self.set_timer(0.05, self.refresh_derived)
+
+    def steps_per_epoch(self, cfg: Config) -> int:
+        size = self.app.train_size or self.train_estimate
+        if size is None:
+            size = SYNTHETIC_TRAIN if self.app.data == "synthetic" else CIFAR_TRAIN
+        return max(1, size // cfg.data.batch_size)
+
+    def refresh_derived(self) -> None:
+        self._refresh_timer = None
+        form = self.query_one(ConfigForm)
+        cfg = form.config
+        invalid = form.invalid_fields
+        plot = self.query_one(LRSchedulePlot)
+        if any(p.startswith("schedule.") or p in SCHEDULE_FIELDS for p in invalid):
+            plot.show(None, 0)
+        else:
+            plot.show(cfg, self.steps_per_epoch(cfg))
+        status = self.query_one("#form-status", Static)
+        if invalid:
+            status.update(Text(f"{len(invalid)} invalid: {', '.join(invalid)}; Start is refused",
+                               style="bold red"))
+        else:
+            about = "" if self.app.train_size else "~"
+            status.update(Text(f"{cfg.run.epochs} epochs of {about}{self.steps_per_epoch(cfg):,} steps, "
+                               f"batch {cfg.data.batch_size}", style="green"))
+        if not any(p.startswith("model.") for p in invalid):
+            key = (cfg.model.name, tuple(cfg.model.widths), cfg.model.zero_gamma, self.app.num_classes)
+            if key != self._param_key:
+                self._param_key = key
+                self.query_one("#params", Static).update(f"parameters: counting ({cfg.model.name}) ...")
+                self.count_parameters(key)
+
+    @work(thread=True, group="params", exclusive=True, exit_on_error=False)
+    def count_parameters(self, key: tuple) -> None:
+        name, widths, zero_gamma, num_classes = key
+        try:
+            from ...models import build_model, count_parameters  # torch: imported off the UI thread
+            count = count_parameters(build_model(name, num_classes, list(widths) or None, zero_gamma))
+        except Exception as e:  # noqa: BLE001 - any reason the model cannot be built is shown, not raised
+            self.post_message(ParamCount(key, None, f"{type(e).__name__}: {e}"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(ParamCount(key, count))
+
+    def on_param_count(self, message: ParamCount) -> None:
+        if message.key != self._param_key:
+            return
+        params = self.query_one("#params", Static)
+        if message.error:
+            params.update(Text(f"model cannot be built: {message.error}", style="red"))
+        else:
+            self.param_text = f"parameters: {message.count:,} ({message.key[0]})"
+            params.update(Text.assemble(("parameters: ", "dim"), (f"{message.count:,}", "bold"),
+                                        (f" ({message.key[0]})", "dim")))
+
+    @work(thread=True, group="data-status", exclusive=True, exit_on_error=False)
+    def check_data(self) -> None:
+        try:
+            from ...data import describe_source
+            text = describe_source(self.app.data)
+        except Exception as e:  # noqa: BLE001
+            text = f"cannot check {self.app.data}: {e}"
+        self.post_message(DataStatus(text, estimate_train_size(self.app.data)))
+
+    def on_data_status(self, message: DataStatus) -> None:
+        self.query_one("#data-status", Static).update(Text.assemble(("data: ", "dim"), message.text))
+        if message.train_size and self.train_estimate != message.train_size:
+            self.train_estimate = message.train_size
+            self.refresh_derived()
+
+    # --- actions -------------------------------------------------------------------------------
+
+    def refuse_invalid(self, what: str) -> bool:
+        form = self.query_one(ConfigForm)
+        if form.valid:
+            return False
+        fields = form.invalid_fields
+        self.notify(f"{what} is refused while these fields are invalid: {', '.join(fields)}",
+                    title="Invalid settings", severity="error")
+        row = form.rows[fields[0]]
+        form.scroll_to_widget(row)
+        return True
+
+    def action_start(self) -> None:
+        if self.refuse_invalid("Start"):
+            return
+        self.app.start_run(self.query_one(ConfigForm).config, self.preset_name)
+
+    def action_save_preset(self) -> None:
+        if self.refuse_invalid("Saving"):
+            return
+        cfg = self.query_one(ConfigForm).config
+        builtin = {p.name for p in presets.discover() if p.builtin}
+
+        def saved(name: str | None) -> None:
+            if not name:
+                return
+            replaced = (user_presets() / f"{name}.toml").exists()
+            try:
+                path = presets.save_user_preset(name, cfg)
+            except (ConfigError, OSError) as e:
+                self.notify(str(e), title="Preset not saved", severity="error")
+                return
+            self.preset_name = name
+            self.fill_presets(select=name)
+            note = f" (it shadows the built-in {name})" if name in builtin else " (replaced the old one)" if replaced else ""
+            self.notify(f"Saved {path}{note}", title="Preset saved")
+            self.query_one("#preset-pane .pane-title", Static).update(f"Presets [dim]loaded: {name}[/]")
+
+        suggestion = self.preset_name if self.preset_name not in builtin else f"{self.preset_name}-mine"
+        self.app.push_screen(AskModal(f"Save as a preset in {user_presets()}\nName:", suggestion, check_preset_name), saved)
+
+    def action_toggle_focus(self) -> None:
+        """Between the preset list and the form (the form keeps its last focused field)."""
+        view = self.query_one("#presets", ListView)
+        form = self.query_one(ConfigForm)
+        if view.has_focus:
+            target = self._last_form_focus if self._last_form_focus in form.query("*") else None
+            (target or form.rows["description"].editor).focus()
+        else:
+            view.focus()
+
+    def on_descendant_focus(self, event) -> None:  # noqa: ANN001
+        if event.widget is not None and event.widget in self.query_one(ConfigForm).query("*"):
+            self._last_form_focus = event.widget
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+        elif event.button.id == "save":
+            self.action_save_preset()
