@@ -148,3 +148,13 @@ def test_widths_override(name, widths):
 def test_unknown_name():
     with pytest.raises(ValueError, match="allowed: seed_cnn, airbench, resnet9, resnet18"):
         build_model("vgg16", 10)
+
+
+def test_fast_elu_matches_torch_elu_in_value_and_gradient():
+    from tui_trainer.models.elu import ELU
+    x = torch.linspace(-20, 20, 4001, dtype=torch.float64).view(1, 1, 1, -1)
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ya, yb = torch.nn.functional.elu(a), ELU()(b)
+    (ya * x.cos()).sum().backward()
+    (yb * x.cos()).sum().backward()
+    assert torch.allclose(ya, yb, atol=1e-12) and torch.allclose(a.grad, b.grad, atol=1e-12)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .elu import ELU
+
 DEFAULT_WIDTHS = [16, 32, 64]
 HIDDEN = 100
 
@@ -18,14 +20,14 @@ class SeedCNN(nn.Module):
         super().__init__()
         w1, w2, w3 = widths
         self.features = nn.Sequential(
-            nn.Conv2d(3, w1, 3, padding=1), nn.ELU(), nn.BatchNorm2d(w1),
-            nn.Conv2d(w1, w2, 3, padding=1), nn.ELU(), nn.BatchNorm2d(w2),
+            nn.Conv2d(3, w1, 3, padding=1), ELU(), nn.BatchNorm2d(w1),
+            nn.Conv2d(w1, w2, 3, padding=1), ELU(), nn.BatchNorm2d(w2),
             nn.MaxPool2d(2),
-            nn.Conv2d(w2, w3, 3, padding=1), nn.ELU(), nn.BatchNorm2d(w3),
+            nn.Conv2d(w2, w3, 3, padding=1), ELU(), nn.BatchNorm2d(w3),
             nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Linear(w3 * 8 * 8, HIDDEN), nn.ELU(), nn.Dropout(0.5), nn.BatchNorm1d(HIDDEN),
+            nn.Linear(w3 * 8 * 8, HIDDEN), ELU(), nn.Dropout(0.5), nn.BatchNorm1d(HIDDEN),
             nn.Linear(HIDDEN, num_classes),
         )
         for m in self.modules():
