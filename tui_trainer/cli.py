@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     def runs_option(p: argparse.ArgumentParser) -> None:
         p.add_argument("--runs", type=Path, default=locations.default_runs(), help="runs folder (default: ./runs)")
 
-    for p in (parser,):
-        data_options(p)
-        runs_option(p)
+    data_options(parser)
+    runs_option(parser)
+    parser.add_argument("--preset", help="the app opens with this preset (name or .toml file) loaded")
 
     train = sub.add_parser("train", help="train a preset headless")
     train.add_argument("--preset", help="preset name or path to a .toml file")
@@ -199,7 +199,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     from .app.app import run_app
 
-    return run_app(data=args.data or locations.default_data(), runs=args.runs, device=args.device)
+    return run_app(data=args.data or locations.default_data(), runs=args.runs, device=args.device, preset=args.preset)
 
 
 COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "presets": cmd_presets,

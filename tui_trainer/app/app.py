@@ -9,6 +9,8 @@ that another process writes. Screens subscribe to `session_signal` and draw from
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 from functools import partial
@@ -52,11 +54,15 @@ class TrainerApp(App):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
-    def __init__(self, data: str, runs: Path | str, device: str = "auto") -> None:
+    def __init__(self, data: str, runs: Path | str, device: str = "auto", preset: str | None = None,
+                 handle_signals: bool = False) -> None:
         super().__init__()
         self.data = data
         self.runs = Path(runs)
         self.device = device
+        self.initial_preset = preset
+        self.handle_signals = handle_signals
+        self.detached = False  # the terminal went away (SIGHUP): a local run trains on to its end
         self.session: RunSession | None = None
         # Published on the UI thread after each event is recorded (None: a new session).
         self.session_signal: Signal[Event | None] = Signal(self, "session")
@@ -65,7 +71,30 @@ class TrainerApp(App):
         self._quitting = False
 
     def on_mount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, self._hang_up)
+            loop.add_signal_handler(signal.SIGTERM, self._terminate)
         self.switch_mode("setup")
+
+    def _hang_up(self) -> None:
+        """The terminal is gone (an SSH drop): close the UI but let a local run train to its end.
+
+        The standard streams go to /dev/null first, so nothing the UI or the trainer writes can
+        fail on the dead terminal; run_app then waits for the training thread.
+        """
+        self.detached = True
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        self.exit()
+
+    def _terminate(self) -> None:
+        """SIGTERM: stop a local run at the next step (it saves last.pt), then quit."""
+        if self.session is not None and self.session.kind == "local":
+            self.session.stop()
+        self.exit()
 
     # --- data ------------------------------------------------------------------------------------
 
@@ -208,10 +237,13 @@ class TrainerApp(App):
         self.exit()
 
     def finish_session(self, timeout: float = STOP_WAIT_S) -> None:
-        """After the app has exited: stop an in-process run and wait for its thread, so no
-        trainer is left running in the background and last.pt is saved."""
+        """After the app has exited: wait for an in-process run's thread, so last.pt is saved and
+        no trainer is cut off. After a hang-up the run trains on to its end; otherwise it stops."""
         s = self.session
         if s is None or s.kind != "local" or s.thread is None or not s.thread.is_alive():
+            return
+        if self.detached:
+            s.thread.join()
             return
         if s.control is not None:
             s.control.request_stop()
@@ -237,9 +269,9 @@ class TrainerApp(App):
             yield SystemCommand(binding.description, help_text, partial(screen.run_action, binding.action))
 
 
-def run_app(data: str, runs: Path, device: str = "auto") -> int:
+def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = None) -> int:
     """Run the app until the user quits; returns the exit code."""
-    app = TrainerApp(data, Path(runs), device)
+    app = TrainerApp(data, Path(runs), device, preset, handle_signals=True)
     app.run()
     app.finish_session()
     return app.return_code or 0

@@ -59,6 +59,9 @@ def estimate_train_size(source: str) -> int | None:
     return None
 
 
+DEFAULT_PRESET = "cpu-quick"
+
+
 def check_preset_name(name: str) -> str | None:
     if not name:
         return "type a name"
@@ -111,14 +114,24 @@ class SetupScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "Setup"
         self.fill_presets()
-        found = presets.discover()
-        if found:
-            self.load_preset(found[0])
+        initial = self.initial_preset()
+        if initial is not None:
+            self.load_preset(initial)
         self.query_one("#form-status", Static).update("")
         self.check_data()
         self.refresh_derived()
 
     # --- presets -------------------------------------------------------------------------------
+
+    def initial_preset(self) -> presets.Preset | None:
+        """The preset named on the command line, else cpu-quick (it finishes on any machine)."""
+        try:
+            return presets.find(self.app.initial_preset or DEFAULT_PRESET)
+        except ConfigError as e:
+            if self.app.initial_preset:
+                self.notify(str(e), title="Preset not found", severity="error")
+            found = presets.discover()
+            return found[0] if found else None
 
     def fill_presets(self, select: str | None = None) -> None:
         view = self.query_one("#presets", ListView)

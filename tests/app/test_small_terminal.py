@@ -1,0 +1,37 @@
+"""Small terminals and resizes during a run: nothing crashes and the run is unaffected."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tui_trainer.app.widgets.epoch_table import EpochTable
+from tui_trainer.training import runs
+
+from .conftest import make_app, run, select_preset, wait_for
+
+SIZES = [(60, 20), (120, 40), (80, 24), (61, 21), (100, 30), (60, 20)]
+
+
+def test_60x20_and_resizing_mid_run(tmp_path, app_home, small_data):
+    async def scenario():
+        app = make_app(tmp_path, data=small_data)
+        async with app.run_test(size=(60, 20)) as pilot:
+            await select_preset(pilot, "tiny-long")
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.session is not None, 5, "the session")
+            session = app.session
+            step = 0
+            while session.live:
+                await pilot.resize_terminal(*SIZES[step % len(SIZES)])
+                if step % 4 == 3:  # and move between the screens while it trains
+                    await pilot.press(("f3", "f1", "f2")[(step // 4) % 3])
+                step += 1
+                await pilot.pause(0.15)
+            await pilot.press("f2")
+            await pilot.resize_terminal(60, 20)
+            await pilot.pause(0.3)
+            assert session.failed is None, session.failed
+            assert session.finished is not None and not session.finished.stopped
+            assert step >= 3, "the run ended before the resizes"
+            assert app.screen.query_one(EpochTable).row_count == 4
+            assert [m.epoch for m in runs.read_metrics(Path(session.run_dir))] == [1, 2, 3, 4]
+    run(scenario())
