@@ -1,0 +1,76 @@
+"""What the app costs a run: img/s of the same run headless and with the app open, side by side.
+
+The app side runs the real TrainerApp (all screens, plots redrawn at every epoch, progress
+coalesced) under Textual's headless driver at 120x40; the headless side is the bare engine, as
+`tui-trainer train` runs it. Runs alternate (headless, app, headless, app) so drift in the
+machine's speed hits both alike.
+
+    python benchmarks/app_overhead.py --data DIR [--preset cpu-quick] [--images 15000] [--rounds 2]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import statistics
+from datetime import date
+
+import torch
+
+from tui_trainer import presets
+from tui_trainer.app.app import TrainerApp
+from tui_trainer.data import Dataset, load_dataset
+from tui_trainer.training.events import EpochEnded
+from tui_trainer.training.trainer import Trainer
+
+
+def headless(cfg, data: Dataset, runs: str) -> float:
+    ended: list[EpochEnded] = []
+    Trainer(cfg.copy(), data=data.source, runs_dir=runs, preset="bench-headless", dataset=data,
+            sink=lambda e: ended.append(e) if isinstance(e, EpochEnded) else None).run()
+    return statistics.fmean(e.images_per_s for e in ended)
+
+
+def in_app(cfg, data: Dataset, runs: str) -> float:
+    async def scenario() -> float:
+        app = TrainerApp(data.source, runs, "auto")
+        app.dataset = data
+        async with app.run_test(size=(120, 40)) as pilot:
+            session = app.start_run(cfg.copy(), "bench-app")
+            while session.live:
+                await pilot.pause(0.2)
+            return statistics.fmean(e.images_per_s for e in session.epochs)
+    return asyncio.run(scenario())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--preset", default="cpu-quick")
+    parser.add_argument("--images", type=int, default=15000, help="training images per epoch")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--runs", default="/tmp/tui-trainer-bench-runs")
+    args = parser.parse_args()
+    full = load_dataset(args.data)
+    data = Dataset(full.train_x[:args.images], full.train_y[:args.images], full.test_x, full.test_y,
+                   full.classes, full.source)
+    cfg = presets.find(args.preset).load()
+    cfg.set("run.epochs", args.epochs)
+    cfg.set("run.eval_every", args.epochs)
+    cfg.set("run.tta", False)
+    results = {"headless": [], "app": []}
+    for _ in range(args.rounds):
+        results["headless"].append(headless(cfg, data, args.runs))
+        results["app"].append(in_app(cfg, data, args.runs))
+    h, a = (statistics.fmean(results[k]) for k in ("headless", "app"))
+    print(f"app overhead, preset {args.preset}, {args.images} images x {args.epochs} epoch(s), "
+          f"{args.rounds} rounds — {date.today()}, {platform.node()}, torch {torch.__version__}")
+    print("| mode | img/s (each round) | mean | vs headless |\n|---|---|---:|---:|")
+    for name, mean in (("headless engine", h), ("app open (120x40)", a)):
+        rounds = ", ".join(f"{v:,.0f}" for v in results["headless" if mean is h else "app"])
+        print(f"| {name} | {rounds} | {mean:,.0f} | {mean / h - 1:+.1%} |")
+
+
+if __name__ == "__main__":
+    main()
