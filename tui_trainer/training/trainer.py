@@ -244,7 +244,8 @@ class Trainer:
                                             place, data.classes)
                 test_loss, test_acc = result.loss, result.accuracy
                 last_test_acc = test_acc
-            is_best = (test_acc is not None and epoch + 1 > cfg.run.best_after_epoch
+            # Capped so that a run shorter than best_after_epoch (a quick --epochs 1) still keeps a best.pt.
+            is_best = (test_acc is not None and epoch + 1 > min(cfg.run.best_after_epoch, cfg.run.epochs - 1)
                        and (self.best_acc is None or test_acc > self.best_acc))
             ended = EpochEnded(epoch + 1, train_loss, correct.item() / max(seen, 1), test_loss, test_acc, lr,
                                elapsed_before + time.perf_counter() - t0,
