@@ -106,11 +106,16 @@ def test_stop_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, synth
 
 def test_resume_can_extend_a_finished_run(tmp_path, synthetic):
     first, _ = train(tiny_config(**{"run.epochs": 1}), tmp_path, synthetic)
+    # A stop sent after the old process's last step must not stop the resumed one.
+    (runs.Path(first.run_dir) / "control").write_text("stop")
     events = []
     more = Trainer(data="synthetic", resume=first.run_dir, epochs=2, sink=events.append, dataset=synthetic).run()
     assert isinstance(more, RunFinished)
     assert [m.epoch for m in runs.read_metrics(runs.Path(first.run_dir))] == [1, 2]
     assert events[0].start_epoch == 1
+    too_few = Trainer(data="synthetic", resume=first.run_dir, epochs=1, dataset=synthetic).run()
+    assert isinstance(too_few, RunFailed) and "has done 2 epochs" in too_few.message
+    assert runs.read_config(runs.Path(first.run_dir)).run.epochs == 2
 
 
 def test_divergence_stops_with_a_hint_and_keeps_the_last_good_checkpoints(tmp_path, synthetic):
@@ -153,3 +158,14 @@ def test_unwritable_runs_folder_is_reported_before_training(tmp_path, synthetic)
     result = Trainer(tiny_config(), data="synthetic", runs_dir=blocker / "runs", sink=lambda e: None,
                      dataset=synthetic).run()
     assert isinstance(result, RunFailed) and "not writable" in result.message and result.run_dir is None
+
+
+def test_the_listed_best_is_what_best_pt_holds(tmp_path):
+    run_dir = tmp_path / "20261129-101500-x"
+    run_dir.mkdir()
+    runs.write_config(run_dir, tiny_config(**{"run.best_after_epoch": 1}))
+    # Epoch 1 scored higher but came before best_after_epoch, so best.pt is epoch 2.
+    for epoch, acc, best in ((1, 0.61, False), (2, 0.60, True), (3, 0.55, False)):
+        runs.append_metrics(run_dir, EpochEnded(epoch, 1.0, 0.5, 1.0, acc, 0.1, 1.0, 100.0, best))
+    info = runs.describe_run(run_dir)
+    assert (info.best_acc, info.best_epoch, info.epochs_done, info.preset) == (0.60, 2, 3, "x")

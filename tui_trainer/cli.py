@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from . import locations, presets
-from .config import Config, ConfigError
+from .config import Config, ConfigError, check_field
 from .training import runs as run_dirs
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
@@ -82,12 +82,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tui-trainer: interrupted", file=sys.stderr)
         return EXIT_STOPPED
+    except BrokenPipeError:  # `tui-trainer runs | head`
+        sys.stderr.close()
+        return 0
+    except OSError as e:
+        print(f"tui-trainer: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
     if args.resume:
         if args.preset or args.set:
             raise UsageError("tui-trainer train: --resume continues a run with its own config; drop --preset and --set")
+        if args.epochs is not None:
+            check_field("run.epochs", args.epochs)
         return None, args.resume.name
     if not args.preset:
         raise UsageError("tui-trainer train: --preset NAME|FILE is required (see `tui-trainer presets`)")

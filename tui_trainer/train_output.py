@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from rich.markup import escape
+
 from .training.events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished,
                               RunPaused, RunStarted)
 
@@ -101,12 +103,12 @@ class RichReporter(PlainReporter):
         self.progress.stop()
 
     def note(self, text: str) -> None:
-        self.console.print(text)
+        self.console.print(escape(text))
 
     def on_RunStarted(self, e: RunStarted) -> None:
         self.task = self.progress.add_task("train", total=e.steps_per_epoch, epoch=f"{e.start_epoch + 1}/{self.epochs}",
                                            loss=0.0, lr=0.0, speed=0.0)
-        self.console.print(f"run [bold]{e.run_dir}[/]: {e.config['model']['name']} ({e.parameters:,} parameters) "
+        self.console.print(f"run [bold]{escape(e.run_dir)}[/]: {e.config['model']['name']} ({e.parameters:,} parameters) "
                            f"on {e.device}, {e.steps_per_epoch} steps an epoch")
 
     def on_BatchProgress(self, e: BatchProgress) -> None:
@@ -114,17 +116,17 @@ class RichReporter(PlainReporter):
                              speed=e.images_per_s)
 
     def on_EpochEnded(self, e: EpochEnded) -> None:
-        self.console.print(epoch_line(e, self.epochs))
+        self.console.print(escape(epoch_line(e, self.epochs)))
         self.progress.reset(self.task, epoch=f"{e.epoch + 1}/{self.epochs}")
 
     def on_RunFinished(self, e: RunFinished) -> None:
         self.progress.stop()
         for line in finish_lines(e):
-            self.console.print(line)
+            self.console.print(escape(line))
 
     def on_RunFailed(self, e: RunFailed) -> None:
         self.progress.stop()
-        self.console.print(f"[red]tui-trainer train: {e.message}[/]")
+        self.console.print(f"[red]tui-trainer train: {escape(e.message)}[/]")
 
 
 class JsonReporter(Reporter):

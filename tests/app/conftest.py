@@ -97,3 +97,11 @@ async def select_preset(pilot, name: str) -> None:
         await pilot.press("down")
     await pilot.press("enter")
     await pilot.pause(0.2)
+
+
+async def start_preset(pilot, name: str):
+    """Pick preset `name`, press F5 as a user would, and return the run session it starts."""
+    await select_preset(pilot, name)
+    await pilot.press("f5")
+    await wait_for(pilot, lambda: pilot.app.session is not None, 5, "the session")
+    return pilot.app.session

@@ -6,7 +6,7 @@ from pathlib import Path
 from tui_trainer.app.widgets.epoch_table import EpochTable
 from tui_trainer.training import runs
 
-from .conftest import make_app, run, select_preset, wait_for
+from .conftest import make_app, run, start_preset, wait_for
 
 SIZES = [(60, 20), (120, 40), (80, 24), (61, 21), (100, 30), (60, 20)]
 
@@ -15,10 +15,7 @@ def test_60x20_and_resizing_mid_run(tmp_path, app_home, small_data):
     async def scenario():
         app = make_app(tmp_path, data=small_data)
         async with app.run_test(size=(60, 20)) as pilot:
-            await select_preset(pilot, "tiny-long")
-            await pilot.press("f5")
-            await wait_for(pilot, lambda: app.session is not None, 5, "the session")
-            session = app.session
+            session = await start_preset(pilot, "tiny-long")
             step = 0
             while session.live:
                 await pilot.resize_terminal(*SIZES[step % len(SIZES)])

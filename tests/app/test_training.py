@@ -14,17 +14,14 @@ from tui_trainer.app.widgets.metric_plots import AccuracyPlot, LossPlot, Trainin
 from tui_trainer.app.widgets.thumbnails import Thumbnail
 from tui_trainer.training.evaluate import evaluate_checkpoint
 
-from .conftest import make_app, run, select_preset, wait_for
+from .conftest import make_app, run, select_preset, start_preset, wait_for
 
 
 def test_short_run_fills_table_and_plots_and_its_best_checkpoint_evaluates(tmp_path, app_home, small_data):
     async def scenario():
         app = make_app(tmp_path, data=small_data)
         async with app.run_test(size=(120, 40)) as pilot:
-            await select_preset(pilot, "tiny-app")
-            await pilot.press("f5")
-            await wait_for(pilot, lambda: app.session is not None, 5, "the session")
-            session = app.session
+            session = await start_preset(pilot, "tiny-app")
             assert app.current_mode == "training"
             await wait_for(pilot, lambda: not session.live, 120, "the run to end")
             await pilot.pause(0.3)
@@ -86,10 +83,7 @@ def test_leaving_and_reentering_the_training_screen_keeps_the_run(tmp_path, app_
     async def scenario():
         app = make_app(tmp_path, data=small_data)
         async with app.run_test(size=(120, 40)) as pilot:
-            await select_preset(pilot, "tiny-long")
-            await pilot.press("f5")
-            await wait_for(pilot, lambda: app.session is not None, 5, "the session")
-            session = app.session
+            session = await start_preset(pilot, "tiny-long")
             training = app.screen
             assert isinstance(training, TrainingScreen)
 

@@ -154,8 +154,13 @@ class TrainerApp(App):
         self.switch_mode("training")
         return session
 
-    def attach_run(self, run_dir: Path) -> RunSession:
+    def attach_run(self, run_dir: Path) -> RunSession | None:
         """Follow a run another process trains, from its events.jsonl."""
+        if self.session is not None and self.session.live and self.session.kind == "local":
+            # Attaching would replace the session: the local run could no longer be paused or stopped.
+            self.notify("A run is training here: stop it (F2, then x) before attaching to another",
+                        title="Not attached", severity="warning")
+            return None
         session = RunSession("attached", run_dir=run_dir, preset=run_dir.name)
         started = live_started_at(run_dir)
         if started is not None:

@@ -40,10 +40,6 @@ def engine_message(session_id: int, event: Event, prior: list[EpochEnded] | None
     return EngineEvent(session_id, event, prior)
 
 
-class SessionChanged(Message):
-    """The app's run session was replaced (a new run, a resume, or an attach)."""
-
-
 class EvalProgress(Message):
     def __init__(self, done: int, total: int) -> None:
         super().__init__()

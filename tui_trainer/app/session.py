@@ -166,7 +166,8 @@ class RunSession:
                 self.run_dir = Path(event.run_dir)
 
     def _note_best(self, e: EpochEnded) -> None:
-        if e.test_acc is not None and (self.best_acc is None or e.test_acc > self.best_acc):
+        # The engine's own verdict, which honours run.best_after_epoch: what best.pt holds.
+        if e.is_best:
             self.best_acc, self.best_epoch = e.test_acc, e.epoch
 
     def elapsed(self) -> float:
@@ -262,7 +263,7 @@ def follow_run(run_dir: Path, sink: Callable[[Event], None], cancelled: Callable
         if new:
             quiet_polls = 0
         elif runs.live_pid(run_dir) is None:
-            quiet_polls += 1  # the trainer clears live.json just before its last event: allow a poll
+            quiet_polls += 1  # live.json goes just after the last event is written: allow for a late read
             if quiet_polls >= 3:
                 sink(RunFailed(f"the process training {Path(run_dir).name} ended without finishing "
                                "(killed?); resume it from last.pt", str(run_dir)))

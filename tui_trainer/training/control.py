@@ -50,7 +50,7 @@ class RunControl:
         self._file = Path(run_dir) / CONTROL_FILE
 
     def poll_file(self, force: bool = False) -> None:
-        """Apply a command written by another process; a stat a few times a second is free."""
+        """Apply a command written by another process; reading a small file 4 times a second costs nothing."""
         now = time.monotonic()
         if self._file is None or (not force and now < self._next_poll):
             return

@@ -201,8 +201,7 @@ def describe_run(run_dir: Path) -> RunInfo:
     except ValueError:
         started, preset = None, name
     metrics = read_metrics(run_dir)
-    scored = [m for m in metrics if m.test_acc is not None]
-    best = max(scored, key=lambda m: m.test_acc, default=None)
+    best = next((m for m in reversed(metrics) if m.is_best), None)  # what best.pt holds
     try:
         planned: int | None = read_config(run_dir).run.epochs
     except Exception:  # noqa: BLE001 - a broken config.toml must not hide the run from the list

@@ -19,7 +19,7 @@ from ..data.pipeline import TrainBatches, mixed_loss, normalize
 from ..models import build_model, count_parameters
 from . import checkpoints, device, runs
 from .checkpoints import CheckpointError
-from .control import RunControl
+from .control import CONTROL_FILE, RunControl
 from .ema import WeightEMA
 from .evaluate import evaluate_model
 from .events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished,
@@ -105,17 +105,22 @@ class Trainer:
         run_dir = self.resume_dir
         if not (run_dir / runs.CONFIG).is_file():
             raise RunError(f"{run_dir}: not a run folder (no {runs.CONFIG})")
-        if runs.live_pid(run_dir) is not None:
-            raise RunError(f"{run_dir}: this run is still training (pid {runs.live_pid(run_dir)}); stop it first")
+        if (pid := runs.live_pid(run_dir)) is not None:
+            raise RunError(f"{run_dir}: this run is still training (pid {pid}); stop it first")
         runs.check_writable(run_dir)
         self.cfg = runs.read_config(run_dir)
         state = checkpoints.load(run_dir / "checkpoints" / "last.pt")
         self.run_dir = run_dir
+        if self.epochs_override is not None and self.epochs_override != self.cfg.run.epochs:
+            if self.epochs_override <= state["epoch"]:
+                raise RunError(f"--epochs {self.epochs_override}: the run has done {state['epoch']} epochs; "
+                               f"give a larger total to train more")
+            self.cfg.set("run.epochs", self.epochs_override)
+            runs.write_config(run_dir, self.cfg)
         for stale in (run_dir / "checkpoints").glob(".*.tmp*"):
             stale.unlink(missing_ok=True)  # left by a kill during a checkpoint write
-        if self.epochs_override and self.epochs_override != self.cfg.run.epochs:
-            self.cfg.run.epochs = self.epochs_override
-            runs.write_config(run_dir, self.cfg)
+        # A stop or pause that arrived after the last step was never read: it was for the old process.
+        (run_dir / CONTROL_FILE).unlink(missing_ok=True)
         runs.truncate_metrics(run_dir, state["epoch"])
         return state
 
@@ -137,16 +142,13 @@ class Trainer:
             model.init_from_data(normalize(data.train_x[:WHITENING_IMAGES], cfg.data.mean, cfg.data.std))
         model = model.to(place.device, memory_format=place.memory_format)
         optimizer = build_optimizer(model, cfg.optimizer)
-        ema = WeightEMA(model, cfg.run.ema_decay) if cfg.run.ema_decay > 0 else None
         train_x, train_y = data.train_x.to(place.device), data.train_y.to(place.device)
         batches = TrainBatches(train_x, train_y, cfg.augment, cfg.data.batch_size, cfg.data.mean, cfg.data.std,
                                data.num_classes, cfg.run.seed, place.device, place.bf16, torch.float32)
         steps = batches.steps_per_epoch
-        if steps == 0:
-            raise RunError(f"data.batch_size = {cfg.data.batch_size} is larger than the {len(train_x)} training images")
         total_steps = steps * cfg.run.epochs
 
-        start_epoch, skip_steps, partial = 0, 0, None
+        start_epoch, skip_steps, partial, last_test_acc = 0, 0, None, None
         self.best_acc, self.best_epoch = None, None
         if state is not None:
             try:
@@ -155,11 +157,14 @@ class Trainer:
             except (KeyError, ValueError, RuntimeError) as e:
                 raise RunError(f"{self.run_dir}/checkpoints/last.pt does not fit this run's config.toml "
                                f"(model or optimizer changed?): {str(e).splitlines()[0][:120]}") from None
-            if ema is not None and state.get("ema") is not None:
-                ema.load_state_dict(state["ema"])
             torch.set_rng_state(state["rng"])
             start_epoch, skip_steps, partial = state["epoch"], state["step"], state.get("partial")
             self.best_acc, self.best_epoch = state.get("best_acc"), state.get("best_epoch")
+            last_test_acc = state["metrics"].get("test_acc")
+        # After the weights are loaded: an EMA switched on at resume starts from them, not from init.
+        ema = WeightEMA(model, cfg.run.ema_decay) if cfg.run.ema_decay > 0 else None
+        if ema is not None and state is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
 
         self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), place.describe(), place.precision,
                              count_parameters(model), steps, start_epoch, list(data.classes), time.time()))
@@ -183,7 +188,6 @@ class Trainer:
             self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
 
         stopped = False
-        last_test_acc = None
         for epoch in range(start_epoch, cfg.run.epochs):
             model.train()
             t0 = time.perf_counter()
@@ -201,9 +205,10 @@ class Trainer:
                 if epoch == start_epoch and step < skip_steps:
                     continue  # resuming mid-epoch: the epoch's batches are a function of (seed, epoch)
                 if self.control.paused and not self.control.stop_requested:
-                    self._wait_paused(epoch + 1)
+                    t0 += self._wait_paused(epoch + 1)  # paused time is not training time
+                    next_report = time.perf_counter() + PROGRESS_INTERVAL_S
                 if self.control.stop_requested:
-                    sums = {"loss_sum": loss_sum.item(), "correct": correct.item(), "seen": seen, "steps": step,
+                    sums = {"loss_sum": loss_sum.item(), "correct": correct.item(), "seen": seen,
                             "seconds": elapsed_before + time.perf_counter() - t0}
                     save_last(epoch, step, sums, {"test_acc": last_test_acc})
                     stopped = True
@@ -288,11 +293,14 @@ class Trainer:
                            f"(lr {lr:.3g}); lower optimizer.lr or add schedule.warmup_epochs. "
                            f"best.pt and the last good last.pt are kept")
 
-    def _wait_paused(self, epoch: int) -> None:
+    def _wait_paused(self, epoch: int) -> float:
+        """Block while paused; returns the seconds spent."""
+        start = time.perf_counter()
         self.emit(RunPaused(epoch, True))
         while self.control.paused and not self.control.stop_requested:
             self.control.wait_while_paused()
         self.emit(RunPaused(epoch, False))
+        return time.perf_counter() - start
 
 
 def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

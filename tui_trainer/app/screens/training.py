@@ -34,7 +34,6 @@ class TrainingScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="training")
         self._session_id: int | None = None
-        self._applied = 0  # events of the session's history drawn so far
         self._planned: tuple[list[float], list[float]] | None = None
         self._notified_failure = False
 
@@ -83,7 +82,6 @@ class TrainingScreen(Screen):
             return
         if session.id != self._session_id:
             self._session_id = session.id
-            self._applied = 0
             self._planned = None
             self._notified_failure = False
         if session.started is not None and self._planned is None:
@@ -93,7 +91,6 @@ class TrainingScreen(Screen):
         self.query_one(AccuracyPlot).set_epochs(epochs)
         self.query_one(LossPlot).set_epochs(epochs)
         self.query_one(TrainingLRPlot).set_data(session.lr.xs, session.lr.ys, self._planned)
-        self._applied = len(session.events)
         self.show_progress(session)
         self.show_failure(session)
         self.refresh_bindings()

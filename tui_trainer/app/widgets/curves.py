@@ -2,13 +2,7 @@
 from __future__ import annotations
 
 from ...training.events import EpochEnded
-from ..session import thin
-from .plots import MAX_POINTS, CachedPlot
-
-
-def _series(epochs: list[EpochEnded], attr: str) -> tuple[list[float], list[float]]:
-    pts = [(float(e.epoch), getattr(e, attr) * 100) for e in epochs if getattr(e, attr) is not None]
-    return thin([p[0] for p in pts], [p[1] for p in pts], MAX_POINTS)
+from .plots import CachedPlot, epoch_series
 
 
 class CurvesPlot(CachedPlot):
@@ -38,7 +32,7 @@ class CurvesPlot(CachedPlot):
         for epochs, attr, label, color in ((self.epochs, "train_acc", "train", "blue"),
                                            (self.epochs, "test_acc", "test", "green"),
                                            (self.other, "test_acc", "◆ test", "magenta")):
-            xs, ys = _series(epochs, attr)
+            xs, ys = epoch_series(epochs, attr, 100)
             if xs:
                 plt.plot(xs, ys, label=label, color=color, marker="braille" if len(xs) > 1 else "dot")
                 drawn = True

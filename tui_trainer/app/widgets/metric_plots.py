@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from ...training.events import EpochEnded
-from .plots import MAX_POINTS, CachedPlot, draw_lr
-from ..session import thin
+from .plots import CachedPlot, draw_lr, epoch_series
 
 
 class _EpochPlot(CachedPlot):
@@ -24,12 +23,8 @@ class _EpochPlot(CachedPlot):
         self.epochs = list(epochs)
         self.changed()
 
-    def series(self, attr: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
-        pts = [(float(e.epoch), getattr(e, attr) * scale) for e in self.epochs if getattr(e, attr) is not None]
-        return thin([p[0] for p in pts], [p[1] for p in pts], MAX_POINTS)
-
     def plot_series(self, plt, attr: str, label: str, color: str, scale: float = 1.0) -> bool:  # noqa: ANN001
-        xs, ys = self.series(attr, scale)
+        xs, ys = epoch_series(self.epochs, attr, scale)
         if not xs:
             return False
         marker = "braille" if len(xs) > 1 else "dot"

@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from ...training.events import EpochEnded
 from ..session import thin
 
 MAX_POINTS = 300
@@ -108,3 +109,9 @@ def draw_lr(plt, xs: list[float], lrs: list[float], *, planned: tuple[list[float
         if ticks:
             plt.yticks(ticks, labels)
     plt.xlabel("epoch")
+
+
+def epoch_series(epochs: list[EpochEnded], attr: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
+    """(epoch, value * scale) for the epochs that have `attr`, thinned to MAX_POINTS."""
+    pts = [(float(e.epoch), getattr(e, attr) * scale) for e in epochs if getattr(e, attr) is not None]
+    return thin([p[0] for p in pts], [p[1] for p in pts], MAX_POINTS)
