@@ -33,7 +33,8 @@ from .screens.setup import SetupScreen
 from .screens.training import TrainingScreen
 from .session import RunSession, follow_run, live_started_at
 
-STOP_WAIT_S = 300.0  # quitting waits this long for the trainer to save last.pt
+STOP_WAIT_S = 300.0
+HANG_UP_GRACE_S = 5.0  # after a hang-up and the run's end, time for a clean exit before a forced one  # quitting waits this long for the trainer to save last.pt
 MODE_TITLES = {"setup": "Setup", "training": "Training", "checkpoints": "Checkpoints"}
 
 
@@ -77,11 +78,13 @@ class TrainerApp(App):
     def on_mount(self) -> None:
         if self.handle_signals:
             loop = asyncio.get_running_loop()
-            loop.add_signal_handler(signal.SIGHUP, self._hang_up)
+            # A plain handler, not the loop's: when the terminal dies the UI thread can be stuck
+            # in a write to it, where only a signal handler still runs.
+            signal.signal(signal.SIGHUP, lambda signum, frame: self._hang_up(loop))
             loop.add_signal_handler(signal.SIGTERM, self._terminate)
         self.switch_mode("setup")
 
-    def _hang_up(self) -> None:
+    def _hang_up(self, loop: asyncio.AbstractEventLoop) -> None:
         """The terminal is gone (an SSH drop): close the UI but let a local run train to its end.
 
         The standard streams go to /dev/null first, so nothing the UI or the trainer writes can
@@ -92,7 +95,19 @@ class TrainerApp(App):
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
-        self.exit()
+        session = self.session
+        trainer = session.thread if session is not None and session.kind == "local" else None
+
+        def exit_after_the_run() -> None:
+            # Textual's shutdown can block for good on the dead terminal; the run's files are
+            # complete and fsynced once the trainer thread ends, so the process may end regardless.
+            if trainer is not None:
+                trainer.join()
+            time.sleep(HANG_UP_GRACE_S)
+            os._exit(0)
+
+        threading.Thread(target=exit_after_the_run, name="hang-up exit", daemon=True).start()
+        loop.call_soon_threadsafe(self.exit)
 
     def _terminate(self) -> None:
         """SIGTERM: stop a local run at the next step (it saves last.pt), then quit."""
