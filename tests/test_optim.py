@@ -1,9 +1,12 @@
+import io
+
 import pytest
 import torch
 from torch import nn
 
 from tui_trainer.config import OptimizerConfig
 from tui_trainer.training.ema import WeightEMA
+from tui_trainer.training.muon import MuonSGD, orthogonalize
 from tui_trainer.training.optim import build_optimizer, set_lr
 
 
@@ -66,6 +69,77 @@ def test_steps_reduce_regression_loss(name, lr):
         loss().backward()
         opt.step()
     assert loss().item() < 0.2 * start
+
+
+@pytest.mark.parametrize("shape", [(16, 72), (72, 16), (32, 32)])
+def test_orthogonalize_brings_every_singular_value_near_one(shape):
+    torch.manual_seed(0)
+    k = min(shape)
+    u, _ = torch.linalg.qr(torch.randn(shape[0], k))
+    v, _ = torch.linalg.qr(torch.randn(shape[1], k))
+    g = u @ torch.diag(torch.logspace(-2, 0, k)) @ v.T  # condition number 100
+    s = torch.linalg.svdvals(orthogonalize(g).float())
+    assert orthogonalize(g).shape == g.shape
+    assert s.min() > 0.6 and s.max() < 1.25  # Muon's iteration trades exactness for few steps
+
+
+def test_muon_takes_the_conv_filters_and_sgd_the_rest():
+    model = small_net()
+    cfg = OptimizerConfig(name="muon", lr=0.5, muon_lr=0.2, muon_momentum=0.6, momentum=0.85)
+    opt = build_optimizer(model, cfg)
+    assert isinstance(opt, MuonSGD)
+    muon = [g for g in opt.param_groups if g["muon"]]
+    assert len(muon) == 1 and muon[0]["params"] == [model[0].weight] and muon[0]["momentum"] == 0.6
+    others = {id(p) for g in opt.param_groups if not g["muon"] for p in g["params"]}
+    assert others == {id(p) for p in model.parameters()} - {id(model[0].weight)}
+    set_lr(opt, 0.25)  # half the peak: the filters get half of theirs
+    assert muon[0]["lr"] == pytest.approx(0.1)
+
+
+def test_muon_learns_and_keeps_filter_norms_fixed():
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 3, 6, 6), torch.randint(0, 10, (64,))
+    model = small_net()
+    opt = build_optimizer(model, OptimizerConfig(name="muon", lr=0.05, muon_lr=0.05))
+
+    def loss():
+        return nn.functional.cross_entropy(model(x), y)
+
+    start = loss().item()
+    for _ in range(60):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    assert loss().item() < 0.3 * start
+    conv = model[0].weight
+    # normalized before each update, which then moves it by lr * sqrt(min(out, in*k*k)) at most
+    assert abs(conv.norm().item() - len(conv) ** 0.5) < 0.05 * 8**0.5 * 2
+
+
+def test_muon_state_round_trip_continues_identically():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 3, 6, 6), torch.randint(0, 10, (16,))
+    a = small_net()
+    opt_a = build_optimizer(a, OptimizerConfig(name="muon", lr=0.05))
+
+    def step(model, opt):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    for _ in range(3):
+        step(a, opt_a)
+    b = small_net()
+    b.load_state_dict(a.state_dict())
+    opt_b = build_optimizer(b, OptimizerConfig(name="muon", lr=0.05))
+    saved = io.BytesIO()  # through bytes, as a checkpoint: a live state_dict shares its buffers
+    torch.save(opt_a.state_dict(), saved)
+    saved.seek(0)
+    opt_b.load_state_dict(torch.load(saved, weights_only=True))
+    step(a, opt_a)
+    step(b, opt_b)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
 
 
 def test_set_lr_respects_lr_scale():

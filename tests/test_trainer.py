@@ -81,10 +81,15 @@ def _stop_after(control, steps):
     return sink
 
 
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_stop_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, synthetic, precision):
-    cfg = tiny_config(**{"run.precision": precision, "augment.mixup_alpha": 0.4})
+MUON = {"optimizer.name": "muon", "optimizer.lr": 0.05, "optimizer.muon_lr": 0.05}
+
+
+@pytest.mark.parametrize("precision,optimizer", [("fp32", {}), ("bf16", {}), ("bf16", MUON)],
+                         ids=["fp32", "bf16", "bf16-muon"])
+def test_stop_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, synthetic, precision, optimizer):
+    cfg = tiny_config(**{"run.precision": precision, "augment.mixup_alpha": 0.4, **optimizer})
     straight, _ = train(cfg, tmp_path / "a", synthetic)
+    assert straight.best_acc > 0.8  # chance is 0.1
 
     control = RunControl()
     stopped = Trainer(cfg, data="synthetic", runs_dir=tmp_path / "b", preset="tiny", sink=_stop_after(control, 20),

@@ -32,7 +32,7 @@ def setting(default: Any, help: str, *, min: float | None = None, max: float | N
 
 
 MODEL_NAMES = ("seed_cnn", "airbench", "resnet9", "resnet18")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "muon")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangular2", "linear")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -64,6 +64,9 @@ class OptimizerConfig:
     no_bias_decay: bool = setting(True, "exempt biases and norm parameters from weight decay")
     bias_lr_scale: float = setting(1.0, "LR multiplier for biases and norm parameters (airbench: 64)",
                                    min=0.01, max=1000.0)
+    muon_lr: float = setting(0.1, "muon: peak LR of the conv filters (the rest takes SGD at lr)",
+                             min=1e-6, max=10.0)
+    muon_momentum: float = setting(0.6, "muon: momentum of the conv filters", min=0.0, max=0.999)
 
 
 @dataclass
