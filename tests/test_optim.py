@@ -16,6 +16,16 @@ def small_net():
                          nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
 
 
+def descend(opt, loss, steps: int) -> tuple[float, float]:
+    """The loss before and after `steps` optimizer steps on it."""
+    start = loss().item()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss().backward()
+        opt.step()
+    return start, loss().item()
+
+
 def test_no_bias_decay_groups():
     model = small_net()
     model[0].weight.requires_grad_(False)
@@ -60,15 +70,8 @@ def test_steps_reduce_regression_loss(name, lr):
     model = nn.Linear(5, 1)
     opt = build_optimizer(model, OptimizerConfig(name=name, lr=lr, weight_decay=1e-4))
 
-    def loss():
-        return ((model(x) - y) ** 2).mean()
-
-    start = loss().item()
-    for _ in range(50):
-        opt.zero_grad()
-        loss().backward()
-        opt.step()
-    assert loss().item() < 0.2 * start
+    start, end = descend(opt, lambda: ((model(x) - y) ** 2).mean(), 50)
+    assert end < 0.2 * start
 
 
 @pytest.mark.parametrize("shape", [(16, 72), (72, 16), (32, 32)])
@@ -102,15 +105,8 @@ def test_muon_learns_and_keeps_filter_norms_fixed():
     model = small_net()
     opt = build_optimizer(model, OptimizerConfig(name="muon", lr=0.05, muon_lr=0.05))
 
-    def loss():
-        return nn.functional.cross_entropy(model(x), y)
-
-    start = loss().item()
-    for _ in range(60):
-        opt.zero_grad()
-        loss().backward()
-        opt.step()
-    assert loss().item() < 0.3 * start
+    start, end = descend(opt, lambda: nn.functional.cross_entropy(model(x), y), 60)
+    assert end < 0.3 * start
     conv = model[0].weight
     # normalized before each update, which then moves it by lr * sqrt(min(out, in*k*k)) at most
     assert abs(conv.norm().item() - len(conv) ** 0.5) < 0.05 * 8**0.5 * 2
@@ -122,13 +118,7 @@ def test_muon_state_round_trip_continues_identically():
     a = small_net()
     opt_a = build_optimizer(a, OptimizerConfig(name="muon", lr=0.05))
 
-    def step(model, opt):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-
-    for _ in range(3):
-        step(a, opt_a)
+    descend(opt_a, lambda: nn.functional.cross_entropy(a(x), y), 3)
     b = small_net()
     b.load_state_dict(a.state_dict())
     opt_b = build_optimizer(b, OptimizerConfig(name="muon", lr=0.05))
@@ -136,8 +126,8 @@ def test_muon_state_round_trip_continues_identically():
     torch.save(opt_a.state_dict(), saved)
     saved.seek(0)
     opt_b.load_state_dict(torch.load(saved, weights_only=True))
-    step(a, opt_a)
-    step(b, opt_b)
+    descend(opt_a, lambda: nn.functional.cross_entropy(a(x), y), 1)
+    descend(opt_b, lambda: nn.functional.cross_entropy(b(x), y), 1)
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
 
