@@ -57,9 +57,10 @@ class ModelConfig:
 @dataclass
 class OptimizerConfig:
     name: str = setting("sgd", "optimizer", choices=OPTIMIZERS)
-    lr: float = setting(0.1, "peak learning rate", min=1e-6, max=10.0)
-    momentum: float = setting(0.9, "SGD momentum (Adam beta1)", min=0.0, max=0.999)
-    nesterov: bool = setting(True, "Nesterov momentum (SGD only)")
+    lr: float = setting(0.1, "peak learning rate (muon: of the head and biases)", min=1e-6, max=10.0)
+    momentum: float = setting(0.9, "SGD momentum (Adam beta1; muon: of the head and biases)",
+                              min=0.0, max=0.999)
+    nesterov: bool = setting(True, "Nesterov momentum (SGD and muon)")
     weight_decay: float = setting(5e-4, "L2 weight decay (decoupled for AdamW)", min=0.0, max=1.0)
     no_bias_decay: bool = setting(True, "exempt biases and norm parameters from weight decay")
     bias_lr_scale: float = setting(1.0, "LR multiplier for biases and norm parameters (airbench: 64)",

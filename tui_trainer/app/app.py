@@ -33,8 +33,8 @@ from .screens.setup import SetupScreen
 from .screens.training import TrainingScreen
 from .session import RunSession, follow_run, live_started_at
 
-STOP_WAIT_S = 300.0
-HANG_UP_GRACE_S = 5.0  # after a hang-up and the run's end, time for a clean exit before a forced one  # quitting waits this long for the trainer to save last.pt
+STOP_WAIT_S = 300.0  # quitting waits this long for the trainer to save last.pt
+HANG_UP_GRACE_S = 5.0  # after a hang-up and the run's end, time for a clean exit before a forced one
 MODE_TITLES = {"setup": "Setup", "training": "Training", "checkpoints": "Checkpoints"}
 
 
