@@ -61,7 +61,8 @@ class OptimizerConfig:
     momentum: float = setting(0.9, "SGD momentum (Adam beta1; muon: of the head and biases)",
                               min=0.0, max=0.999)
     nesterov: bool = setting(True, "Nesterov momentum (SGD and muon)")
-    weight_decay: float = setting(5e-4, "L2 weight decay (decoupled for AdamW)", min=0.0, max=1.0)
+    weight_decay: float = setting(5e-4, "L2 weight decay (decoupled for AdamW; muon: not the conv filters)",
+                                  min=0.0, max=1.0)
     no_bias_decay: bool = setting(True, "exempt biases and norm parameters from weight decay")
     bias_lr_scale: float = setting(1.0, "LR multiplier for biases and norm parameters (airbench: 64)",
                                    min=0.01, max=1000.0)

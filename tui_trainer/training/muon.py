@@ -5,6 +5,10 @@ Muon (Keller Jordan, 2024) replaces a filter's momentum by the nearest semi-orth
 by the same amount, and keeps each filter bank at a fixed norm instead of decaying it. In
 airbench94 this reaches 94% in 8 epochs instead of 9.9. Biases, norm parameters and the linear
 head have no useful matrix shape for it and stay on SGD.
+
+The fixed filter norm assumes what airbench and the ResNets have: a BatchNorm right after each
+conv, which makes the conv's scale irrelevant. Where an activation comes first (seed_cnn) the
+rescaling changes what the net computes.
 """
 from __future__ import annotations
 
@@ -39,6 +43,10 @@ class MuonSGD(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         for group in self.param_groups:
             lr, momentum = group["lr"], group["momentum"]
             for p in group["params"]:
@@ -59,3 +67,4 @@ class MuonSGD(torch.optim.Optimizer):
                     p.mul_(len(p) ** 0.5 / p.norm().clamp_min(1e-12))
                     g = orthogonalize(g.reshape(len(g), -1)).view_as(p)
                 p.add_(g, alpha=-lr)
+        return loss
