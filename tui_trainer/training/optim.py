@@ -16,8 +16,9 @@ FUSED_DEVICES = ("cpu", "cuda")
 
 def _param_groups(model: nn.Module, cfg: OptimizerConfig) -> list[dict]:
     params = [p for p in model.parameters() if p.requires_grad]
-    filters = [p for p in params if p.ndim == 4] if cfg.name == "muon" else []
-    weights = [p for p in params if p.ndim > 1 and not any(p is f for f in filters)]
+    muon_ndim = 4 if cfg.name == "muon" else None  # Muon takes the conv filters
+    filters = [p for p in params if p.ndim == muon_ndim]
+    weights = [p for p in params if p.ndim > 1 and p.ndim != muon_ndim]
     vectors = [p for p in params if p.ndim <= 1]  # biases and norm parameters
     # Decaying biases and norm scales only limits the network's capacity; it does not regularize.
     # Where they do decay, dividing by their LR scale keeps their shrink per step that of the weights.
