@@ -37,6 +37,7 @@ def test_short_run_fills_table_and_plots_and_its_best_checkpoint_evaluates(tmp_p
             assert lr_plot.xs and lr_plot.planned and len(lr_plot.planned[0]) <= 300
             status = str(screen.query_one("#status").render())
             assert "FINISHED" in status and "best" in status
+            assert f"final {session.finished.final_acc:.2%}" in status  # the tiny preset has no TTA
 
             best = Path(session.run_dir) / "checkpoints" / "best.pt"
             assert best.is_file()

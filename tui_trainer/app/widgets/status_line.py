@@ -43,11 +43,16 @@ def status_text(session: RunSession | None) -> Text:
         parts.append(("ETA", clock(session.eta())))
     best = "-" if session.best_acc is None else f"{session.best_acc:.2%} (epoch {session.best_epoch})"
     parts.append(("best", best))
+    finished = session.finished
+    if finished is not None and not finished.stopped and finished.final_acc is not None:
+        # The figure the CLI ends on; with TTA it is not in the table, which has no TTA column.
+        tta = started is not None and started.config["run"].get("tta")
+        parts.append(("final (TTA)" if tta else "final", f"{finished.final_acc:.2%}"))
     for i, (label, value) in enumerate(parts):
         if i:
             text.append("  ")
         text.append(f"{label} ", style="dim")
-        text.append(value, style="bold" if label == "best" else "")
+        text.append(value, style="bold" if label.startswith(("best", "final")) else "")
     return text
 
 
