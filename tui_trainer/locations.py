@@ -1,10 +1,18 @@
-"""Default folders: data, runs and the user's own presets."""
+"""Default folders: built-in presets, data, runs and the user's own presets."""
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
-BUILTIN_PRESETS = Path(__file__).resolve().parent.parent / "presets"
+
+def builtin_presets() -> Path:
+    """The built-in presets: inside the package when installed from a wheel (the build copies the
+    top-level presets/ there), the checkout's presets/ when running from source."""
+    packaged = Path(str(resources.files("tui_trainer"))) / "presets"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "presets"
 
 
 def default_data() -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config, ConfigError, load_toml, to_toml
-from .locations import BUILTIN_PRESETS, user_presets
+from . import locations
 from .atomic import atomic_write
 
 
@@ -30,7 +30,7 @@ class Preset:
 def discover() -> list[Preset]:
     """Built-in presets, then the user's; a user preset with a built-in's name shadows it."""
     found: dict[str, Preset] = {}
-    for folder, builtin in ((BUILTIN_PRESETS, True), (user_presets(), False)):
+    for folder, builtin in ((locations.builtin_presets(), True), (locations.user_presets(), False)):
         if folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
                 found[path.stem] = Preset(path.stem, path, builtin)
@@ -56,7 +56,7 @@ def save_user_preset(name: str, cfg: Config) -> Path:
     clean = "".join(c for c in name.strip() if c.isalnum() or c in "-_")
     if not clean:
         raise ConfigError([f"preset name {name!r} is invalid: use letters, digits, '-' and '_'"])
-    folder = user_presets()
+    folder = locations.user_presets()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{clean}.toml"
     atomic_write(path, lambda f: f.write(to_toml(cfg).encode()))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer import presets
+from tui_trainer import locations
 from tui_trainer.app.messages import EvalDone
 from tui_trainer.app.screens.checkpoints import CheckpointsScreen
 from tui_trainer.config import Config, to_toml
@@ -33,7 +33,7 @@ def fixed_presets(tmp_path, monkeypatch):
     builtin.mkdir()
     (builtin / "demo.toml").write_text(TINY_PRESET.format(epochs=30).replace(
         "tiny app test: seed_cnn, 2 epochs", "demo: a small CNN, Adam, cosine, 30 epochs"))
-    monkeypatch.setattr(presets, "BUILTIN_PRESETS", builtin)
+    monkeypatch.setattr(locations, "builtin_presets", lambda: builtin)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "home" / ".config"))
     monkeypatch.chdir(tmp_path)
