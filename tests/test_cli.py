@@ -83,3 +83,34 @@ def test_presets_lists_builtins_with_descriptions(home):
     assert proc.returncode == 0
     names = [line.split()[0] for line in proc.stdout.splitlines()]
     assert {"seed-notebook", "bag-of-tricks", "fast", "cpu-quick"} <= set(names)
+
+
+@pytest.mark.parametrize("layout", ["synthetic", "cifar"])
+def test_resume_and_eval_without_data_use_the_recorded_data(home, tmp_path, layout):
+    """A run remembers its data: resume and eval need no --data, even from another folder."""
+    if layout == "synthetic":
+        data = "synthetic"
+    else:
+        from tui_trainer.data.synthetic import make_synthetic
+        from tui_trainer.data.writers import write_cifar_batches
+        write_cifar_batches(tmp_path / "cifar", make_synthetic(n_train=1000, n_test=300))
+        data = "cifar"  # relative to tmp_path, where the run starts
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(to_toml(tiny_config(**{"run.epochs": 1})))
+    first = subprocess.run([*CLI, "train", "--preset", str(preset), "--data", data, "--runs", "runs", "--json"],
+                           cwd=tmp_path, capture_output=True, text=True, env=cli_env(home), timeout=240)
+    assert first.returncode == 0, first.stderr
+    run_dir = json.loads(first.stdout.splitlines()[-1])["run_dir"]
+    run_dir = str(tmp_path / run_dir)
+    recorded = json.loads((tmp_path / run_dir / "summary.json").read_text())["data"]
+    assert recorded == ("synthetic" if layout == "synthetic" else str(tmp_path / "cifar"))
+
+    resumed = run_cli(home, "train", "--resume", run_dir, "--epochs", "2")  # from the test's own cwd
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"data: {recorded}" in resumed.stdout and "resuming after epoch 1" in resumed.stdout
+    summary = json.loads((tmp_path / run_dir / "summary.json").read_text())
+    assert summary["state"] == "finished" and summary["epochs_done"] == 2 and summary["best_acc"] > 0.5
+
+    evaluated = run_cli(home, "eval", f"{run_dir}/checkpoints/best.pt", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["accuracy"] == summary["best_acc"]

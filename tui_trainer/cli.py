@@ -133,7 +133,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    trainer = Trainer(cfg, data=args.data or locations.default_data(), runs_dir=args.runs, preset=name,
+    # A resumed run without --data trains on the data it recorded; the first line says which.
+    trainer = Trainer(cfg, data=args.data, runs_dir=args.runs, preset=name,
                       device_name=args.device, sink=reporter, control=control, resume=args.resume,
                       epochs=args.epochs if args.resume else None)
     with reporter:
@@ -146,8 +147,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .training.checkpoints import CheckpointError
     from .training.evaluate import evaluate_checkpoint
 
+    from .training.summary import recorded_data
+
+    # Without --data, a checkpoint is evaluated on the data its run recorded (the run folder is
+    # two levels up: RUN/checkpoints/best.pt), else on the default data folder.
+    data = args.data or recorded_data(args.checkpoint.resolve().parent.parent) or locations.default_data()
     try:
-        result = evaluate_checkpoint(args.checkpoint, args.data or locations.default_data(), args.device, tta=args.tta)
+        result = evaluate_checkpoint(args.checkpoint, data, args.device, tta=args.tta)
     except (CheckpointError, DataError) as e:
         print(f"tui-trainer eval: {e}", file=sys.stderr)
         return EXIT_FAILED

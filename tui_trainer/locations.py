@@ -19,6 +19,11 @@ def default_data() -> str:
     return os.environ.get("TUI_TRAINER_DATA") or str(Path.home() / ".cache" / "tui-trainer" / "data")
 
 
+def canonical_data(source: str) -> str:
+    """A data source as a run records it: "synthetic", or an absolute path that works from any folder."""
+    return source if source == "synthetic" else str(Path(source).expanduser().resolve())
+
+
 def default_runs() -> Path:
     return Path("runs")
 

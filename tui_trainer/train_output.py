@@ -25,6 +25,12 @@ def epoch_line(e: EpochEnded, total: int) -> str:
             f"lr {e.lr:.3g}  {e.seconds:5.1f}s  {e.images_per_s:,.0f} img/s{'  best' if e.is_best else ''}")
 
 
+def started_line(e: RunStarted) -> str:
+    resumed = f", resuming after epoch {e.start_epoch}" if e.start_epoch else ""
+    return (f"run {e.run_dir}: {e.config['model']['name']} ({e.parameters:,} parameters) on {e.device}, "
+            f"{e.steps_per_epoch} steps an epoch{resumed}; data: {e.data or '?'}")
+
+
 def finish_lines(f: RunFinished) -> list[str]:
     best = f"best {f.best_acc:.2%} at epoch {f.best_epoch}" if f.best_acc is not None else "no best checkpoint"
     lines = [f"{'stopped' if f.stopped else 'finished'} after {f.epochs} epochs in {f.seconds:.1f}s: {best}"]
@@ -65,9 +71,7 @@ class Reporter:
 
 class PlainReporter(Reporter):
     def on_RunStarted(self, e: RunStarted) -> None:
-        resumed = f", resuming after epoch {e.start_epoch}" if e.start_epoch else ""
-        print(f"run {e.run_dir}: {e.config['model']['name']} ({e.parameters:,} parameters) on {e.device}, "
-              f"{e.steps_per_epoch} steps an epoch{resumed}", flush=True)
+        print(started_line(e), flush=True)
 
     def on_EpochEnded(self, e: EpochEnded) -> None:
         print(epoch_line(e, self.epochs), flush=True)
@@ -108,8 +112,7 @@ class RichReporter(PlainReporter):
     def on_RunStarted(self, e: RunStarted) -> None:
         self.task = self.progress.add_task("train", total=e.steps_per_epoch, epoch=f"{e.start_epoch + 1}/{self.epochs}",
                                            loss=0.0, lr=0.0, speed=0.0)
-        self.console.print(f"run [bold]{escape(e.run_dir)}[/]: {e.config['model']['name']} ({e.parameters:,} parameters) "
-                           f"on {e.device}, {e.steps_per_epoch} steps an epoch")
+        self.console.print(escape(started_line(e)))
 
     def on_BatchProgress(self, e: BatchProgress) -> None:
         self.progress.update(self.task, completed=e.step, epoch=f"{e.epoch}/{self.epochs}", loss=e.loss, lr=e.lr,

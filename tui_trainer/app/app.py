@@ -24,6 +24,8 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..config import Config
+from ..locations import canonical_data
+from ..training.summary import recorded_data
 from ..training.control import RunControl
 from ..training.events import Event, RunFailed
 from .messages import EngineEvent, ProgressEvent
@@ -72,6 +74,7 @@ class TrainerApp(App):
         # Published on the UI thread after each event is recorded (None: a new session).
         self.session_signal: Signal[Event | None] = Signal(self, "session")
         self.dataset: Any = None  # the loaded Dataset, cached for evaluations and thumbnails
+        self._other_data: dict[str, Any] = {}  # data sets of runs trained on other data than --data
         self._data_lock = threading.Lock()
         self._quitting = False
 
@@ -125,13 +128,23 @@ class TrainerApp(App):
     def num_classes(self) -> int:
         return self.dataset.num_classes if self.dataset is not None else 10
 
-    def get_dataset(self) -> Any:
-        """The dataset, loaded once (call from a worker thread: it can take seconds)."""
+    def is_own_data(self, source: str | None) -> bool:
+        return source is None or canonical_data(source) == canonical_data(self.data)
+
+    def get_dataset(self, source: str | None = None) -> Any:
+        """The data set of `source` (default: the app's --data), loaded once each (call from a
+        worker thread: it can take seconds)."""
+        from ..data import load_dataset
+
         with self._data_lock:
-            if self.dataset is None:
-                from ..data import load_dataset
-                self.dataset = load_dataset(self.data)
-            return self.dataset
+            if self.is_own_data(source):
+                if self.dataset is None:
+                    self.dataset = load_dataset(self.data)
+                return self.dataset
+            key = canonical_data(source)
+            if key not in self._other_data:
+                self._other_data[key] = load_dataset(key)
+            return self._other_data[key]
 
     # --- modes -----------------------------------------------------------------------------------
 
@@ -154,7 +167,12 @@ class TrainerApp(App):
             return None
         session = RunSession("local", control=RunControl(), preset=preset, run_dir=resume)
         sink = session.make_sink(self.post_message)
-        data, runs, device, cached = self.data, self.runs, self.device, self.dataset
+        # A resumed run trains on the data it recorded, which need not be this app's --data.
+        data = (recorded_data(resume) if resume is not None else None) or self.data
+        if not self.is_own_data(data):
+            self.notify(f"{resume.name} resumes on the data it was trained on: {data}")
+        runs, device = self.runs, self.device
+        cached = self.dataset if self.is_own_data(data) else self._other_data.get(canonical_data(data))
 
         def train() -> Any:
             session.thread = threading.current_thread()

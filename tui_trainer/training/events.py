@@ -22,6 +22,7 @@ class RunStarted:
     start_epoch: int  # 0 for a new run, the next epoch for a resumed one
     classes: list[str]
     started_at: float = 0.0  # wall-clock time.time(), so a follower in another process can show elapsed time
+    data: str = ""  # the data source it trains on ("synthetic" or a path)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..config import Config, ConfigError
+from .. import locations
 from ..data import Dataset, DataError, load_dataset
 from ..data.pipeline import TrainBatches, mixed_loss, normalize
 from ..models import build_model, count_parameters
@@ -26,6 +27,7 @@ from .events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFaile
                      RunPaused, RunStarted, Sink)
 from .optim import build_optimizer, set_lr
 from .schedules import lr_at
+from .summary import RunSummary, read_summary, write_summary
 
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
 WHITENING_IMAGES = 5000
@@ -36,9 +38,11 @@ class RunError(Exception):
 
 
 class Trainer:
-    """Train `cfg`, or resume the run in `resume` (its config.toml and last.pt win over `cfg`)."""
+    """Train `cfg`, or resume the run in `resume` (its config.toml and last.pt win over `cfg`).
 
-    def __init__(self, cfg: Config | None = None, *, data: str, runs_dir: Path | str = "runs",
+    `data` None: the default data folder for a new run, the recorded one for a resumed run."""
+
+    def __init__(self, cfg: Config | None = None, *, data: str | None = None, runs_dir: Path | str = "runs",
                  preset: str = "custom", device_name: str = "auto", sink: Sink | None = None,
                  control: RunControl | None = None, resume: Path | str | None = None,
                  epochs: int | None = None, dataset: Dataset | None = None):
@@ -55,6 +59,7 @@ class Trainer:
         self.epochs_override = epochs
         self.dataset = dataset
         self.run_dir: Path | None = None
+        self.summary: RunSummary | None = None
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -79,6 +84,11 @@ class Trainer:
             failed = RunFailed(f"unexpected {type(e).__name__}: {e}" + (f" (traceback in {where})" if where else ""),
                                str(self.run_dir) if self.run_dir else None)
         self.emit(failed)
+        if self.summary is not None:
+            try:
+                self._write_summary(state="failed", message=failed.message)
+            except OSError:
+                pass  # the disk that failed the run may refuse this too; events.jsonl has the message
         if self.run_dir is not None:
             runs.clear_live(self.run_dir)  # after the last event, so a follower reads it before the run looks dead
         return failed
@@ -101,6 +111,8 @@ class Trainer:
             runs.check_writable(self.runs_dir)
             self.run_dir = runs.new_run_dir(self.runs_dir, self.preset)
             runs.write_config(self.run_dir, self.cfg)
+            self.data_source = locations.canonical_data(self.data_source or locations.default_data())
+            self.summary = RunSummary(preset=self.preset, data=self.data_source, started_at=time.time())
             return None
         run_dir = self.resume_dir
         if not (run_dir / runs.CONFIG).is_file():
@@ -109,6 +121,18 @@ class Trainer:
             raise RunError(f"{run_dir}: this run is still training (pid {pid}); stop it first")
         runs.check_writable(run_dir)
         self.cfg = runs.read_config(run_dir)
+        try:
+            self.summary = read_summary(run_dir) or RunSummary(preset=self.preset, started_at=time.time())
+        except ValueError:
+            self.summary = RunSummary(preset=self.preset, started_at=time.time())  # rewritten below
+        if self.data_source is None:
+            if self.summary.data is None:
+                raise RunError(f"{run_dir} does not record the data it was trained on (an older run): "
+                               f"give --data DIR or --data synthetic")
+            self.data_source = self.summary.data
+        self.data_source = locations.canonical_data(self.data_source)
+        self.summary.data = self.data_source
+        self.summary.state, self.summary.message = "live", None
         state = checkpoints.load(run_dir / "checkpoints" / "last.pt")
         self.run_dir = run_dir
         if self.epochs_override is not None and self.epochs_override != self.cfg.run.epochs:
@@ -166,8 +190,10 @@ class Trainer:
         if ema is not None and state is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
 
+        parameters = count_parameters(model)
         self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), place.describe(), place.precision,
-                             count_parameters(model), steps, start_epoch, list(data.classes), time.time()))
+                             parameters, steps, start_epoch, list(data.classes), time.time(), self.data_source))
+        self._write_summary(device=place.describe(), precision=place.precision, parameters=parameters)
         common = {"format": checkpoints.FORMAT, "classes": list(data.classes), "mean": list(cfg.data.mean),
                   "std": list(cfg.data.std), "precision": place.precision, "config": cfg.to_dict(),
                   "model": {"name": cfg.model.name, "num_classes": data.num_classes,
@@ -266,6 +292,7 @@ class Trainer:
                     best_payload = {**common, "state_dict": _cpu_state(model), "epoch": epoch + 1, "metrics": metrics}
                 self._save(self.run_dir / "checkpoints" / "best.pt", best_payload, epoch + 1, "best")
             save_last(epoch + 1, 0, None, metrics)
+            self._write_summary()
             partial = None
 
         final_acc = last_test_acc
@@ -277,8 +304,25 @@ class Trainer:
         finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch, epochs_done,
                                time.perf_counter() - started, final_acc, stopped)
         self.emit(finished)
+        self._write_summary(state="stopped" if stopped else "finished", final_acc=final_acc,
+                            final_tta=bool(cfg.run.tta and not stopped))
         runs.clear_live(self.run_dir)
         return finished
+
+    def _write_summary(self, **changes) -> None:
+        """Rewrite summary.json: the given fields, and what metrics.csv says of the epochs so far."""
+        s = self.summary
+        for key, value in changes.items():
+            setattr(s, key, value)
+        done = runs.read_metrics(self.run_dir)
+        best = next((m for m in reversed(done) if m.is_best), None)
+        s.epochs_done, s.epochs_total = len(done), self.cfg.run.epochs
+        s.best_acc, s.best_epoch = (best.test_acc, best.epoch) if best else (None, None)
+        s.train_seconds = sum(m.seconds or 0.0 for m in done)
+        s.images_per_s = (sum((m.images_per_s or 0.0) * (m.seconds or 0.0) for m in done) / s.train_seconds
+                          if s.train_seconds > 0 else None)
+        s.updated_at = time.time()
+        write_summary(self.run_dir, s)
 
     def _save(self, path: Path, payload: dict, epoch: int, kind: str) -> None:
         try:

@@ -308,11 +308,14 @@ class CheckpointsScreen(Screen):
         from ...data import DataError
         from ...training.checkpoints import CheckpointError
         from ...training.evaluate import evaluate_checkpoint
+        from ...training.summary import recorded_data
 
         worker = get_current_worker()
         try:
-            dataset = self.app.get_dataset()
-            result = evaluate_checkpoint(path, self.app.data, self.app.device, tta=False, worst=WORST,
+            # Each run is evaluated on the data it was trained on, not necessarily the app's --data.
+            source = recorded_data(path.parent.parent) or self.app.data
+            dataset = self.app.get_dataset(source)
+            result = evaluate_checkpoint(path, source, self.app.device, tta=False, worst=WORST,
                                          dataset=dataset,
                                          progress=lambda done, total: self.post_message(EvalProgress(done, total)))
             images = [dataset.test_x[m.index].cpu().numpy() for m in result.worst]
