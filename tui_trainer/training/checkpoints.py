@@ -8,10 +8,12 @@ from __future__ import annotations
 import pickle
 import warnings
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..atomic import atomic_write
 
@@ -27,8 +29,9 @@ def save(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(path, lambda f: torch.save(payload, f))
 
 
-def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and check a tui-trainer checkpoint, or raise CheckpointError with one clear line."""
+def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """Load and check a tui-trainer checkpoint, or raise CheckpointError with one clear line.
+    `mmap`: tensors are read from disk only when touched (a peek at the epoch reads none)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
@@ -36,7 +39,7 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         with warnings.catch_warnings():
             # torch warns about legacy pickles before refusing them; the refusal below says it all.
             warnings.simplefilter("ignore", UserWarning)
-            payload = torch.load(path, map_location=map_location, weights_only=True)
+            payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: that is how a code-carrying pickle ends here.
         first = str(e).strip().splitlines()[0] if str(e).strip() else "refused"
@@ -54,3 +57,79 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
 def _short(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return (text[0] if text else type(e).__name__)[:160]
+
+
+# --- what a checkpoint holds: built and read only here -----------------------------------------
+
+def header(cfg: Any, classes: list[str], precision: str) -> dict[str, Any]:
+    """What every checkpoint of a run carries, so eval, predict and export need nothing else."""
+    return {"format": FORMAT, "classes": list(classes), "mean": list(cfg.data.mean), "std": list(cfg.data.std),
+            "precision": precision, "config": cfg.to_dict(),
+            "model": {"name": cfg.model.name, "num_classes": len(classes), "widths": list(cfg.model.widths),
+                      "zero_gamma": cfg.model.zero_gamma}}
+
+
+def weights_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], epoch: int,
+                    metrics: dict[str, Any]) -> dict[str, Any]:
+    """best.pt: the evaluated weights (the EMA's when on) and the metrics they scored."""
+    return {**head, "state_dict": weights, "epoch": epoch, "metrics": metrics}
+
+
+def training_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], *, epoch: int, step: int,
+                     partial: dict | None, metrics: dict[str, Any], optimizer: dict, ema: dict | None,
+                     train_weights: dict[str, torch.Tensor] | None, best_acc: float | None,
+                     best_epoch: int | None) -> dict[str, Any]:
+    """last.pt: best.pt's contents plus all that resume needs to continue at (epoch, step) exactly:
+    optimizer and EMA state, the raw training weights when the EMA's are the evaluated ones, the
+    RNG, and the sums of an epoch stopped part-way."""
+    payload = {**weights_payload(head, weights, epoch, metrics), "step": step, "partial": partial,
+               "optimizer": optimizer, "ema": ema, "rng": torch.get_rng_state(),
+               "best_acc": best_acc, "best_epoch": best_epoch}
+    if train_weights is not None:
+        payload["train_weights"] = train_weights
+    return payload
+
+
+@dataclass
+class ResumePoint:
+    """Where a resumed run picks up, read from last.pt."""
+    epoch: int = 0  # epochs done
+    step: int = 0  # steps done into the next epoch
+    partial: dict | None = None  # that epoch's loss and accuracy sums so far
+    best_acc: float | None = None
+    best_epoch: int | None = None
+    test_acc: float | None = None  # the last evaluated accuracy
+
+
+def restore(payload: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+            path: Path | str = "last.pt") -> ResumePoint:
+    """Load last.pt's training state into `model` and `optimizer` and the global RNG."""
+    try:
+        model.load_state_dict(payload.get("train_weights") or payload["state_dict"])
+        optimizer.load_state_dict(payload["optimizer"])
+    except (KeyError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} does not fit this run's config.toml (model or optimizer changed?): "
+                              f"{_short(e)[:120]}") from None
+    torch.set_rng_state(payload["rng"])
+    return ResumePoint(payload["epoch"], payload["step"], payload.get("partial"), payload.get("best_acc"),
+                       payload.get("best_epoch"), (payload.get("metrics") or {}).get("test_acc"))
+
+
+def model_from_checkpoint(payload: dict[str, Any], path: Path | str = "checkpoint") -> nn.Module:
+    """The network a checkpoint names, with its evaluated weights."""
+    from ..models import build_model
+
+    spec = payload["model"]
+    try:
+        model = build_model(spec["name"], spec["num_classes"], spec.get("widths") or None, spec.get("zero_gamma", False))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, ValueError, RuntimeError, TypeError) as e:
+        raise CheckpointError(f"{path}: weights do not fit the model it names ({_short(e)})") from None
+    return model
+
+
+def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the model's tensors on the CPU: what a checkpoint stores."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+

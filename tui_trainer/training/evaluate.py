@@ -11,9 +11,8 @@ from torch import nn
 
 from ..data import Dataset, DataError, load_dataset
 from ..data.pipeline import normalize
-from ..models import build_model
 from . import checkpoints, device
-from .checkpoints import CheckpointError
+from .checkpoints import model_from_checkpoint
 
 EVAL_BATCH = 1000
 
@@ -97,17 +96,6 @@ def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     return EvalResult(accuracy=correct.sum().item() / max(n, 1), loss=loss_sum / max(n, 1), n=n,
                       per_class=(correct / totals).tolist(), confusion=confusion.tolist(),
                       classes=list(classes), worst=mistakes)
-
-
-def model_from_checkpoint(payload: dict, path: Path | str = "checkpoint") -> nn.Module:
-    spec = payload["model"]
-    try:
-        model = build_model(spec["name"], spec["num_classes"], spec.get("widths") or None, spec.get("zero_gamma", False))
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, ValueError, RuntimeError, TypeError) as e:
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: weights do not fit the model it names ({first})") from None
-    return model
 
 
 def evaluate_checkpoint(path: Path, data_source: str, device_name: str = "auto", tta: bool = False,

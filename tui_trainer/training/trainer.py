@@ -9,6 +9,7 @@ import contextlib
 import math
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,7 +23,7 @@ from . import checkpoints, device, runs
 from .checkpoints import CheckpointError
 from .control import CONTROL_FILE, RunControl
 from .ema import WeightEMA
-from .evaluate import evaluate_model
+from .evaluate import EvalResult, evaluate_model
 from .events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished,
                      RunPaused, RunStarted, Sink)
 from .optim import build_optimizer, set_lr
@@ -35,6 +36,64 @@ WHITENING_IMAGES = 5000
 
 class RunError(Exception):
     """A problem the user can fix; becomes a RunFailed event with this message."""
+
+
+@dataclass
+class _Run:
+    """What one run trains with, built once by Trainer._set_up."""
+    place: device.Placement
+    data: Dataset
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    ema: WeightEMA | None
+    batches: TrainBatches
+    start: checkpoints.ResumePoint
+    header: dict  # what every checkpoint of the run carries
+
+    def eval_weights(self) -> contextlib.AbstractContextManager:
+        """The weights evaluation and checkpoints use: the EMA's while it is on."""
+        return self.ema.swapped(self.model) if self.ema is not None else contextlib.nullcontext()
+
+
+@dataclass
+class _Tally:
+    """One epoch's running sums, kept on the device so that a step never waits for the host."""
+    loss_sum: torch.Tensor
+    correct: torch.Tensor  # MixUp-weighted hits
+    seen: int
+    elapsed_before: float  # seconds of this epoch trained before a resume
+    t0: float
+    epoch_images: int = 0  # images trained in this process (for img/s)
+    lr: float = 0.0
+    stopped_at: int | None = None  # the step a stop arrived at
+
+    @classmethod
+    def begin(cls, place: torch.device, partial: dict | None) -> _Tally:
+        zero = lambda: torch.zeros((), device=place)  # noqa: E731
+        tally = cls(zero(), zero(), 0, 0.0, time.perf_counter())
+        if partial:
+            tally.loss_sum += partial["loss_sum"]
+            tally.correct += partial["correct"]
+            tally.seen, tally.elapsed_before = partial["seen"], partial["seconds"]
+        return tally
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, batch) -> None:
+        n = len(batch.targets_a)
+        self.loss_sum += loss.detach() * n
+        hits = logits.detach().argmax(-1)
+        self.correct += (hits == batch.targets_a).sum() * batch.lam
+        if batch.lam != 1.0:
+            self.correct += (hits == batch.targets_b).sum() * (1.0 - batch.lam)
+        self.seen += n
+        self.epoch_images += n
+
+    def speed(self, now: float) -> float:
+        return self.epoch_images / max(now - self.t0, 1e-9)
+
+    def sums(self) -> dict:
+        """What last.pt keeps of an epoch stopped part-way, for resume to carry on."""
+        return {"loss_sum": self.loss_sum.item(), "correct": self.correct.item(), "seen": self.seen,
+                "seconds": self.elapsed_before + time.perf_counter() - self.t0}
 
 
 class Trainer:
@@ -149,8 +208,21 @@ class Trainer:
         return state
 
     def _run(self) -> RunFinished:
+        """The whole run: set up, then each epoch trained and ended, then the finish."""
         started = time.perf_counter()
-        state = self._prepare_run_dir()
+        r = self._set_up(self._prepare_run_dir())
+        stopped = False
+        for epoch in range(r.start.epoch, self.cfg.run.epochs):
+            tally = self._train_epoch(r, epoch)
+            if tally.stopped_at is not None:
+                self._save_last(r, epoch, tally.stopped_at, tally.sums(), {"test_acc": self.last_test_acc})
+                stopped = True
+                break
+            self._end_epoch(r, epoch, tally)
+        return self._finish(r, stopped, time.perf_counter() - started)
+
+    def _set_up(self, state: dict | None) -> _Run:
+        """Device, data, model, optimizer and batches; from last.pt when resuming. Emits RunStarted."""
         cfg = self.cfg
         place = device.resolve(self.device_name, cfg.run.precision)
         data = self.dataset or load_dataset(self.data_source)
@@ -166,148 +238,122 @@ class Trainer:
             model.init_from_data(normalize(data.train_x[:WHITENING_IMAGES], cfg.data.mean, cfg.data.std))
         model = model.to(place.device, memory_format=place.memory_format)
         optimizer = build_optimizer(model, cfg.optimizer)
-        train_x, train_y = data.train_x.to(place.device), data.train_y.to(place.device)
-        batches = TrainBatches(train_x, train_y, cfg.augment, cfg.data.batch_size, cfg.data.mean, cfg.data.std,
-                               data.num_classes, cfg.run.seed, place.device, place.bf16, torch.float32)
-        steps = batches.steps_per_epoch
-        total_steps = steps * cfg.run.epochs
-
-        start_epoch, skip_steps, partial, last_test_acc = 0, 0, None, None
-        self.best_acc, self.best_epoch = None, None
+        batches = TrainBatches(data.train_x.to(place.device), data.train_y.to(place.device), cfg.augment,
+                               cfg.data.batch_size, cfg.data.mean, cfg.data.std, data.num_classes, cfg.run.seed,
+                               place.device, place.bf16, torch.float32)
+        start = checkpoints.ResumePoint()
         if state is not None:
-            try:
-                model.load_state_dict(state.get("train_weights") or state["state_dict"])
-                optimizer.load_state_dict(state["optimizer"])
-            except (KeyError, ValueError, RuntimeError) as e:
-                raise RunError(f"{self.run_dir}/checkpoints/last.pt does not fit this run's config.toml "
-                               f"(model or optimizer changed?): {str(e).splitlines()[0][:120]}") from None
-            torch.set_rng_state(state["rng"])
-            start_epoch, skip_steps, partial = state["epoch"], state["step"], state.get("partial")
-            self.best_acc, self.best_epoch = state.get("best_acc"), state.get("best_epoch")
-            last_test_acc = state["metrics"].get("test_acc")
+            start = checkpoints.restore(state, model, optimizer, self.run_dir / "checkpoints" / "last.pt")
         # After the weights are loaded: an EMA switched on at resume starts from them, not from init.
         ema = WeightEMA(model, cfg.run.ema_decay) if cfg.run.ema_decay > 0 else None
         if ema is not None and state is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
+        self.best_acc, self.best_epoch, self.last_test_acc = start.best_acc, start.best_epoch, start.test_acc
 
         parameters = count_parameters(model)
-        self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), place.describe(), place.precision,
-                             parameters, steps, start_epoch, list(data.classes), time.time(), self.data_source))
+        self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), place.describe(), place.precision, parameters,
+                             batches.steps_per_epoch, start.epoch, list(data.classes), time.time(), self.data_source))
         self._write_summary(device=place.describe(), precision=place.precision, parameters=parameters)
-        common = {"format": checkpoints.FORMAT, "classes": list(data.classes), "mean": list(cfg.data.mean),
-                  "std": list(cfg.data.std), "precision": place.precision, "config": cfg.to_dict(),
-                  "model": {"name": cfg.model.name, "num_classes": data.num_classes,
-                            "widths": list(cfg.model.widths), "zero_gamma": cfg.model.zero_gamma}}
+        return _Run(place, data, model, optimizer, ema, batches, start,
+                    checkpoints.header(cfg, data.classes, place.precision))
 
-        def eval_weights():
-            return ema.swapped(model) if ema is not None else contextlib.nullcontext()
+    def _train_epoch(self, r: _Run, epoch: int) -> _Tally:
+        """One epoch's steps; returns early, at a step boundary, when a stop is asked for."""
+        cfg, steps = self.cfg, r.batches.steps_per_epoch
+        total_steps = steps * cfg.run.epochs
+        resuming = epoch == r.start.epoch
+        tally = _Tally.begin(r.place.device, r.start.partial if resuming else None)
+        tally.lr = lr_at(cfg.schedule, cfg.optimizer.lr, epoch * steps, steps, total_steps)
+        next_report = tally.t0 + PROGRESS_INTERVAL_S
+        for step, batch in enumerate(r.batches.epoch(epoch)):
+            if resuming and step < r.start.step:
+                continue  # resuming mid-epoch: the epoch's batches are a function of (seed, epoch)
+            if self.control.paused and not self.control.stop_requested:
+                tally.t0 += self._wait_paused(epoch + 1)  # paused time is not training time
+                next_report = time.perf_counter() + PROGRESS_INTERVAL_S
+            if self.control.stop_requested:
+                tally.stopped_at = step
+                return tally
+            tally.lr = lr_at(cfg.schedule, cfg.optimizer.lr, epoch * steps + step, steps, total_steps)
+            set_lr(r.optimizer, tally.lr)
+            with r.place.autocast():
+                logits = r.model(batch.inputs)
+                loss = mixed_loss(logits, batch, cfg.augment.label_smoothing)
+            r.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            r.optimizer.step()
+            if r.ema is not None:
+                r.ema.update(r.model)
+            tally.add(loss, logits, batch)
+            now = time.perf_counter()
+            if now >= next_report:  # the only host sync of a step, a few times a second
+                next_report = now + PROGRESS_INTERVAL_S
+                running = tally.loss_sum.item() / max(tally.seen, 1)
+                self._check_finite(running, epoch + 1, step + 1, tally.lr)
+                self.emit(BatchProgress(epoch + 1, step + 1, steps, running, tally.lr, tally.speed(now)))
+        return tally
 
-        def save_last(epoch_done: int, step: int, partial_sums: dict | None, metrics: dict) -> None:
-            with eval_weights():
-                eval_state = _cpu_state(model)
-            payload = {**common, "state_dict": eval_state, "epoch": epoch_done, "step": step,
-                       "partial": partial_sums, "metrics": metrics, "optimizer": optimizer.state_dict(),
-                       "ema": ema.state_dict() if ema is not None else None, "rng": torch.get_rng_state(),
-                       "best_acc": self.best_acc, "best_epoch": self.best_epoch}
-            if ema is not None:
-                payload["train_weights"] = _cpu_state(model)
-            self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
+    def _end_epoch(self, r: _Run, epoch: int, tally: _Tally) -> None:
+        """Evaluate (when due), record the epoch, keep best.pt when it is the best, save last.pt."""
+        cfg = self.cfg
+        train_seconds = time.perf_counter() - tally.t0
+        train_loss = tally.loss_sum.item() / max(tally.seen, 1)
+        self._check_finite(train_loss, epoch + 1, r.batches.steps_per_epoch, tally.lr)
+        test_loss = test_acc = None
+        if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.run.epochs:
+            result = self._evaluate(r)
+            test_loss, test_acc = result.loss, result.accuracy
+            self.last_test_acc = test_acc
+        # Capped so that a run shorter than best_after_epoch (a quick --epochs 1) still keeps a best.pt.
+        is_best = (test_acc is not None and epoch + 1 > min(cfg.run.best_after_epoch, cfg.run.epochs - 1)
+                   and (self.best_acc is None or test_acc > self.best_acc))
+        ended = EpochEnded(epoch + 1, train_loss, tally.correct.item() / max(tally.seen, 1), test_loss, test_acc,
+                           tally.lr, tally.elapsed_before + time.perf_counter() - tally.t0,
+                           tally.epoch_images / max(train_seconds, 1e-9), is_best)
+        # Row first, checkpoint second: a kill in between leaves a row that resume cuts off.
+        runs.append_metrics(self.run_dir, ended)
+        self.emit(ended)
+        metrics = {"train_loss": ended.train_loss, "train_acc": ended.train_acc,
+                   "test_loss": test_loss, "test_acc": test_acc}
+        if is_best:
+            self.best_acc, self.best_epoch = test_acc, epoch + 1
+            payload = checkpoints.weights_payload(r.header, self._eval_state(r), epoch + 1, metrics)
+            self._save(self.run_dir / "checkpoints" / "best.pt", payload, epoch + 1, "best")
+        self._save_last(r, epoch + 1, 0, None, metrics)
+        self._write_summary()
 
-        stopped = False
-        for epoch in range(start_epoch, cfg.run.epochs):
-            model.train()
-            t0 = time.perf_counter()
-            loss_sum = torch.zeros((), device=place.device)
-            correct = torch.zeros((), device=place.device)
-            seen, elapsed_before = 0, 0.0
-            if partial and epoch == start_epoch:
-                loss_sum += partial["loss_sum"]
-                correct += partial["correct"]
-                seen, elapsed_before = partial["seen"], partial["seconds"]
-            seen_before = seen
-            next_report = t0 + PROGRESS_INTERVAL_S
-            lr = lr_at(cfg.schedule, cfg.optimizer.lr, epoch * steps, steps, total_steps)
-            for step, batch in enumerate(batches.epoch(epoch)):
-                if epoch == start_epoch and step < skip_steps:
-                    continue  # resuming mid-epoch: the epoch's batches are a function of (seed, epoch)
-                if self.control.paused and not self.control.stop_requested:
-                    t0 += self._wait_paused(epoch + 1)  # paused time is not training time
-                    next_report = time.perf_counter() + PROGRESS_INTERVAL_S
-                if self.control.stop_requested:
-                    sums = {"loss_sum": loss_sum.item(), "correct": correct.item(), "seen": seen,
-                            "seconds": elapsed_before + time.perf_counter() - t0}
-                    save_last(epoch, step, sums, {"test_acc": last_test_acc})
-                    stopped = True
-                    break
-                lr = lr_at(cfg.schedule, cfg.optimizer.lr, epoch * steps + step, steps, total_steps)
-                set_lr(optimizer, lr)
-                with place.autocast():
-                    logits = model(batch.inputs)
-                    loss = mixed_loss(logits, batch, cfg.augment.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if ema is not None:
-                    ema.update(model)
-                n = len(batch.targets_a)
-                loss_sum += loss.detach() * n
-                hits = logits.detach().argmax(-1)
-                correct += (hits == batch.targets_a).sum() * batch.lam
-                if batch.lam != 1.0:
-                    correct += (hits == batch.targets_b).sum() * (1.0 - batch.lam)
-                seen += n
-                now = time.perf_counter()
-                if now >= next_report:
-                    next_report = now + PROGRESS_INTERVAL_S
-                    running = loss_sum.item() / max(seen, 1)
-                    self._check_finite(running, epoch + 1, step + 1, lr)
-                    self.emit(BatchProgress(epoch + 1, step + 1, steps, running, lr,
-                                            (seen - seen_before) / max(now - t0, 1e-9)))
-            if stopped:
-                break
-            train_seconds = time.perf_counter() - t0
-            train_loss = loss_sum.item() / max(seen, 1)
-            self._check_finite(train_loss, epoch + 1, steps, lr)
-            test_loss = test_acc = None
-            if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.run.epochs:
-                with eval_weights():
-                    result = evaluate_model(model, data.test_x, data.test_y, cfg.data.mean, cfg.data.std,
-                                            place, data.classes)
-                test_loss, test_acc = result.loss, result.accuracy
-                last_test_acc = test_acc
-            # Capped so that a run shorter than best_after_epoch (a quick --epochs 1) still keeps a best.pt.
-            is_best = (test_acc is not None and epoch + 1 > min(cfg.run.best_after_epoch, cfg.run.epochs - 1)
-                       and (self.best_acc is None or test_acc > self.best_acc))
-            ended = EpochEnded(epoch + 1, train_loss, correct.item() / max(seen, 1), test_loss, test_acc, lr,
-                               elapsed_before + time.perf_counter() - t0,
-                               (seen - seen_before) / max(train_seconds, 1e-9), is_best)
-            # Row first, checkpoint second: a kill in between leaves a row that resume cuts off.
-            runs.append_metrics(self.run_dir, ended)
-            self.emit(ended)
-            metrics = {"train_loss": ended.train_loss, "train_acc": ended.train_acc,
-                       "test_loss": test_loss, "test_acc": test_acc}
-            if is_best:
-                self.best_acc, self.best_epoch = test_acc, epoch + 1
-                with eval_weights():
-                    best_payload = {**common, "state_dict": _cpu_state(model), "epoch": epoch + 1, "metrics": metrics}
-                self._save(self.run_dir / "checkpoints" / "best.pt", best_payload, epoch + 1, "best")
-            save_last(epoch + 1, 0, None, metrics)
-            self._write_summary()
-            partial = None
-
-        final_acc = last_test_acc
-        if not stopped and cfg.run.tta:
-            with eval_weights():
-                final_acc = evaluate_model(model, data.test_x, data.test_y, cfg.data.mean, cfg.data.std,
-                                           place, data.classes, tta=True).accuracy
+    def _finish(self, r: _Run, stopped: bool, seconds: float) -> RunFinished:
+        """The final (TTA) evaluation of a run that was not stopped, and the closing records."""
+        final_acc = self.last_test_acc
+        tta = self.cfg.run.tta and not stopped
+        if tta:
+            final_acc = self._evaluate(r, tta=True).accuracy
         epochs_done = len(runs.read_metrics(self.run_dir))
-        finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch, epochs_done,
-                               time.perf_counter() - started, final_acc, stopped)
+        finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch, epochs_done, seconds,
+                               final_acc, stopped)
         self.emit(finished)
-        self._write_summary(state="stopped" if stopped else "finished", final_acc=final_acc,
-                            final_tta=bool(cfg.run.tta and not stopped))
+        self._write_summary(state="stopped" if stopped else "finished", final_acc=final_acc, final_tta=tta)
         runs.clear_live(self.run_dir)
         return finished
+
+    # --- the phases' helpers ------------------------------------------------------------------
+
+    def _evaluate(self, r: _Run, tta: bool = False) -> EvalResult:
+        with r.eval_weights():
+            return evaluate_model(r.model, r.data.test_x, r.data.test_y, self.cfg.data.mean, self.cfg.data.std,
+                                  r.place, r.data.classes, tta=tta)
+
+    def _eval_state(self, r: _Run) -> dict[str, torch.Tensor]:
+        with r.eval_weights():
+            return checkpoints.cpu_state(r.model)
+
+    def _save_last(self, r: _Run, epoch_done: int, step: int, partial: dict | None, metrics: dict) -> None:
+        payload = checkpoints.training_payload(
+            r.header, self._eval_state(r), epoch=epoch_done, step=step, partial=partial, metrics=metrics,
+            optimizer=r.optimizer.state_dict(), ema=r.ema.state_dict() if r.ema is not None else None,
+            train_weights=checkpoints.cpu_state(r.model) if r.ema is not None else None,
+            best_acc=self.best_acc, best_epoch=self.best_epoch)
+        self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
 
     def _write_summary(self, **changes) -> None:
         """Rewrite summary.json: the given fields, and what metrics.csv says of the epochs so far."""
@@ -346,6 +392,3 @@ class Trainer:
         self.emit(RunPaused(epoch, False))
         return time.perf_counter() - start
 
-
-def _cpu_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
