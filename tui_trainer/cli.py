@@ -1,4 +1,4 @@
-"""Command line: the app (no subcommand), train, eval, presets, runs, stop.
+"""Command line: the app (no subcommand), train, eval, presets, runs, note, tag, stop.
 
 Exit codes: 0 done, 1 the run or evaluation failed, 2 bad input (one line naming the field or
 file and what is allowed), 130 stopped by the user. Never a traceback for a user's mistake.
@@ -7,6 +7,7 @@ Torch is imported only by the commands that need it, so errors and listings come
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
@@ -17,6 +18,9 @@ from .config import Config, ConfigError, check_field
 from .training import runs as run_dirs
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
+FILTER_USAGE = ("--filter takes the Runs screen's syntax: words, tag:NAME, state:NAME, preset:NAME, "
+                "KEY>VALUE with > >= < <= = != (best_acc>0.85 or >85%%, optimizer.lr<0.5), !TERM; "
+                "see the README")
 
 
 class UsageError(Exception):
@@ -59,9 +63,22 @@ def build_parser() -> argparse.ArgumentParser:
     data_options(ev)
 
     sub.add_parser("presets", help="list presets")
-    ls = sub.add_parser("runs", help="list runs with their best accuracy")
-    ls.add_argument("--json", action="store_true")
+    ls = sub.add_parser("runs", help="list runs: state, epochs, best and final accuracy, tags",
+                        description="List the runs of a runs folder. " + FILTER_USAGE)
+    out = ls.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="a JSON array: one object per run with every setting")
+    out.add_argument("--csv", action="store_true", help="CSV: one row per run, summary columns then every setting")
+    ls.add_argument("--metrics", action="store_true", help="with --csv: every epoch of every run (long format)")
+    ls.add_argument("--filter", metavar="EXPR", help="only runs matching EXPR, e.g. 'best_acc>0.85 tag:baseline'")
     runs_option(ls)
+
+    note = sub.add_parser("note", help="set a run's note (an empty text clears it)")
+    note.add_argument("run_dir", type=Path)
+    note.add_argument("text")
+    tag = sub.add_parser("tag", help="add or remove a run's tags (none given: list them)")
+    tag.add_argument("run_dir", type=Path)
+    tag.add_argument("--add", action="append", default=[], metavar="TAG")
+    tag.add_argument("--remove", action="append", default=[], metavar="TAG")
 
     stop = sub.add_parser("stop", help="stop a live run (it saves last.pt first)")
     stop.add_argument("run_dir", type=Path)
@@ -184,17 +201,73 @@ def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    found = run_dirs.list_runs(args.runs)
+    from .training.listing import list_rows
+    from .workspace import export
+    from .workspace.filter import FilterError, parse
+
+    rows = list_rows(args.runs)
+    records = [r.record() for r in rows]
+    if args.filter:
+        try:
+            chosen = parse(args.filter, {k for rec in records for k in rec} or None)
+        except FilterError as e:
+            raise UsageError(f"tui-trainer runs --filter: {e}") from None
+        keep = [chosen.matches(rec) for rec in records]
+        rows = [r for r, k in zip(rows, keep) if k]
+        records = [rec for rec, k in zip(records, keep) if k]
+    if args.metrics:
+        if args.json:
+            raise UsageError("tui-trainer runs: --metrics writes CSV (long format): use --metrics --csv")
+        export.metrics_csv(((r.name, dataclasses.asdict(m)) for r in rows for m in run_dirs.read_metrics(r.path)),
+                           sys.stdout)
+        return 0
+    if args.csv:
+        export.to_csv(records, sys.stdout)
+        return 0
     if args.json:
-        print(json.dumps([run_dirs.run_summary(r) for r in found]))
+        print(json.dumps(export.to_json_rows(records)))
         return 0
-    if not found:
-        print(f"no runs in {args.runs}")
+    if not rows:
+        print(f"no runs in {args.runs}" + (f" match {args.filter!r}" if args.filter else ""))
         return 0
-    for r in found:
-        best = f"{r.best_acc:.2%} at epoch {r.best_epoch}" if r.best_acc is not None else "no test score yet"
-        planned = f"/{r.epochs_planned}" if r.epochs_planned else ""
-        print(f"{r.name}  {r.epochs_done}{planned} epochs  best {best}{'  LIVE' if r.live else ''}")
+    for r in rows:
+        s = r.summary
+        best = f"{s.best_acc:.2%} at epoch {s.best_epoch}" if s.best_acc is not None else "no test score yet"
+        final = f"  final {s.final_acc:.2%}{' (TTA)' if s.final_tta else ''}" if s.final_acc is not None else ""
+        planned = f"/{s.epochs_total}" if s.epochs_total else ""
+        tags = f"  [{', '.join(r.tags)}]" if r.tags else ""
+        problem = f"  ({r.problem})" if r.problem else ""
+        print(f"{r.name}  {r.state}  {s.epochs_done}{planned} epochs  best {best}{final}{tags}{problem}")
+    return 0
+
+
+def run_folder(path: Path, command: str) -> Path:
+    if not (path / run_dirs.CONFIG).is_file() and not (path / "summary.json").is_file():
+        raise UsageError(f"tui-trainer {command}: {path} is not a run folder (no config.toml)")
+    return path
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    from .training.notes import set_note
+
+    notes = set_note(run_folder(args.run_dir, "note"), args.text)
+    print(f"{args.run_dir.name}: note {'saved' if notes.note else 'cleared'}")
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from .training.notes import NotesError, edit_tags
+
+    run_dir = run_folder(args.run_dir, "tag")
+    if not args.add and not args.remove:
+        from .training.notes import read_notes
+        print(", ".join(read_notes(run_dir).tags) or "(no tags)")
+        return 0
+    try:
+        notes = edit_tags(run_dir, args.add, args.remove)
+    except NotesError as e:
+        raise UsageError(f"tui-trainer tag: {e}") from None
+    print(f"{run_dir.name}: tags {', '.join(notes.tags) or '(none)'}")
     return 0
 
 
@@ -217,4 +290,4 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "presets": cmd_presets,
-            "runs": cmd_runs, "stop": cmd_stop}
+            "runs": cmd_runs, "note": cmd_note, "tag": cmd_tag, "stop": cmd_stop}

@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from tui_trainer.app.app import TrainerApp
+from tui_trainer.config import Config
+from tui_trainer.training.fixtures import write_run_folder
+from tui_trainer.training.notes import Notes
 
 torch.set_num_threads(2)
 
@@ -105,3 +108,23 @@ async def start_preset(pilot, name: str):
     await pilot.press("f5")
     await wait_for(pilot, lambda: pilot.app.session is not None, 5, "the session")
     return pilot.app.session
+
+
+# Six runs of three presets with different settings and results: (name, preset, settings, accuracies).
+SIX = [
+    ("20261201-090000-cpu-quick", "cpu-quick", {"optimizer.lr": 0.75}, [0.60, 0.80], "baseline"),
+    ("20261201-091000-cpu-quick", "cpu-quick", {"optimizer.lr": 1.5}, [0.55, 0.83], ""),
+    ("20261201-092000-fast", "fast", {"optimizer.lr": 0.75, "model.widths": [48, 96, 96]}, [0.62, 0.87], "baseline"),
+    ("20261201-093000-fast", "fast", {"optimizer.lr": 0.4, "model.widths": [48, 96, 96]}, [0.58, 0.85], ""),
+    ("20261201-094000-seed-notebook", "seed-notebook", {"model.name": "seed_cnn"}, [0.40, 0.52, 0.61], ""),
+    ("20261201-095000-bag-of-tricks", "bag-of-tricks", {"model.name": "resnet18", "optimizer.lr": 0.1}, [0.70], ""),
+]
+
+
+def six_runs(root):
+    for name, preset, settings, accs, tag in SIX:
+        cfg = Config()
+        for key, value in settings.items():
+            cfg.set(key, value)
+        write_run_folder(root, name, cfg, accs, preset=preset, notes=Notes("", [tag]) if tag else None)
+    return root

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tui_trainer.app.screens.checkpoints import CheckpointsScreen
+from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.epoch_table import EpochTable
 from tui_trainer.config import Config, to_toml
 from tui_trainer.training import runs
@@ -45,8 +45,8 @@ def test_attach_follows_a_live_run_from_its_folder_and_can_stop_it(tmp_path, app
             async with app.run_test(size=(120, 40)) as pilot:
                 await pilot.press("f3")
                 ck = app.screen
-                assert isinstance(ck, CheckpointsScreen)
-                await wait_for(pilot, lambda: ck.selected is not None and ck.selected.live, 20, "the live run")
+                assert isinstance(ck, RunsScreen)
+                await wait_for(pilot, lambda: ck.current is not None and ck.current.live, 20, "the live run")
                 await pilot.press("a")
                 await wait_for(pilot, lambda: app.session is not None and app.session.kind == "attached"
                                and app.session.progress is not None, 20, "the follower")

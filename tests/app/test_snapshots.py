@@ -4,23 +4,21 @@ Update after an intended change with `pytest tests/app/test_snapshots.py --snaps
 look at the SVGs. They depend on the Textual version (pinned in pyproject.toml)."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 
 from tui_trainer import locations
-from tui_trainer.app.messages import EvalDone
-from tui_trainer.app.screens.checkpoints import CheckpointsScreen
+from tui_trainer.app.screens.runs import EvalDone, RunsScreen
+from tui_trainer.app.widgets.overlay_plot import OverlayPlot
 from tui_trainer.config import Config, to_toml
 from tui_trainer.training.evaluate import EvalResult, Mistake
 from tui_trainer.training.events import BatchProgress, CheckpointSaved, EpochEnded, RunStarted
-from tui_trainer.training.runs import METRIC_FIELDS
 
 from tui_trainer.app.app import TrainerApp
 from tui_trainer.training.schedules import lr_at
 
-from .conftest import TINY_PRESET, wait_for
+from .conftest import SIX, TINY_PRESET, six_runs, wait_for
 
 SIZE = (120, 40)
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -93,25 +91,11 @@ def test_training_screen(snap_compare, fixed_presets):
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=before)
 
 
-def write_run(root, name: str, epochs: list[EpochEnded], planned: int):
-    run_dir = root / name
-    (run_dir / "checkpoints").mkdir(parents=True)
-    cfg = demo_config()
-    cfg.run.epochs = planned
-    (run_dir / "config.toml").write_text(to_toml(cfg))
-    lines = [",".join(METRIC_FIELDS)]
-    for e in epochs:
-        lines.append(",".join("" if v is None else str(v) for v in dataclasses.astuple(e)))
-    (run_dir / "metrics.csv").write_text("\n".join(lines) + "\n")
-    return run_dir
-
-
-def test_checkpoints_screen(snap_compare, fixed_presets):
+def test_runs_screen(snap_compare, fixed_presets):
     from tui_trainer.data.synthetic import make_synthetic
 
-    root = fixed_presets.parent / "runs"
-    write_run(root, "20240101-120000-demo", demo_epochs(6, 0.9), 8)
-    newest = write_run(root, "20240102-090000-demo", demo_epochs(8), 8)
+    root = six_runs(fixed_presets.parent / "runs")
+    newest = root / SIX[-1][0]
     (newest / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint\n" * 64)
     images = make_synthetic(n_train=10, n_test=12, seed=3).test_x.numpy()
     confusion = [[90 if i == j else (3 if (i + j) % 3 == 0 else 0) for j in range(10)] for i in range(10)]
@@ -126,18 +110,15 @@ def test_checkpoints_screen(snap_compare, fixed_presets):
         app = pilot.app
         await pilot.press("f3")
         screen = app.screen
-        assert isinstance(screen, CheckpointsScreen)
-        await wait_for(pilot, lambda: len(screen.runs) == 2 and screen.ckpt_rows, 30)
-        await pilot.press("down")  # the older run: mark it to compare
-        await wait_for(pilot, lambda: screen.selected.path.name.startswith("20240101"), 10)
-        await pilot.press("o")
-        await pilot.press("up")
-        await wait_for(pilot, lambda: screen.selected.path.name == newest.name and screen.ckpt_rows
-                       and screen.query_one("#curves").other, 30)
-        screen.post_message(EvalDone(Path("runs", newest.name, "checkpoints", "best.pt"), result, [images[m.index] for m in worst]))
+        assert isinstance(screen, RunsScreen)
+        await wait_for(pilot, lambda: len(screen.runs) == 6 and screen.checkpoint_infos, 30)
+        await pilot.press("space", "down", "down", "space", "down", "space", "up", "up", "up")
+        await wait_for(pilot, lambda: len(screen.query_one(OverlayPlot).drawn_series()) == 3, 30)
+        await wait_for(pilot, lambda: screen.current.name == newest.name and screen.checkpoint_infos, 30)
+        screen.post_message(EvalDone(Path("runs", newest.name, "checkpoints", "best.pt"), result,
+                                     [images[m.index] for m in worst]))
         await pilot.pause(0.3)
         app.clear_notifications()
         await pilot.pause()
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=before)
-

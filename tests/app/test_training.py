@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from textual.worker import WorkerState
 
-from tui_trainer.app.screens.checkpoints import CheckpointsScreen
+from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.screens.training import TrainingScreen
 from tui_trainer.app.widgets.epoch_table import EpochTable
 from tui_trainer.app.widgets.metric_plots import AccuracyPlot, LossPlot, TrainingLRPlot
@@ -44,11 +44,11 @@ def test_short_run_fills_table_and_plots_and_its_best_checkpoint_evaluates(tmp_p
 
             await pilot.press("f3")
             ck = app.screen
-            assert isinstance(ck, CheckpointsScreen)
-            await wait_for(pilot, lambda: ck.runs and ck.ckpt_rows, 20, "the run listing")
+            assert isinstance(ck, RunsScreen)
+            await wait_for(pilot, lambda: ck.runs and ck.checkpoint_infos, 20, "the run listing")
             assert ck.runs[0].path == Path(session.run_dir)
             assert ck.runs[0].epochs_done == 2
-            assert ck.selected_checkpoint() == best
+            assert ck.current_checkpoint() == best
             assert ck.checkpoint_status("best.pt") == "ok"
 
             await pilot.press("e")
@@ -89,7 +89,7 @@ def test_leaving_and_reentering_the_training_screen_keeps_the_run(tmp_path, app_
             assert isinstance(training, TrainingScreen)
 
             await pilot.press("f3")  # away, at once
-            assert app.current_mode == "checkpoints"
+            assert app.current_mode == "runs"
             ck = app.screen
             await wait_for(pilot, lambda: len(session.epochs) >= 2, 90, "epochs while away")
             assert session.worker.state in (WorkerState.RUNNING, WorkerState.SUCCESS)

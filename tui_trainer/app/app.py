@@ -1,4 +1,4 @@
-"""The app: three modes (setup, training, checkpoints) around one run session.
+"""The app: three modes (setup, training, runs) around one run session.
 
 The App owns the session and the workers that feed it, so leaving a screen never cancels a run:
 the in-process Trainer runs in a thread worker of the App in the "training" group, and reports
@@ -29,7 +29,7 @@ from ..training.summary import recorded_data
 from ..training.control import RunControl
 from ..training.events import Event, RunFailed
 from .messages import EngineEvent, ProgressEvent
-from .screens.checkpoints import CheckpointsScreen
+from .screens.runs import RunsScreen
 from .screens.modals import ConfirmModal
 from .screens.setup import SetupScreen
 from .screens.training import TrainingScreen
@@ -37,7 +37,9 @@ from .session import RunSession, follow_run, live_started_at
 
 STOP_WAIT_S = 300.0  # quitting waits this long for the trainer to save last.pt
 HANG_UP_GRACE_S = 5.0  # after a hang-up and the run's end, time for a clean exit before a forced one
-MODE_TITLES = {"setup": "Setup", "training": "Training", "checkpoints": "Checkpoints"}
+MODE_TITLES = {"setup": "Setup", "training": "Training", "runs": "Runs"}
+MODE_KEYS = {"setup": "F1", "training": "F2", "runs": "F3"}
+BUSY = "A run is training here: stop it first (F2, then x)"
 
 
 class TrainerApp(App):
@@ -45,11 +47,11 @@ class TrainerApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "tui-trainer"
-    MODES = {"setup": SetupScreen, "training": TrainingScreen, "checkpoints": CheckpointsScreen}
+    MODES = {"setup": SetupScreen, "training": TrainingScreen, "runs": RunsScreen}
     BINDINGS = [
         Binding("f1", "goto('setup')", "Setup", priority=True),
-        Binding("f2", "goto('training')", "Training", priority=True),
-        Binding("f3", "goto('checkpoints')", "Checkpoints", priority=True),
+        Binding("f2", "goto('training')", "Train", priority=True, tooltip="The Training screen"),
+        Binding("f3", "goto('runs')", "Runs", priority=True),
         # Hidden from the footer like Textual's own (it is in the palette): at 80 columns the
         # footer is better spent on the mode keys.
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -154,6 +156,19 @@ class TrainerApp(App):
 
     # --- the run session -------------------------------------------------------------------------
 
+    def training_here(self) -> bool:
+        """Is a run training in this process? Every "start another" and quitting ask this."""
+        s = self.session
+        return bool(s is not None and s.live and s.kind == "local" and s.worker is not None
+                    and s.worker.state in (WorkerState.PENDING, WorkerState.RUNNING))
+
+    def refuse_if_training(self, title: str) -> bool:
+        """Say so and return True when a run trains here (one run at a time in this process)."""
+        if self.training_here():
+            self.notify(BUSY, title=title, severity="warning")
+            return True
+        return False
+
     def _set_session(self, session: RunSession) -> None:
         self.session = session
         self.session_signal.publish(None)
@@ -161,9 +176,7 @@ class TrainerApp(App):
     def start_run(self, cfg: Config | None, preset: str, resume: Path | None = None,
                   epochs: int | None = None) -> RunSession | None:
         """Train `cfg` (or resume the run folder `resume`) in a thread worker of the App."""
-        if self.session is not None and self.session.live and self.session.kind == "local":
-            self.notify("A run is already training here: stop it (F2, then x) before starting another",
-                        title="Not started", severity="warning")
+        if self.refuse_if_training("Not started"):
             return None
         session = RunSession("local", control=RunControl(), preset=preset, run_dir=resume)
         sink = session.make_sink(self.post_message)
@@ -189,10 +202,8 @@ class TrainerApp(App):
 
     def attach_run(self, run_dir: Path) -> RunSession | None:
         """Follow a run another process trains, from its events.jsonl."""
-        if self.session is not None and self.session.live and self.session.kind == "local":
-            # Attaching would replace the session: the local run could no longer be paused or stopped.
-            self.notify("A run is training here: stop it (F2, then x) before attaching to another",
-                        title="Not attached", severity="warning")
+        # Attaching would replace the session: the local run could no longer be paused or stopped.
+        if self.refuse_if_training("Not attached"):
             return None
         session = RunSession("attached", run_dir=run_dir, preset=run_dir.name)
         started = live_started_at(run_dir)
@@ -246,13 +257,8 @@ class TrainerApp(App):
 
     # --- quitting --------------------------------------------------------------------------------
 
-    def _training_here(self) -> bool:
-        s = self.session
-        return bool(s is not None and s.live and s.kind == "local" and s.worker is not None
-                    and s.worker.state in (WorkerState.PENDING, WorkerState.RUNNING))
-
     async def action_quit(self) -> None:
-        if not self._training_here():
+        if not self.training_here():
             self.exit()
             return
         if self._quitting:  # asked twice while the trainer saves: go now (run_app still waits for it)
@@ -297,11 +303,12 @@ class TrainerApp(App):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for mode, title in MODE_TITLES.items():
-            key = {"setup": "F1", "training": "F2", "checkpoints": "F3"}[mode]
+            key = MODE_KEYS[mode]
             yield SystemCommand(f"Go to {title}", f"Show the {title} screen ({key})", partial(self.action_goto, mode))
         seen: set[str] = set()
         for binding in getattr(screen, "BINDINGS", []):
-            if not isinstance(binding, Binding) or binding.action in seen or not binding.show:
+            # Bindings hidden from the footer too: the palette is where a user finds every action.
+            if not isinstance(binding, Binding) or binding.action in seen:
                 continue
             seen.add(binding.action)
             if screen.check_action(binding.action, ()) is not True:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_write
+from .listing import CheckpointInfo
 
 FORMAT = "tui-trainer/1"
 REQUIRED = ("format", "model", "state_dict", "classes", "mean", "std", "epoch", "metrics")
@@ -133,3 +134,30 @@ def cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
+
+def describe(path: Path, cache: dict | None = None) -> CheckpointInfo:
+    """Size, epoch, step and test accuracy of a checkpoint, or why it cannot be used; never raises.
+    The file is memory-mapped, so neither the weights nor a multi-MB optimizer state are read.
+    `cache` keeps results by (path, mtime, size), so an unchanged file is not opened again."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError as e:
+        return CheckpointInfo(path, 0, error=e.strerror or str(e))
+    key = (path, stat.st_mtime_ns, stat.st_size)
+    if cache is not None and key in cache:
+        return cache[key]
+    info = CheckpointInfo(path, stat.st_size)
+    try:
+        payload = load(path, mmap=True)
+        info.epoch, info.step = int(payload["epoch"]), int(payload.get("step") or 0)
+        metrics = payload.get("metrics")
+        info.test_acc = metrics.get("test_acc") if isinstance(metrics, dict) else None
+    except CheckpointError as e:
+        message = str(e)
+        info.error = message[len(f"{path}: "):] if message.startswith(f"{path}: ") else message
+    except Exception as e:  # noqa: BLE001 - a strange file marks its row, never breaks a listing
+        info.error = f"{type(e).__name__}: {e}"
+    if cache is not None:
+        cache[key] = info
+    return info

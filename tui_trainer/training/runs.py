@@ -10,16 +10,16 @@ import dataclasses
 import io
 import json
 import os
+import shutil
 import socket
 import time
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from ..config import Config, load_toml, to_toml
 from ..atomic import atomic_write
 from .events import EpochEnded, Event, from_record, to_record
+from .summary import SUMMARY
 
 METRICS = "metrics.csv"
 EVENTS = "events.jsonl"
@@ -173,56 +173,25 @@ def live_pid(run_dir: Path) -> int | None:
     return pid
 
 
-# --- listing ----------------------------------------------------------------------------------
+# --- whole folders ---------------------------------------------------------------------------
 
-@dataclass
-class RunInfo:
-    path: Path
-    preset: str
-    started: datetime | None
-    epochs_done: int
-    epochs_planned: int | None
-    best_acc: float | None
-    best_epoch: int | None
-    live: bool
-    checkpoints: list[Path]
-
-    @property
-    def name(self) -> str:
-        return self.path.name
+def folder_size(run_dir: Path) -> int:
+    """Bytes under `run_dir` (what deleting it frees)."""
+    total = 0
+    for root, _, files in os.walk(run_dir):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass
+    return total
 
 
-def describe_run(run_dir: Path) -> RunInfo:
+def delete_run(run_dir: Path) -> None:
+    """Delete a run folder; refused (OSError) while a process trains it."""
     run_dir = Path(run_dir)
-    name = run_dir.name
-    try:
-        started = datetime.strptime(name[:15], "%Y%m%d-%H%M%S")
-        preset = name[16:] or "custom"
-    except ValueError:
-        started, preset = None, name
-    metrics = read_metrics(run_dir)
-    best = next((m for m in reversed(metrics) if m.is_best), None)  # what best.pt holds
-    try:
-        planned: int | None = read_config(run_dir).run.epochs
-    except Exception:  # noqa: BLE001 - a broken config.toml must not hide the run from the list
-        planned = None
-    ckpt_dir = run_dir / "checkpoints"
-    checkpoints = sorted(ckpt_dir.glob("*.pt")) if ckpt_dir.is_dir() else []
-    return RunInfo(run_dir, preset, started, len(metrics), planned,
-                   best.test_acc if best else None, best.epoch if best else None,
-                   live_pid(run_dir) is not None, checkpoints)
-
-
-def list_runs(runs_root: Path) -> list[RunInfo]:
-    """Run folders under `runs_root`, newest first."""
-    root = Path(runs_root)
-    if not root.is_dir():
-        return []
-    dirs = [p for p in root.iterdir() if p.is_dir() and (p / CONFIG).exists()]
-    return [describe_run(p) for p in sorted(dirs, key=lambda p: p.name, reverse=True)]
-
-
-def run_summary(run: RunInfo) -> dict[str, Any]:
-    return {"run_dir": str(run.path), "preset": run.preset, "epochs": run.epochs_done,
-            "planned_epochs": run.epochs_planned, "best_acc": run.best_acc, "best_epoch": run.best_epoch,
-            "live": run.live}
+    if (pid := live_pid(run_dir)) is not None:
+        raise OSError(f"{run_dir.name} is training now (pid {pid}); stop it first")
+    if not (run_dir / CONFIG).exists() and not (run_dir / METRICS).exists() and not (run_dir / SUMMARY).exists():
+        raise OSError(f"{run_dir} is not a run folder; not deleting it")
+    shutil.rmtree(run_dir)

@@ -1,13 +1,15 @@
-"""Small dialogs: confirm, ask for a preset name, ask for a number of epochs."""
+"""Small dialogs: confirm, ask for one line (a preset name, a number of epochs), a run's note and
+tags, a page to read (a diff, the help), a choice among options (a sort column)."""
 from __future__ import annotations
 
 from typing import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -81,6 +83,109 @@ class AskModal(ModalScreen[str | None]):
             self._submit()
         else:
             self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NotesModal(ModalScreen[tuple[str, list[str]] | None]):
+    """A run's note (several lines) and tags (comma-separated), checked by `check_tags` (returns
+    an error message or None); ctrl+s saves, Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save", priority=True)]
+
+    def __init__(self, run: str, note: str, tags: list[str], check_tags: Callable[[list[str]], str | None]) -> None:
+        super().__init__(classes="modal")
+        self.run, self.note, self.tags, self.check_tags = run, note, tags, check_tags
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Note and tags of {self.run}", classes="dialog-text")
+            yield TextArea(self.note, id="note", soft_wrap=True, show_line_numbers=False)
+            yield Input(", ".join(self.tags), placeholder="tags, comma-separated: baseline, lr-sweep", id="tags")
+            yield Static("", id="answer-error", classes="field-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save (ctrl+s)", id="ok", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        note = self.query_one("#note", TextArea)
+        note.cursor_blink = not self.app.is_headless
+        note.focus()
+
+    def action_save(self) -> None:
+        tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
+        problem = self.check_tags(tags)
+        error = self.query_one("#answer-error", Static)
+        error.update(problem or "")
+        error.set_class(problem is not None, "-shown")
+        if problem is None:
+            self.dismiss((self.query_one("#note", TextArea).text, tags))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_save()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self.action_save()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class InfoModal(ModalScreen[None]):
+    """A title and a renderable (a table, help text) to read; any of Escape, q or Enter closes it."""
+
+    BINDINGS = [Binding("escape,q,enter", "close", "Close")]
+
+    def __init__(self, title: str, body) -> None:  # noqa: ANN001 - any Rich renderable
+        super().__init__(classes="modal")
+        self.title_text, self.body = title, body
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog wide-dialog"):
+            yield Label(self.title_text, classes="dialog-text")
+            with VerticalScroll(classes="info-body"):
+                yield Static(self.body)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (esc)", id="close", compact=True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class PickModal(ModalScreen[str | None]):
+    """Pick one of several options (id, label); Enter picks, Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, options: list[tuple[str, str]], current: str | None = None) -> None:
+        super().__init__(classes="modal")
+        self.question, self.options, self.current = question, options, current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.question, classes="dialog-text")
+            yield OptionList(*[Option(label, id=key) for key, label in self.options], id="pick")
+
+    def on_mount(self) -> None:
+        pick = self.query_one(OptionList)
+        keys = [key for key, _ in self.options]
+        if self.current in keys:
+            pick.highlighted = keys.index(self.current)
+        pick.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(event.option.id)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -109,7 +109,7 @@ class SetupScreen(Screen):
                 with Horizontal(id="setup-buttons"):
                     yield Button("Start (F5)", id="start", variant="success", compact=True)
                     yield Button("Save as preset (F6)", id="save", compact=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "Setup"

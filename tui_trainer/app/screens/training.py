@@ -51,7 +51,7 @@ class TrainingScreen(Screen):
                 yield LossPlot(id="loss-plot")
                 yield TrainingLRPlot(id="lr-plot")
             yield EpochTable(id="epochs")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "Training"

@@ -1,0 +1,137 @@
+"""The runs workspace at scale: 1,000 run folders, the Runs screen (F3), sort, filter, CSV export.
+
+    python benchmarks/runs_scale.py [--runs 1000] [--keep DIR]
+
+Generates run folders holding what a real run writes (config.toml, summary.json, metrics.csv
+with 20 epochs, events.jsonl, notes.json, a small best.pt and last.pt in the checkpoint format),
+with a few settings varied so the table has diff columns, then measures against the issue's
+targets: the F3 screen showing the whole table (< 1 s, from the key press to the table drawn),
+sorting and filtering it (< 100 ms each, table redrawn), and `tui-trainer runs --csv` as a
+process from start to exit (< 2 s).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tui_trainer.config import Config  # noqa: E402
+from tui_trainer.training.fixtures import write_run_folder  # noqa: E402
+from tui_trainer.training.notes import Notes  # noqa: E402
+
+EPOCHS = 20
+
+
+def small_checkpoint(folder: Path) -> bytes:
+    """A real checkpoint file of a tiny model: the bytes every generated run gets a copy of."""
+    import torch
+
+    from tui_trainer.training import checkpoints
+
+    cfg = Config()
+    cfg.set("model.name", "seed_cnn")
+    cfg.set("model.widths", [4, 4, 4])
+    head = checkpoints.header(cfg, [str(i) for i in range(10)], "fp32")
+    payload = checkpoints.weights_payload(head, {"w": torch.zeros(64, 64)}, EPOCHS, {"test_acc": 0.8})
+    path = folder / "proto.pt"
+    checkpoints.save(path, payload)
+    return path.read_bytes()
+
+
+def make_runs(root: Path, n: int) -> None:
+    rng = random.Random(0)
+    ckpt = small_checkpoint(root.parent)
+    presets = ["cpu-quick", "fast", "seed-notebook", "bag-of-tricks"]
+    for i in range(n):
+        preset = presets[i % len(presets)]
+        cfg = Config(description=f"generated run {i}")
+        cfg.set("optimizer.lr", rng.choice([0.1, 0.2, 0.4, 0.75, 1.0]))
+        cfg.set("optimizer.weight_decay", rng.choice([5e-4, 1e-3, 2e-3]))
+        cfg.set("model.widths", rng.choice([[32, 64, 64], [48, 96, 96], [64, 128, 128]]))
+        cfg.set("run.epochs", EPOCHS)
+        acc = 0.5 + 0.4 * rng.random()
+        write_run_folder(root, f"2026{1 + i // 300:02d}{1 + (i // 10) % 28:02d}-{i // 60 % 24:02d}{i % 60:02d}00-{preset}",
+                         cfg, [acc * e / EPOCHS for e in range(1, EPOCHS + 1)], preset=preset,
+                         notes=Notes(f"note {i}", ["baseline"]) if i % 7 == 0 else None, checkpoint=ckpt)
+
+
+async def measure_screen(root: Path, rounds: int) -> dict[str, list[float]]:
+    from textual.widgets import DataTable
+
+    from tui_trainer.app.app import TrainerApp
+
+    out: dict[str, list[float]] = {"screen": [], "sort": [], "filter": []}
+    for _ in range(rounds):
+        app = TrainerApp("synthetic", root, "cpu")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            start = time.perf_counter()
+            await pilot.press("f3")
+            table = app.screen.query_one("#runs", DataTable)
+            while table.row_count < len(list(root.iterdir())):
+                await pilot.pause(0.005)
+            await pilot.pause()  # one more frame: the table drawn
+            out["screen"].append(time.perf_counter() - start)
+            screen = app.screen
+            for key in ("best_acc", "optimizer.lr", "name"):
+                t0 = time.perf_counter()
+                screen.table.sort_by(key)
+                out["sort"].append(time.perf_counter() - t0)
+            for text in ("best_acc>0.8", "tag:baseline optimizer.lr<0.5", "cpu-quick", ""):
+                t0 = time.perf_counter()
+                assert screen.table.set_filter(text) is None
+                out["filter"].append(time.perf_counter() - t0)
+    return out
+
+
+def measure_csv(root: Path, rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "tui_trainer", "runs", "--runs", str(root), "--csv"],
+                              capture_output=True, text=True, check=True)
+        times.append(time.perf_counter() - t0)
+        assert proc.stdout.count("\n") == len(list(root.iterdir())) + 1, "one CSV line per run and a header"
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1000, help="run folders to generate")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="generate here and keep the folders")
+    args = parser.parse_args()
+    base = args.keep or Path(tempfile.mkdtemp(prefix="runs-scale-"))
+    root = base / "runs"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    t0 = time.perf_counter()
+    make_runs(root, args.runs)
+    print(f"generated {args.runs} run folders in {root} ({time.perf_counter() - t0:.1f} s)")
+    screen = asyncio.run(measure_screen(root, args.rounds))
+    csv_times = measure_csv(root, args.rounds)
+    rows = [("F3 screen showing the table", screen["screen"], 1.0),
+            ("sort (3 columns, table redrawn)", screen["sort"], 0.1),
+            ("filter (4 expressions, table redrawn)", screen["filter"], 0.1),
+            ("tui-trainer runs --csv (process)", csv_times, 2.0)]
+    print(f"\n{'what':<40} {'median s':>9} {'worst s':>9} {'target s':>9} {'worst/target':>13}")
+    for what, times, target in rows:
+        worst = max(times)
+        print(f"{what:<40} {statistics.median(times):>9.3f} {worst:>9.3f} {target:>9.2f} {worst / target:>12.2f}x")
+    if not args.keep:
+        shutil.rmtree(base)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""The Runs screen (F3) on run folders written by hand: listing, checkpoints, sort, filter,
+selection and overlay, notes, diff, delete."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+
+from conftest import CLI, cli_env
+from rich.console import Console
+from textual.widgets import OptionList, TextArea
+
+from tui_trainer.app.screens.runs import RunsScreen
+from tui_trainer.app.widgets.overlay_plot import OverlayPlot
+from tui_trainer.config import Config, to_toml
+from tui_trainer.training import runs
+
+from .conftest import make_app, run, six_runs, wait_for
+
+async def open_runs(pilot, count):
+    await pilot.press("f3")
+    screen = pilot.app.screen
+    assert isinstance(screen, RunsScreen)
+    await wait_for(pilot, lambda: len(screen.table.shown_rows) == count, 20, "the runs table")
+    return screen
+
+
+def fake_run(root, name="20240101-120000-fake"):
+    run_dir = root / name
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "config.toml").write_text(to_toml(Config()))
+    return run_dir
+
+
+def test_unreadable_checkpoint_is_marked_not_fatal(tmp_path, app_home):
+    run_dir = fake_run(tmp_path / "runs")
+    (run_dir / "checkpoints" / "best.pt").write_bytes(os.urandom(4096))
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f3")
+            ck = app.screen
+            assert isinstance(ck, RunsScreen)
+            await wait_for(pilot, lambda: ck.checkpoint_infos, 20, "the checkpoint rows")
+            status = ck.checkpoint_status("best.pt")
+            assert status.startswith("unreadable: "), status
+            assert str(run_dir) not in status  # the row already names the file
+
+            await pilot.press("e")  # evaluating it reports, and the app goes on
+            await wait_for(pilot, lambda: "best.pt" in str(ck.query_one("#eval-headline").render()), 30)
+            assert ck.last_result is None
+            assert ck.checkpoint_status("best.pt").startswith("unreadable: ")
+            await pilot.press("f1")
+            assert app.current_mode == "setup"
+
+    run(scenario())
+
+
+def test_delete_asks_first(tmp_path, app_home):
+    keep = fake_run(tmp_path / "runs", "20240101-120000-keep")
+    gone = fake_run(tmp_path / "runs", "20240102-120000-gone")
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f3")
+            ck = app.screen
+            await wait_for(pilot, lambda: ck.current is not None, 20)
+            assert ck.current.path == gone  # newest first
+            await pilot.press("d")
+            await pilot.pause()
+            await pilot.press("n")
+            await pilot.pause(0.2)
+            assert gone.exists()
+            await pilot.press("d")
+            await pilot.pause()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not gone.exists() and [r.path for r in ck.runs] == [keep], 20)
+
+    run(scenario())
+
+
+def test_sort_filter_and_its_error(tmp_path, app_home):
+    six_runs(tmp_path / "runs")
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_runs(pilot, 6)
+            table = screen.table
+            # The settings that differ are columns; the ones all runs share are not.
+            assert {"optimizer.lr", "model.widths", "model.name"} <= set(table.column_keys())
+            assert "optimizer.momentum" not in table.column_keys()
+
+            await pilot.press("s")  # sort: pick the Final column in the list
+            picker = app.screen.query_one(OptionList)
+            keys = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
+            picker.highlighted = keys.index("final_acc")
+            await pilot.press("enter")
+            await pilot.pause(0.1)
+            finals = [r.summary.final_acc for r in table.shown_rows]
+            assert finals == sorted(finals, reverse=True) and table.shown_rows[0].name == "20261201-092000-fast"
+            table.sort_by("final_acc")  # the same column again reverses
+            assert table.shown_rows[0].name == "20261201-094000-seed-notebook"
+
+            await pilot.press("slash")
+            for key in "tag:baseline best_acc>0.85":
+                await pilot.press(key if key != " " else "space")
+            await pilot.pause(0.1)
+            assert [r.name for r in table.shown_rows] == ["20261201-092000-fast"]
+            await pilot.press(*"x<")  # "best_acc>0.85x<": a syntax error
+            await pilot.pause(0.1)
+            error = str(table.query_one("#filter-error").render())
+            assert "expected a number" in error and table.query_one("#filter-error").has_class("-shown")
+            assert [r.name for r in table.shown_rows] == ["20261201-092000-fast"]  # the last good filter
+
+    run(scenario())
+
+
+def test_three_selected_runs_give_three_coloured_series_and_a_diff(tmp_path, app_home):
+    six_runs(tmp_path / "runs")
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_runs(pilot, 6)
+            plot = screen.query_one(OverlayPlot)
+            await wait_for(pilot, lambda: len(plot.drawn_series()) == 1, 10, "the highlighted run's curve")
+            for _ in range(3):
+                await pilot.press("space", "down")
+            await wait_for(pilot, lambda: len(plot.drawn_series()) == 3, 10, "three curves")
+            names = [name for name, _, _ in plot.drawn_series()]
+            assert names == [r.name for r in screen.table.selected_rows()]
+            assert len({plot.colour_of(n) for n in names}) == 3
+            await pilot.press("m")  # train accuracy, then by time
+            await pilot.press("v")
+            assert plot.metric == "train_acc" and plot.by_time and len(plot.drawn_series()) == 3
+
+            await pilot.press("up", "space")  # unselect one: two left, their diff
+            await pilot.press("c")
+            await pilot.pause(0.2)
+            console = Console(width=200, record=True, file=io.StringIO())
+            console.print(app.screen.query_one(".info-body Static").content)
+            lines = console.export_text().splitlines()
+            # bag-of-tricks (resnet18) and seed-notebook (seed_cnn) are left selected, side by side.
+            model = next(line for line in lines if line.startswith("model.name"))
+            assert model.split()[1:] == ["resnet18", "seed_cnn"], model
+            assert not any(line.startswith("optimizer.lr") for line in lines)  # 0.1 in both
+            assert any(line.startswith("best_acc") for line in lines)
+
+    run(scenario())
+
+
+def test_notes_round_trip_through_the_modal_and_the_shell(tmp_path, app_home):
+    root = six_runs(tmp_path / "runs")
+    target = root / "20261201-093000-fast"
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_runs(pilot, 6)
+            while screen.current.path != target:
+                await pilot.press("down")
+            await pilot.press("n")
+            await pilot.pause(0.2)
+            app.screen.query_one(TextArea).insert("lr 0.4 looks too low")
+            app.screen.query_one("#tags").value = "low-lr, keep"
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: screen.current is not None and screen.current.note, 10, "the saved note")
+            assert screen.current.tags == ["low-lr", "keep"]
+
+            # ... and from the shell the other way: the table shows it at the next refresh.
+            proc = subprocess.run([*CLI, "note", str(root / "20261201-090000-cpu-quick"), "set from a shell"],
+                                  capture_output=True, text=True, env=cli_env(app_home), timeout=60)
+            assert proc.returncode == 0, proc.stderr
+            screen.action_refresh()
+            await wait_for(pilot, lambda: any(r.note == "set from a shell" for r in screen.runs), 10)
+
+    run(scenario())
+    proc = subprocess.run([*CLI, "runs", "--runs", str(root), "--csv"], capture_output=True, text=True,
+                          env=cli_env(app_home), timeout=60)
+    row = next(r for r in csv.DictReader(io.StringIO(proc.stdout)) if r["name"] == target.name)
+    assert row["note"] == "lr 0.4 looks too low" and row["tags"] == "low-lr;keep"
+
+
+def test_delete_is_refused_for_a_live_run_and_a_failing_delete_changes_nothing(tmp_path, app_home, monkeypatch):
+    root = six_runs(tmp_path / "runs")
+    live = root / "20261201-095000-bag-of-tricks"
+    (live / runs.LIVE).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "started": 0}))
+    stuck = root / "20261201-094000-seed-notebook"
+
+    def refuse(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40), notifications=True) as pilot:
+            screen = await open_runs(pilot, 6)
+            assert screen.current.path == live  # newest first
+            await pilot.press("d")
+            await pilot.pause(0.2)
+            assert not isinstance(app.screen, type(None)) and app.screen is screen  # no confirmation asked
+            assert any("training now" in n.message for n in app._notifications)
+            app.clear_notifications()
+
+            await pilot.press("down")
+            assert screen.current.path == stuck
+            monkeypatch.setattr(runs.shutil, "rmtree", refuse)
+            await pilot.press("d")
+            await wait_for(pilot, lambda: app.screen is not screen, 10, "the confirmation")
+            await pilot.press("y")
+            await wait_for(pilot, lambda: any(n.title == "Not deleted" for n in app._notifications), 10)
+            messages = [n.message for n in app._notifications]
+            assert len(messages) == 1 and "Permission denied" in messages[0], messages
+            assert stuck.exists() and len(screen.runs) == 6
+
+    run(scenario())

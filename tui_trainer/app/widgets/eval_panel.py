@@ -1,0 +1,45 @@
+"""An evaluation of one checkpoint: the headline, the confusion matrix and, under it (the pane is
+narrower than both side by side), the per-class report with the most confused pairs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from .class_report import ClassReport
+from .confusion import ConfusionView
+
+PROMPT = "Select a checkpoint and press e (or enter) to evaluate it on the test split."
+
+
+class EvalPanel(VerticalScroll):
+    DEFAULT_CSS = """
+    EvalPanel { padding: 0 0 0 1; overflow-x: auto; }
+    EvalPanel #eval-headline { height: auto; margin-bottom: 1; }
+    EvalPanel #confusion { height: auto; width: auto; margin-bottom: 1; }
+    EvalPanel #class-report { height: auto; width: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(PROMPT, id="eval-headline")
+        yield ConfusionView("", id="confusion")
+        yield ClassReport("", id="class-report")
+
+    def show_result(self, path: Path, result) -> None:  # noqa: ANN001 - an EvalResult
+        run = path.parent.parent.name
+        self.query_one("#eval-headline", Static).update(Text.assemble(
+            (f"{run}/{path.name}", "bold"), "  accuracy ", (f"{result.accuracy:.2%}", "bold green"),
+            f" on {result.n:,} test images  loss {result.loss:.4f}"))
+        self.query_one(ConfusionView).show(result.classes, result.confusion, result.per_class)
+        self.query_one(ClassReport).show(result.classes, result.confusion)
+
+    def show_problem(self, name: str, reason: str) -> None:
+        self.query_one("#eval-headline", Static).update(Text.assemble((f"{name}: ", "bold"), (reason, "red")))
+        self.query_one(ConfusionView).clear()
+        self.query_one(ClassReport).clear()
+
+    def headline(self) -> str:
+        return str(self.query_one("#eval-headline", Static).render())

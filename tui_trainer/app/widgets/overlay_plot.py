@@ -1,0 +1,119 @@
+"""Curves of many runs on one plot: one metric, x by epoch or by training time, a colour per run.
+
+Each run keeps its colour while it stays selected (assigned from a hash of its name, moving on to
+the next free colour when two runs collide), so adding a ninth run does not repaint the others.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+from ...training.events import EpochEnded
+from ..session import thin
+from .plots import MAX_POINTS, CachedPlot, log_ticks
+
+# Distinct on dark and light themes; plotext takes RGB tuples.
+PALETTE = [(86, 180, 233), (230, 159, 0), (0, 158, 115), (240, 228, 66), (204, 121, 167), (213, 94, 0),
+           (0, 114, 178), (170, 170, 170), (120, 94, 240), (220, 38, 127), (100, 200, 100), (255, 176, 0)]
+METRICS = {"test_acc": ("test accuracy %", 100.0), "train_acc": ("train accuracy %", 100.0),
+           "train_loss": ("train loss", 1.0), "lr": ("learning rate", 1.0)}
+LOG_METRICS = ("train_loss", "lr")  # where a log axis can help
+
+
+@dataclass
+class RunCurve:
+    name: str
+    epochs: list[EpochEnded]
+
+
+def assign_colours(names: list[str], previous: dict[str, int]) -> dict[str, int]:
+    """A palette index per name: kept from `previous`, else from the name's hash, else the next free."""
+    out: dict[str, int] = {n: previous[n] for n in names if n in previous}
+    for name in names:
+        if name in out:
+            continue
+        index = zlib.crc32(name.encode()) % len(PALETTE)
+        taken = set(out.values())
+        for step in range(len(PALETTE)):
+            candidate = (index + step) % len(PALETTE)
+            if candidate not in taken:
+                index = candidate
+                break
+        out[name] = index
+    return out
+
+
+def series(epochs: list[EpochEnded], metric: str, by_time: bool) -> tuple[list[float], list[float]]:
+    """(x, y) of one run: x in epochs, or in minutes of training (cumulative epoch seconds)."""
+    scale = METRICS[metric][1]
+    xs, ys, clock = [], [], 0.0
+    for e in epochs:
+        clock += e.seconds or 0.0
+        value = getattr(e, metric)
+        if value is None:
+            continue
+        xs.append(clock / 60 if by_time else float(e.epoch))
+        ys.append(value * scale)
+    return thin(xs, ys, MAX_POINTS)
+
+
+class OverlayPlot(CachedPlot):
+    DEFAULT_CSS = """
+    OverlayPlot { height: 1fr; min-height: 10; }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id, classes=classes)
+        self.curves: list[RunCurve] = []
+        self.metric = "test_acc"
+        self.by_time = False
+        self.log_y = False
+        self.colours: dict[str, int] = {}
+
+    def show(self, curves: list[RunCurve], metric: str | None = None, by_time: bool | None = None,
+             log_y: bool | None = None) -> None:
+        self.curves = list(curves)
+        self.metric = metric or self.metric
+        self.by_time = self.by_time if by_time is None else by_time
+        self.log_y = self.log_y if log_y is None else log_y
+        self.colours = assign_colours([c.name for c in self.curves], self.colours)
+        self.changed()
+
+    def colour_of(self, name: str) -> tuple[int, int, int] | None:
+        index = self.colours.get(name)
+        return PALETTE[index] if index is not None else None
+
+    def drawn_series(self) -> list[tuple[str, list[float], list[float]]]:
+        """What the plot shows: (run, xs, ys) for each run with points (tests read it)."""
+        out = []
+        for curve in self.curves:
+            xs, ys = series(curve.epochs, self.metric, self.by_time)
+            if xs:
+                out.append((curve.name, xs, ys))
+        return out
+
+    def draw(self, plt) -> None:  # noqa: ANN001
+        label, _ = METRICS[self.metric]
+        log = self.log_y and self.metric in LOG_METRICS
+        plt.title(f"{label}{' (log)' if log else ''} of {len(self.curves)} run{'s' if len(self.curves) != 1 else ''}")
+        plt.xlabel("minutes of training" if self.by_time else "epoch")
+        drawn = self.drawn_series()
+        if not drawn:
+            plt.title(f"{label}: select runs with space to overlay them" if not self.curves
+                      else f"{label}: no epochs with this metric yet")
+            return
+        lo = hi = None
+        for name, xs, ys in drawn:
+            if log:
+                # plotext's own log axis fails on a second build: plot log10 with our own ticks.
+                ys = [math.log10(max(y, 1e-12)) for y in ys]
+                lo = min(ys) if lo is None else min(lo, min(ys))
+                hi = max(ys) if hi is None else max(hi, max(ys))
+            # No plotext legend: it covers the curves; the screen draws one below the plot.
+            plt.plot(xs, ys, color=self.colour_of(name), marker="braille" if len(xs) > 1 else "dot")
+        if log and lo is not None:
+            ticks, labels = log_ticks(lo, hi if hi - lo > 1e-9 else lo + 1)
+            if ticks:
+                plt.yticks(ticks, labels)
+

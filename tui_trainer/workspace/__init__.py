@@ -1,0 +1,1 @@
+"""The runs workspace: filtering, comparing and exporting many runs (no torch)."""
