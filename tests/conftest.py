@@ -35,3 +35,9 @@ def cli_env(home: Path) -> dict[str, str]:
 
 
 CLI = [sys.executable, "-m", "tui_trainer"]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Caches (decoded image folders) go to the test's folder, never to the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

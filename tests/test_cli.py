@@ -114,3 +114,19 @@ def test_resume_and_eval_without_data_use_the_recorded_data(home, tmp_path, layo
     evaluated = run_cli(home, "eval", f"{run_dir}/checkpoints/best.pt", "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["accuracy"] == summary["best_acc"]
+
+
+def test_train_runs_the_notify_command_with_the_summary(home, tmp_path):
+    received = tmp_path / "received.json"
+    folder = home / ".config" / "tui-trainer"
+    folder.mkdir(parents=True)
+    (folder / "settings.toml").write_text(f'notify_command = "cat > {received}"\n')
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(to_toml(tiny_config(**{"run.epochs": 1})))
+    proc = run_cli(home, "train", "--preset", str(preset), "--data", "synthetic", "--runs", str(tmp_path / "runs"),
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    final = json.loads(proc.stdout.splitlines()[-1])
+    payload = json.loads(received.read_text())
+    assert payload["run_dir"] == final["run_dir"] and payload["state"] == "finished"
+    assert payload["best_acc"] == final["best_acc"] and payload["event"]["event"] == "RunFinished"

@@ -12,7 +12,7 @@ from tui_trainer.training import checkpoints, runs
 from tui_trainer.training.control import RunControl
 from tui_trainer.training.evaluate import evaluate_checkpoint
 from tui_trainer.training.events import (BatchProgress, CheckpointSaved, EpochEnded, RunFailed, RunFinished,
-                                         RunStarted)
+                                         RunStarted, SystemSample)
 from tui_trainer.training.trainer import Trainer
 
 
@@ -38,7 +38,10 @@ def test_short_run_learns_and_writes_a_complete_run_folder(tmp_path, synthetic):
     epochs = [e for e in events if isinstance(e, EpochEnded)]
     assert [e.epoch for e in epochs] == [1, 2]
     assert epochs[-1].train_acc > 0.5 and epochs[-1].images_per_s > 0
-    assert any(isinstance(e, BatchProgress) for e in events)
+    progress = [e for e in events if isinstance(e, BatchProgress)]
+    assert progress and all(0 <= e.train_acc <= 1 for e in progress)
+    system = [e for e in events if isinstance(e, SystemSample)]  # for viewers in other processes
+    assert system and system[0].rss > 0 and 0 < system[0].ram_used <= system[0].ram_total
     saved = {(e.kind, e.epoch) for e in events if isinstance(e, CheckpointSaved)}
     assert ("last", 2) in saved and ("best", result.best_epoch) in saved
     assert runs.read_metrics(run_dir) == epochs

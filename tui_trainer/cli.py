@@ -1,4 +1,4 @@
-"""Command line: the app (no subcommand), train, eval, presets, runs, note, tag, stop.
+"""Command line: the app (no subcommand), train, eval, predict, export, presets, runs, note, tag, stop.
 
 Exit codes: 0 done, 1 the run or evaluation failed, 2 bad input (one line naming the field or
 file and what is allowed), 130 stopped by the user. Never a traceback for a user's mistake.
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_options(parser)
     runs_option(parser)
     parser.add_argument("--preset", help="the app opens with this preset (name or .toml file) loaded")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a run ends")
 
     train = sub.add_parser("train", help="train a preset headless")
     train.add_argument("--preset", help="preset name or path to a .toml file")
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, help="shorthand for --set run.epochs=N")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last.pt")
     train.add_argument("--json", action="store_true", help="one JSON object per epoch and a final summary")
+    train.add_argument("--no-bell", action="store_true", help="no terminal bell when the run ends")
     data_options(train)
     runs_option(train)
 
@@ -61,6 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--tta", action="store_true", help="flip + translate test-time augmentation")
     ev.add_argument("--json", action="store_true")
     data_options(ev)
+
+    pr = sub.add_parser("predict", help="predict the class of image files with a checkpoint")
+    pr.add_argument("checkpoint", type=Path)
+    pr.add_argument("images", type=Path, nargs="+", metavar="IMAGE_OR_DIR",
+                    help="image files, or folders (searched recursively)")
+    pr.add_argument("--top", type=int, default=3, metavar="K", help="classes shown per image (default: 3)")
+    pr.add_argument("--tta", action="store_true", help="flip + translate test-time augmentation")
+    pr.add_argument("--json", action="store_true", help="one JSON object per image, then a summary")
+    pr.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+
+    ex = sub.add_parser("export", help="export a checkpoint as ONNX, a torch.export program or safetensors")
+    ex.add_argument("checkpoint", type=Path)
+    ex.add_argument("--format", required=True, choices=("onnx", "safetensors", "pt2"))
+    ex.add_argument("-o", "--output", type=Path, metavar="PATH",
+                    help="where to write (default: next to the checkpoint, e.g. best.onnx)")
 
     sub.add_parser("presets", help="list presets")
     ls = sub.add_parser("runs", help="list runs: state, epochs, best and final accuracy, tags",
@@ -156,7 +173,26 @@ def cmd_train(args: argparse.Namespace) -> int:
                       epochs=args.epochs if args.resume else None)
     with reporter:
         result = trainer.run()
+    announce_end(result, bell=not args.no_bell, note=reporter.note)
     return reporter.exit_code(result)
+
+
+def announce_end(result, bell: bool, note) -> None:  # noqa: ANN001 - RunFinished | RunFailed, a printer
+    """The bell (on a terminal) and the user's notify command, as the app does when a run ends."""
+    from .settings import load_settings
+    from .training.events import to_record
+    from .training.notify import run_notify_command, run_summary
+
+    settings, problem = load_settings()
+    if problem:
+        note(problem)
+    if bell and settings.bell and sys.stderr.isatty():
+        sys.stderr.write("\a")
+        sys.stderr.flush()
+    if settings.notify_command:
+        failed = run_notify_command(settings.notify_command, run_summary(result.run_dir, event=to_record(result)))
+        if failed:
+            note(failed)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -188,6 +224,68 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print("  " + " ".join(f"{c[:5]:>5}" for c in result.classes))
     for name, row in zip(result.classes, result.confusion):
         print(f"  {' '.join(f'{v:5d}' for v in row)}  {name}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise UsageError(f"tui-trainer predict: --top {args.top} is invalid: expected 1 or more")
+    from .training.checkpoints import CheckpointError
+    from .training.predict import predict_images
+
+    try:
+        result = predict_images(args.checkpoint, args.images, args.device, top=args.top, tta=args.tta)
+    except CheckpointError as e:
+        print(f"tui-trainer predict: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as e:
+        raise UsageError(f"tui-trainer predict: {e}") from None
+    for bad in result.unreadable:
+        print(f"tui-trainer predict: {bad.path}: {bad.reason}", file=sys.stderr)
+    if not result.predictions:
+        if not result.unreadable:
+            print(f"tui-trainer predict: no image files in {', '.join(map(str, args.images))}", file=sys.stderr)
+        return EXIT_FAILED
+    if args.json:
+        for p in result.predictions:
+            print(json.dumps(p.to_json()))
+        print(json.dumps(result.summary_json()))
+        return 0
+    tta = " (TTA)" if args.tta else ""
+    if len(result.predictions) == 1 and not any(p.is_dir() for p in args.images):
+        p = result.predictions[0]
+        print(f"{p.path}: {p.best.name} {p.best.probability:.1%}{tta}")
+        width = max(len(g.name) for g in p.top)
+        for g in p.top:
+            print(f"  {g.name:<{width}}  {g.probability:6.1%}  {'█' * round(g.probability * 30)}")
+        return 0
+    rows = [(str(p.path), p.best.name, f"{p.best.probability:.1%}",
+             ", ".join(f"{g.name} {g.probability:.1%}" for g in p.top[1:])) for p in result.predictions]
+    head = ("path", "class", "prob", f"next {len(result.predictions[0].top) - 1}" if args.top > 1 else "")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    for r in [head, *rows]:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip())
+    counts = result.counts()
+    print(f"\ntop-1 counts over {len(result.predictions)} images{tta}"
+          + (f" ({len(result.unreadable)} unreadable)" if result.unreadable else "") + ":")
+    width = max(len(name) for name in counts)
+    for name, n in counts.items():
+        print(f"  {name:<{width}}  {n:5d}  {n / len(result.predictions):6.1%}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .training.checkpoints import CheckpointError
+    from .training.export import ExportError, export_checkpoint
+
+    try:
+        result = export_checkpoint(args.checkpoint, args.format, args.output)
+    except (CheckpointError, ExportError) as e:  # MissingExtra too: exit 1, as a run lacking tensorboard
+        print(f"tui-trainer export: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"wrote {result.path}" + (f" and {result.sidecar}" if result.sidecar else ""))
+    print(f"checked on {result.checked} random images: largest logit difference {result.max_abs_diff:.2g} "
+          f"(tolerance {result.tolerance:g}), top-1 {'agrees' if result.top1_agree else 'DIFFERS'}")
     return 0
 
 
@@ -286,8 +384,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_app(args: argparse.Namespace) -> int:
     from .app.app import run_app
 
-    return run_app(data=args.data or locations.default_data(), runs=args.runs, device=args.device, preset=args.preset)
+    return run_app(data=args.data or locations.default_data(), runs=args.runs, device=args.device, preset=args.preset,
+                   bell=not args.no_bell)
 
 
-COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "presets": cmd_presets,
+COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "export": cmd_export,
+            "presets": cmd_presets,
             "runs": cmd_runs, "note": cmd_note, "tag": cmd_tag, "stop": cmd_stop}

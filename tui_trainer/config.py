@@ -37,8 +37,16 @@ SCHEDULES = ("constant", "step", "cosine", "onecycle", "triangular2", "linear")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+DATASETS = ("auto", "cifar10", "cifar100", "folders")
+
+
 @dataclass
 class DataConfig:
+    dataset: str = setting("auto", "which data set of the data folder (auto: the only one there)", choices=DATASETS)
+    cifar100_labels: str = setting("fine", "CIFAR-100: the 100 fine classes or the 20 coarse superclasses",
+                                   choices=("fine", "coarse"))
+    image_size: int = setting(32, "image side in pixels (image folders are resized to it; CIFAR is 32)",
+                              min=8, max=256)
     batch_size: int = setting(512, "images per training step", min=1, max=8192)
     mean: list[float] = setting([0.4914, 0.4822, 0.4465], "per-channel mean for normalization",
                                 min=0.0, max=1.0, length=3)
@@ -110,6 +118,7 @@ class RunConfig:
     precision: str = setting("auto", "bf16 autocast + channels_last where fast", choices=PRECISIONS)
     ema_decay: float = setting(0.0, "EMA of weights used for evaluation (0: off)", min=0.0, max=0.99999)
     tta: bool = setting(False, "evaluate with flip + translate test-time augmentation")
+    tensorboard: bool = setting(False, "also write TensorBoard scalars under the run folder (the tensorboard extra)")
 
 
 SECTIONS: dict[str, type] = {

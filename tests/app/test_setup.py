@@ -112,6 +112,36 @@ def test_the_form_has_an_editor_for_every_config_field(tmp_path, app_home):
             assert set(form.rows) == {"description", *all_paths()}
             assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
             commands = {c.title for c in app.get_system_commands(app.screen)}
-            assert {"Start", "Save preset", "Go to Setup", "Go to Training", "Go to Checkpoints"} <= commands
+            assert {"Start", "Save preset", "Go to Setup", "Go to Training", "Go to Runs"} <= commands
+
+    run(scenario())
+
+
+def test_augmented_examples_follow_the_augmentation_fields(tmp_path, app_home):
+    import numpy as np
+
+    from tui_trainer.app.widgets.augment_strip import AugmentStrip
+    from tui_trainer.app.widgets.thumbnails import Thumbnail
+
+    from .conftest import wait_for
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_preset(pilot, "tiny-app")  # no crop, no flip, no mixing
+            strip = app.screen.query_one(AugmentStrip)
+            await wait_for(pilot, lambda: len(strip.query(Thumbnail)) == 2, 30, "the examples")
+            plain = [t.image.copy() for t in strip.query(Thumbnail)]
+            assert all(t.detail == "" for t in strip.query(Thumbnail))
+
+            form = app.screen.query_one(ConfigForm)
+            await type_into(pilot, form.editor("augment.cutout"), "12")
+            await wait_for(pilot, lambda: strip.query(Thumbnail) and not np.array_equal(
+                strip.query(Thumbnail)[0].image, plain[0]), 30, "examples with cutout")
+            cut = strip.query(Thumbnail)[0].image
+            # The same image (the order is a function of the seed), now with black pixels it lacked.
+            assert ((cut == 0).all(axis=0) & ~(plain[0] == 0).all(axis=0)).sum() > 12
+            await type_into(pilot, form.editor("augment.mixup_alpha"), "0.4")
+            await wait_for(pilot, lambda: any("+" in t.detail for t in strip.query(Thumbnail)), 30, "MixUp")
 
     run(scenario())

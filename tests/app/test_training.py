@@ -164,3 +164,39 @@ def test_an_exception_in_the_training_thread_is_shown_and_the_app_stays_usable(t
             assert app.current_mode == "setup"
 
     run(scenario())
+
+
+def test_loss_and_accuracy_plots_draw_batch_series_from_the_first_epoch(tmp_path, app_home):
+    from tui_trainer.data.synthetic import make_synthetic
+
+    async def scenario():
+        # More images than small_data: epoch 1 lasts long enough for several progress reports.
+        app = make_app(tmp_path, data=make_synthetic(n_train=4096, n_test=200))
+        async with app.run_test(size=(120, 40)) as pilot:
+            session = await start_preset(pilot, "tiny-app")
+            screen = app.screen
+            loss, acc = screen.query_one(LossPlot), screen.query_one(AccuracyPlot)
+            await wait_for(pilot, lambda: session.batch_loss.xs and session.batch_loss.xs[0] < 1, 60,
+                           "batch progress in epoch 1")
+            await wait_for(pilot, lambda: loss.batch_xs, 5, "the loss plot's batch series")  # the 1 s tick
+            assert min(loss.batch_xs) < 1 and min(acc.batch_xs) < 1
+            assert all(0 <= y <= 1 for y in acc.batch_ys) and all(y > 0 for y in loss.batch_ys)
+            await wait_for(pilot, lambda: not session.live, 120, "the run to end")
+
+    run(scenario())
+
+
+def test_accuracy_plot_says_when_the_test_split_is_evaluated_only_at_the_end():
+    from tui_trainer.app.session import RunSession
+    from tui_trainer.config import Config
+    from tui_trainer.training.events import RunStarted
+
+    session = RunSession("replay")
+    cfg = Config()
+    cfg.set("run.epochs", 6)
+    cfg.set("run.eval_every", 6)
+    session.record(RunStarted("runs/x", cfg.to_dict(), "cpu", "fp32", 1, 10, 0, ["a", "b"]))
+    assert TrainingScreen.test_note(session) == "test only after epoch 6"
+    cfg.set("run.eval_every", 2)
+    session.record(RunStarted("runs/x", cfg.to_dict(), "cpu", "fp32", 1, 10, 0, ["a", "b"]))
+    assert TrainingScreen.test_note(session) == "test every 2 epochs"

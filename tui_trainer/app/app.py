@@ -23,11 +23,13 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ..config import Config
+from ..config import Config, ConfigError, DataConfig
 from ..locations import canonical_data
 from ..training.summary import recorded_data
 from ..training.control import RunControl
-from ..training.events import Event, RunFailed
+from ..settings import load_settings
+from ..training.events import Event, RunFailed, RunFinished, to_record
+from ..training.notify import run_notify_command, run_summary
 from .messages import EngineEvent, ProgressEvent
 from .screens.runs import RunsScreen
 from .screens.modals import ConfirmModal
@@ -60,8 +62,10 @@ class TrainerApp(App):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
     def __init__(self, data: str, runs: Path | str, device: str = "auto", preset: str | None = None,
-                 handle_signals: bool = False) -> None:
+                 handle_signals: bool = False, bell: bool = True) -> None:
         super().__init__()
+        self.settings, self._settings_problem = load_settings()
+        self.ring_bell = bell and self.settings.bell
         self.data = data
         self.runs = Path(runs)
         self.device = device
@@ -76,11 +80,14 @@ class TrainerApp(App):
         # Published on the UI thread after each event is recorded (None: a new session).
         self.session_signal: Signal[Event | None] = Signal(self, "session")
         self.dataset: Any = None  # the loaded Dataset, cached for evaluations and thumbnails
-        self._other_data: dict[str, Any] = {}  # data sets of runs trained on other data than --data
+        self.system_source = _sample_system  # what the system pane samples (tests give their own)
+        self._other_data: dict[tuple, Any] = {}  # other data than --data, or other data settings
         self._data_lock = threading.Lock()
         self._quitting = False
 
     def on_mount(self) -> None:
+        if self._settings_problem:
+            self.notify(self._settings_problem, title="Settings", severity="warning", timeout=10)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             # A plain handler, not the loop's: when the terminal dies the UI thread can be stuck
@@ -133,19 +140,30 @@ class TrainerApp(App):
     def is_own_data(self, source: str | None) -> bool:
         return source is None or canonical_data(source) == canonical_data(self.data)
 
-    def get_dataset(self, source: str | None = None) -> Any:
-        """The data set of `source` (default: the app's --data), loaded once each (call from a
-        worker thread: it can take seconds)."""
+    def _data_key(self, source: str | None, cfg: DataConfig | None) -> tuple:
+        cfg = cfg or DataConfig()
+        return canonical_data(source or self.data), cfg.dataset, cfg.cifar100_labels, cfg.image_size
+
+    def cached_dataset(self, source: str | None = None, cfg: DataConfig | None = None) -> Any:
+        """The data set already loaded for `source` and these data settings, or None."""
+        key = self._data_key(source, cfg)
+        if key == self._data_key(None, None):
+            return self.dataset
+        return self._other_data.get(key)
+
+    def get_dataset(self, source: str | None = None, cfg: DataConfig | None = None) -> Any:
+        """The data set of `source` (default: the app's --data) as the data settings `cfg` choose
+        it (default: auto), loaded once each (call from a worker thread: it can take seconds)."""
         from ..data import load_dataset
 
+        key = self._data_key(source, cfg)
         with self._data_lock:
-            if self.is_own_data(source):
+            if key == self._data_key(None, None):
                 if self.dataset is None:
                     self.dataset = load_dataset(self.data)
                 return self.dataset
-            key = canonical_data(source)
             if key not in self._other_data:
-                self._other_data[key] = load_dataset(key)
+                self._other_data[key] = load_dataset(key[0], cfg)
             return self._other_data[key]
 
     # --- modes -----------------------------------------------------------------------------------
@@ -185,7 +203,8 @@ class TrainerApp(App):
         if not self.is_own_data(data):
             self.notify(f"{resume.name} resumes on the data it was trained on: {data}")
         runs, device = self.runs, self.device
-        cached = self.dataset if self.is_own_data(data) else self._other_data.get(canonical_data(data))
+        data_cfg = cfg.data if cfg is not None else _run_data_config(resume)
+        cached = self.cached_dataset(data, data_cfg)
 
         def train() -> Any:
             session.thread = threading.current_thread()
@@ -239,6 +258,35 @@ class TrainerApp(App):
             return  # a late message from a session already replaced
         session.record(message.event, message.prior)
         self.session_signal.publish(message.event)
+        if isinstance(message.event, (RunFinished, RunFailed)):
+            self.run_ended(session, message.event)
+
+    # --- a word when a run ends ------------------------------------------------------------------
+
+    def run_ended(self, session: RunSession, event: RunFinished | RunFailed) -> None:
+        """A notification and the bell for every run watched here; the notify command for runs
+        trained here (a run of another process notifies from there)."""
+        name = session.name
+        if isinstance(event, RunFailed):
+            self.notify(event.message, title=f"{name} failed", severity="error", timeout=15)
+        elif event.stopped:
+            self.notify(f"stopped after {event.epochs} epochs; last.pt is saved, resume it from F3",
+                        title=f"{name} stopped", severity="warning", timeout=10)
+        else:
+            final = f", final {event.final_acc:.2%}" if event.final_acc is not None else ""
+            best = f"best {event.best_acc:.2%}" if event.best_acc is not None else "no test score"
+            self.notify(f"{best}{final} in {event.seconds / 60:.1f} min", title=f"{name} finished", timeout=15)
+        if self.ring_bell:
+            self.bell()
+        if session.kind == "local" and self.settings.notify_command:
+            payload = run_summary(event.run_dir, event=to_record(event))
+            self.run_worker(partial(self._notify_command, payload), thread=True, group="notify",
+                            exit_on_error=False)
+
+    def _notify_command(self, payload: dict) -> None:
+        problem = run_notify_command(self.settings.notify_command, payload)
+        if problem:
+            self.call_from_thread(self.notify, problem, title="Notify command failed", severity="warning")
 
     def on_progress_event(self, message: ProgressEvent) -> None:
         self.on_engine_event(message)
@@ -318,9 +366,24 @@ class TrainerApp(App):
             yield SystemCommand(binding.description, help_text, partial(screen.run_action, binding.action))
 
 
-def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = None) -> int:
+def _run_data_config(run_dir: Path) -> DataConfig | None:
+    from ..training.runs import read_config
+
+    try:
+        return read_config(run_dir).data
+    except ConfigError:
+        return None  # resume reports the broken config.toml itself
+
+
+def _sample_system() -> Any:
+    from ..training.system import sample  # psutil: imported by the worker that samples
+
+    return sample()
+
+
+def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = None, bell: bool = True) -> int:
     """Run the app until the user quits; returns the exit code."""
-    app = TrainerApp(data, Path(runs), device, preset, handle_signals=True)
+    app = TrainerApp(data, Path(runs), device, preset, handle_signals=True, bell=bell)
     app.run()
     app.finish_session()
     return app.return_code or 0

@@ -47,6 +47,14 @@ class ParamCount(Message):
 
 
 @dataclass
+class AugmentPreview(Message):
+    """A few augmented training images for the settings `key`, or why there are none."""
+    key: tuple
+    images: list
+    error: str | None = None
+
+
+@dataclass
 class DataStatus(Message):
     text: str
     train_size: int | None = None

@@ -8,6 +8,7 @@ training screen mounted late, or re-entered, replays the whole history.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 import json
 import threading
 import time
@@ -19,7 +20,7 @@ from textual.message import Message
 from ..training import runs
 from ..training.control import RunControl, send_command
 from ..training.events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished,
-                               RunPaused, RunStarted)
+                               RunPaused, RunStarted, SystemSample)
 from .messages import ProgressEvent, engine_message
 
 # The trainer already throttles batch events to 4 a second; this guards the UI against any
@@ -27,6 +28,7 @@ from .messages import ProgressEvent, engine_message
 MIN_PROGRESS_INTERVAL_S = 0.2
 SERIES_POINTS = 300  # per-batch series kept for plotting
 FOLLOW_POLL_S = 0.5
+SYSTEM_SAMPLES = 120  # the system pane's sparklines: ten minutes at the trainer's rate
 
 _ids = itertools.count(1)
 
@@ -82,6 +84,8 @@ class RunSession:
         self.progress: BatchProgress | None = None
         self.lr = Series()
         self.batch_loss = Series()
+        self.batch_acc = Series()
+        self.system: deque[SystemSample] = deque(maxlen=SYSTEM_SAMPLES)  # from the training process
         self.paused = False
         self.stopping = False
         self.finished: RunFinished | None = None
@@ -136,6 +140,11 @@ class RunSession:
             x = event.epoch - 1 + event.step / max(event.steps_per_epoch, 1)
             self.lr.append(x, event.lr)
             self.batch_loss.append(x, event.loss)
+            if event.train_acc is not None:
+                self.batch_acc.append(x, event.train_acc)
+            return
+        if isinstance(event, SystemSample):
+            self.system.append(event)
             return
         self.events.append(event)
         if isinstance(event, RunStarted):

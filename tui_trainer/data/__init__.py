@@ -1,4 +1,4 @@
-"""Data sets held in memory as uint8 tensors: CIFAR-10 batches, image folders, or synthetic.
+"""Data sets held in memory as uint8 tensors: CIFAR-10 or CIFAR-100 pickles, image folders, or synthetic.
 
 The readers are imported where they are used: PIL and torchvision are slow to import, the UI
 starts before any data is needed, and a run needs only one of them.
@@ -7,10 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
+from ..config import DataConfig
+
 CIFAR_DIR = "cifar-10-batches-py"
+CIFAR100_DIR = "cifar-100-python"
+# The data sets a data folder can hold, by their data.dataset name, in the order they are listed.
+KINDS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "folders": "image folders"}
+LAYOUTS = {"cifar10": f"{CIFAR_DIR}/", "cifar100": f"{CIFAR100_DIR}/",
+           "folders": "train/<class>/ and test/<class>/ image folders"}
 
 
 class DataError(Exception):
@@ -31,54 +39,122 @@ class Dataset:
         return len(self.classes)
 
 
-def load_dataset(source: str) -> Dataset:
-    """`source` is "synthetic" or a directory holding cifar-10-batches-py/ or train/ and test/."""
+def load_dataset(source: str, cfg: DataConfig | None = None, *,
+                 progress: Callable[[int, int], None] | None = None) -> Dataset:
+    """Load `source`: "synthetic", or a directory holding cifar-10-batches-py/, cifar-100-python/ or
+    train/ and test/ image folders (or pointing at a CIFAR folder itself).
+
+    `cfg` (default: DataConfig()) picks the data set (`dataset`: auto takes the only one there),
+    CIFAR-100's fine or coarse labels (`cifar100_labels`) and the image side (`image_size`: image
+    folders are resized to it; CIFAR and synthetic data are 32x32 only). When the folder holds
+    nothing, CIFAR-10 (or, when chosen, CIFAR-100) is downloaded there through torchvision.
+
+    `progress(done, total)` is called from this thread while image folders are decoded, with the
+    images decoded so far and the images of both splits, at 0, every few hundred images and at the
+    end; it is not called when the decoded images come from the cache, nor for CIFAR or synthetic
+    data, which load in about a second.
+
+    Raises DataError with one line saying what is wrong and what to do.
+    """
+    cfg = cfg or DataConfig()
     if source == "synthetic":
+        _check_size(cfg, "synthetic images")
         from tui_trainer.data.synthetic import make_synthetic
         return make_synthetic()
-    from tui_trainer.data.cifar import read_cifar
     root = Path(source).expanduser()
-    if (cifar := _cifar_dir(root)) is not None:
-        return read_cifar(cifar)
-    if _has_folders(root):
+    kind, path = choose(root, cfg.dataset)
+    if kind == "folders":
         from tui_trainer.data.folders import read_image_folders
-        return read_image_folders(root)
-    try:
-        import torchvision.datasets
-        # torchvision only fetches and unpacks the archive; the files are then read below, by the
-        # same code as copies a user put there.
-        torchvision.datasets.CIFAR10(root=str(root), download=True)
-    except Exception as e:
-        raise DataError(f"no CIFAR-10 data in {root} and the download failed (offline?): put "
-                        f"{CIFAR_DIR}/ there, or pass --data DIR / --data synthetic") from e
-    return read_cifar(root / CIFAR_DIR)
+        return read_image_folders(root, size=cfg.image_size, progress=progress)
+    _check_size(cfg, f"{KINDS[kind]} images")
+    from tui_trainer.data.cifar import read_cifar, read_cifar100
+    if path is None:
+        path = _download(root, kind)
+    return read_cifar(path) if kind == "cifar10" else read_cifar100(path, cfg.cifar100_labels)
 
 
-def describe_source(source: str) -> str:
+def describe_source(source: str, cfg: DataConfig | None = None) -> str:
     """A one-line status for the UI, from a look at the directory, without reading the images."""
+    cfg = cfg or DataConfig()
     if source == "synthetic":
         return "synthetic data"
     root = Path(source).expanduser()
-    if (cifar := _cifar_dir(root)) is not None:
-        from tui_trainer.data.cifar import FILES
-        missing = [name for name in FILES if not (cifar / name).is_file()]
-        if missing:
-            return f"missing: {cifar} lacks {', '.join(missing)}; copy the complete {CIFAR_DIR}/ there"
-        return f"CIFAR-10 found in {cifar}"
-    if _has_folders(root):
-        return f"image folders in {root}"
-    return (f"missing: no CIFAR-10 in {root}; a run will try to download it there (needs internet), "
-            f"or put {CIFAR_DIR}/ there, or use --data synthetic")
+    try:
+        kind, path = choose(root, cfg.dataset)
+    except DataError as e:
+        return str(e)
+    if kind == "folders":
+        resized = f" (resized to {cfg.image_size}x{cfg.image_size})" if cfg.image_size != 32 else ""
+        return f"image folders in {root}{resized}"
+    if path is None:
+        return (f"missing: no {KINDS[kind]} in {root}; a run will try to download it there (needs "
+                f"internet), or put {LAYOUTS[kind]} there, or use --data synthetic")
+    from tui_trainer.data.cifar import CIFAR100_FILES, FILES
+    missing = [name for name in (FILES if kind == "cifar10" else CIFAR100_FILES) if not (path / name).is_file()]
+    if missing:
+        return f"missing: {path} lacks {', '.join(missing)}; copy the complete {LAYOUTS[kind]} there"
+    labels = " (coarse labels: the superclasses)" if kind == "cifar100" and cfg.cifar100_labels == "coarse" else ""
+    return f"{KINDS[kind]} found in {path}{labels}"
 
 
-def _cifar_dir(root: Path) -> Path | None:
-    """root/cifar-10-batches-py, or root itself when the user points at that folder directly."""
+def find_datasets(root: Path) -> dict[str, Path]:
+    """The data sets `root` holds, by data.dataset name, each with the folder its reader takes."""
+    found: dict[str, Path] = {}
     if (root / CIFAR_DIR).is_dir():
-        return root / CIFAR_DIR
-    if (root / "batches.meta").is_file():
-        return root
-    return None
+        found["cifar10"] = root / CIFAR_DIR
+    elif (root / "batches.meta").is_file():  # the user pointed at cifar-10-batches-py itself
+        found["cifar10"] = root
+    if (root / CIFAR100_DIR).is_dir():
+        found["cifar100"] = root / CIFAR100_DIR
+    elif (root / "meta").is_file() and (root / "train").is_file():  # at cifar-100-python itself
+        found["cifar100"] = root
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        found["folders"] = root
+    return found
 
 
-def _has_folders(root: Path) -> bool:
-    return (root / "train").is_dir() and (root / "test").is_dir()
+def choose(root: Path, dataset: str = "auto") -> tuple[str, Path | None]:
+    """The data set of `root` that `dataset` (a data.dataset value) names, and its folder; the
+    folder is None for a CIFAR set that is absent from an empty `root` (to be downloaded there)."""
+    found = find_datasets(root)
+    names = list(found)
+    if dataset == "auto":
+        if len(names) > 1:
+            others = f" (or {', '.join(names[1:])})"
+            raise DataError(f"{root} holds {_and(names)}: choose one with --set data.dataset={names[0]}{others}")
+        return (names[0], found[names[0]]) if names else ("cifar10", None)
+    if dataset not in KINDS:
+        raise DataError(f"data.dataset = {dataset!r}: choose auto, {', '.join(KINDS)}")
+    if dataset in found:
+        return dataset, found[dataset]
+    if names:
+        raise DataError(f"data.dataset={dataset}, but {root} has no {LAYOUTS[dataset]}: it holds only "
+                        f"{_and(names)}; put {LAYOUTS[dataset]} there or use --set data.dataset={names[0]}")
+    if dataset == "folders":
+        raise DataError(f"data.dataset=folders, but {root} has no image folders: put the images in "
+                        f"{root / 'train'}/<class>/ and {root / 'test'}/<class>/")
+    return dataset, None
+
+
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _check_size(cfg: DataConfig, what: str) -> None:
+    if cfg.image_size != 32:
+        raise DataError(f"data.image_size = {cfg.image_size}, but {what} are 32x32 and are not resized "
+                        f"(only image folders are): set data.image_size=32")
+
+
+def _download(root: Path, kind: str) -> Path:
+    folder = CIFAR_DIR if kind == "cifar10" else CIFAR100_DIR
+    try:
+        import torchvision.datasets
+        # torchvision only fetches and unpacks the archive; the files are then read by the same
+        # code as copies a user put there.
+        getter = torchvision.datasets.CIFAR10 if kind == "cifar10" else torchvision.datasets.CIFAR100
+        getter(root=str(root), download=True)
+    except Exception as e:
+        raise DataError(f"no {KINDS[kind]} data in {root} and the download failed (offline?): put "
+                        f"{folder}/ there, or pass --data DIR / --data synthetic") from e
+    return root / folder

@@ -1,25 +1,34 @@
 """Reader for image folders: DIR/train/<class>/*.png and DIR/test/<class>/*.png.
 
-The classes are the sorted subfolder names of train/. Images become 32x32 RGB because the models
-are built for CIFAR's input size.
+The classes are the sorted subfolder names of train/. Images become `size` x `size` RGB (32 by
+default, CIFAR's input size; `data.image_size`), resized bilinearly when they are not that size.
+They are decoded once: the tensors are cached (tui_trainer.data.cache) and a later load of the same
+files at the same size reads the cache instead.
 """
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-from tui_trainer.data import DataError, Dataset
+from tui_trainer.data import DataError, Dataset, cache
 
-SIZE = 32
+SIZE = 32  # the default image side
 SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 # Naming the decoders keeps PIL from handing a file to others, such as EPS, which runs Ghostscript.
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
+PROGRESS_EVERY = 256  # images between progress calls
+
+Progress = Callable[[int, int], None]
 
 
-def read_image_folders(root: Path) -> Dataset:
+def read_image_folders(root: Path, size: int = SIZE, progress: Progress | None = None,
+                       use_cache: bool = True) -> Dataset:
+    """Read DIR/train and DIR/test at `size` x `size`; `progress(done, total)` is called while
+    images are decoded (not on a cache hit)."""
     train_dir, test_dir = root / "train", root / "test"
     classes = _class_dirs(train_dir)
     if not classes:
@@ -28,8 +37,21 @@ def read_image_folders(root: Path) -> Dataset:
         if name not in classes:
             raise DataError(f"test class {name!r} has no folder in {train_dir}: add it there or "
                             f"remove {test_dir / name}")
-    train_x, train_y = _read_split(train_dir, classes)
-    test_x, test_y = _read_split(test_dir, classes)
+    train_files, test_files = _list_split(train_dir, classes), _list_split(test_dir, classes)
+    entry = None
+    if use_cache:
+        try:
+            entry = cache.entry_path(root, classes, [p for p, _ in train_files + test_files], size)
+        except OSError:  # a file vanished or cannot be stat'ed: decoding reports it properly
+            entry = None
+    if entry is not None and (hit := cache.load(entry, classes, len(train_files), len(test_files), size)):
+        return Dataset(hit["train_x"], hit["train_y"], hit["test_x"], hit["test_y"], classes, str(root))
+    total = len(train_files) + len(test_files)
+    counter = _Counter(total, progress)
+    train_x, train_y = _decode(train_files, size, counter)
+    test_x, test_y = _decode(test_files, size, counter)
+    if entry is not None:
+        cache.store(entry, classes, train_x, train_y, test_x, test_y)
     return Dataset(train_x, train_y, test_x, test_y, classes, str(root))
 
 
@@ -37,24 +59,41 @@ def _class_dirs(split_dir: Path) -> list[str]:
     return sorted(d.name for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def _read_split(split_dir: Path, classes: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+def _list_split(split_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
     files = [(path, label) for label, name in enumerate(classes) if (split_dir / name).is_dir()
              for path in sorted((split_dir / name).iterdir()) if path.suffix.lower() in SUFFIXES]
     if not files:
         raise DataError(f"no images in {split_dir}: expected {split_dir}/<class>/*.png")
-    x = np.empty((len(files), SIZE, SIZE, 3), dtype=np.uint8)
+    return files
+
+
+class _Counter:
+    def __init__(self, total: int, progress: Progress | None):
+        self.done, self.total, self.progress = 0, total, progress
+
+    def step(self) -> None:
+        self.done += 1
+        if self.progress and (self.done % PROGRESS_EVERY == 0 or self.done == self.total):
+            self.progress(self.done, self.total)
+
+
+def _decode(files: list[tuple[Path, int]], size: int, counter: _Counter) -> tuple[torch.Tensor, torch.Tensor]:
+    if counter.progress and counter.done == 0:
+        counter.progress(0, counter.total)
+    x = np.empty((len(files), size, size, 3), dtype=np.uint8)
     for i, (path, _) in enumerate(files):
-        x[i] = _read_image(path)
+        x[i] = _read_image(path, size)
+        counter.step()
     labels = torch.tensor([label for _, label in files], dtype=torch.int64)
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), labels
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _read_image(path: Path, size: int = SIZE) -> np.ndarray:
     try:
         with Image.open(path, formats=FORMATS) as image:
             rgb = image.convert("RGB")
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"unreadable image {path} ({type(e).__name__}): replace or delete it") from None
-    if rgb.size != (SIZE, SIZE):
-        rgb = rgb.resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+    if rgb.size != (size, size):
+        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb)

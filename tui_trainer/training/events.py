@@ -33,6 +33,7 @@ class BatchProgress:
     loss: float
     lr: float
     images_per_s: float
+    train_acc: float | None = None  # running, MixUp-weighted, like the epoch's
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,29 @@ class RunFinished:
 
 
 @dataclass(frozen=True)
+class SystemSample:
+    """The machine while the run trains, every few seconds, so a viewer in another process or a
+    browser shows the same system pane."""
+    cpu_percent: float
+    ram_used: int  # bytes
+    ram_total: int
+    rss: int  # the training process
+    gpus: list[dict[str, Any]]  # index, name, util (%), mem_used, mem_total (bytes), temp (°C)
+
+
+@dataclass(frozen=True)
 class RunFailed:
     message: str
     run_dir: str | None
 
 
-Event = RunStarted | BatchProgress | EpochEnded | CheckpointSaved | RunPaused | RunFinished | RunFailed
+Event = (RunStarted | BatchProgress | EpochEnded | CheckpointSaved | RunPaused | SystemSample | RunFinished
+         | RunFailed)
 Sink = Callable[[Event], None]
 
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in
-                                (RunStarted, BatchProgress, EpochEnded, CheckpointSaved, RunPaused, RunFinished, RunFailed)}
+                                (RunStarted, BatchProgress, EpochEnded, CheckpointSaved, RunPaused, SystemSample,
+                                 RunFinished, RunFailed)}
 
 
 def to_record(event: Event) -> dict[str, Any]:

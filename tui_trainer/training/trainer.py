@@ -19,7 +19,7 @@ from .. import locations
 from ..data import Dataset, DataError, load_dataset
 from ..data.pipeline import TrainBatches, mixed_loss, normalize
 from ..models import build_model, count_parameters
-from . import checkpoints, device, runs
+from . import checkpoints, device, runs, system
 from .checkpoints import CheckpointError
 from .control import CONTROL_FILE, RunControl
 from .ema import WeightEMA
@@ -31,6 +31,7 @@ from .schedules import lr_at
 from .summary import RunSummary, read_summary, write_summary
 
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
+SYSTEM_INTERVAL_S = 5.0  # system samples in events.jsonl: enough for a pane, a few lines a minute
 WHITENING_IMAGES = 5000
 
 
@@ -119,6 +120,8 @@ class Trainer:
         self.dataset = dataset
         self.run_dir: Path | None = None
         self.summary: RunSummary | None = None
+        self.recorders: list = []  # more listeners the run itself adds: a TensorBoard writer
+        self._next_system_sample = 0.0
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -128,6 +131,8 @@ class Trainer:
                 runs.append_event(self.run_dir, event)
             except OSError:
                 pass  # the event log is for followers; a full disk must not stop the run here
+        for record in self.recorders:
+            record(event)
         self.sink(event)
 
     def run(self) -> RunFinished | RunFailed:
@@ -225,11 +230,14 @@ class Trainer:
         """Device, data, model, optimizer and batches; from last.pt when resuming. Emits RunStarted."""
         cfg = self.cfg
         place = device.resolve(self.device_name, cfg.run.precision)
-        data = self.dataset or load_dataset(self.data_source)
+        data = self.dataset or load_dataset(self.data_source, cfg.data)
         if state is not None and list(state["classes"]) != list(data.classes):
             raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
         runs.mark_live(self.run_dir)
         self.control.watch_file(self.run_dir)
+        if cfg.run.tensorboard:
+            from .tensorboard import TensorBoardWriter  # imported only by runs that ask for it
+            self.recorders.append(TensorBoardWriter(self.run_dir))
 
         torch.manual_seed(cfg.run.seed)
         model = build_model(cfg.model.name, data.num_classes, cfg.model.widths or None, cfg.model.zero_gamma)
@@ -290,7 +298,11 @@ class Trainer:
                 next_report = now + PROGRESS_INTERVAL_S
                 running = tally.loss_sum.item() / max(tally.seen, 1)
                 self._check_finite(running, epoch + 1, step + 1, tally.lr)
-                self.emit(BatchProgress(epoch + 1, step + 1, steps, running, tally.lr, tally.speed(now)))
+                self.emit(BatchProgress(epoch + 1, step + 1, steps, running, tally.lr, tally.speed(now),
+                                        tally.correct.item() / max(tally.seen, 1)))
+                if now >= self._next_system_sample:
+                    self._next_system_sample = now + SYSTEM_INTERVAL_S
+                    self.emit(system.sample())
         return tally
 
     def _end_epoch(self, r: _Run, epoch: int, tally: _Tally) -> None:

@@ -39,11 +39,47 @@ class ConfirmModal(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class AskModal(ModalScreen[str | None]):
-    """One line of input, checked by `check` (returns an error message or None) before it is
-    accepted; Escape cancels."""
+class FormModal(ModalScreen):
+    """A dialog whose answer is checked before it is accepted: the problem shows in red under the
+    fields and the dialog stays; Enter in a field or OK submits, Escape or Cancel dismisses None.
+    Subclasses compose their fields and return (answer, problem or None) from `answer()`."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def buttons(self, ok: str = "OK (enter)") -> ComposeResult:
+        yield Static("", id="answer-error", classes="field-error")
+        with Horizontal(classes="dialog-buttons"):
+            yield Button(ok, id="ok", variant="primary", compact=True)
+            yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def answer(self) -> tuple[object, str | None]:
+        raise NotImplementedError
+
+    def action_submit(self) -> None:
+        value, problem = self.answer()
+        error = self.query_one("#answer-error", Static)
+        error.update(problem or "")
+        error.set_class(problem is not None, "-shown")
+        if problem is None:
+            self.dismiss(value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self.action_submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AskModal(FormModal):
+    """One line of input, checked by `check` (returns an error message or None)."""
 
     def __init__(self, question: str, value: str = "", check: Callable[[str], str | None] | None = None,
                  placeholder: str = "") -> None:
@@ -54,45 +90,23 @@ class AskModal(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="dialog-text")
             yield Input(self.value, placeholder=self.placeholder, id="answer")
-            yield Static("", id="answer-error", classes="field-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("OK (enter)", id="ok", variant="primary", compact=True)
-                yield Button("Cancel (esc)", id="cancel", compact=True)
+            yield from self.buttons()
 
     def on_mount(self) -> None:
         answer = self.query_one("#answer", Input)
         answer.cursor_blink = not self.app.is_headless
         answer.focus()
 
-    def _submit(self) -> None:
+    def answer(self) -> tuple[str, str | None]:
         value = self.query_one("#answer", Input).value.strip()
-        problem = self.check(value) if self.check else None
-        error = self.query_one("#answer-error", Static)
-        error.update(problem or "")
-        error.set_class(problem is not None, "-shown")
-        if problem is None:
-            self.dismiss(value)
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self._submit()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "ok":
-            self._submit()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        return value, self.check(value) if self.check else None
 
 
-class NotesModal(ModalScreen[tuple[str, list[str]] | None]):
-    """A run's note (several lines) and tags (comma-separated), checked by `check_tags` (returns
-    an error message or None); ctrl+s saves, Escape cancels."""
+class NotesModal(FormModal):
+    """A run's note (several lines) and tags (comma-separated), checked by `check_tags`; ctrl+s
+    saves (Enter in the note is a new line)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save", priority=True)]
+    BINDINGS = [*FormModal.BINDINGS, Binding("ctrl+s", "submit", "Save", priority=True)]
 
     def __init__(self, run: str, note: str, tags: list[str], check_tags: Callable[[list[str]], str | None]) -> None:
         super().__init__(classes="modal")
@@ -103,38 +117,16 @@ class NotesModal(ModalScreen[tuple[str, list[str]] | None]):
             yield Label(f"Note and tags of {self.run}", classes="dialog-text")
             yield TextArea(self.note, id="note", soft_wrap=True, show_line_numbers=False)
             yield Input(", ".join(self.tags), placeholder="tags, comma-separated: baseline, lr-sweep", id="tags")
-            yield Static("", id="answer-error", classes="field-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Save (ctrl+s)", id="ok", variant="primary", compact=True)
-                yield Button("Cancel (esc)", id="cancel", compact=True)
+            yield from self.buttons("Save (ctrl+s)")
 
     def on_mount(self) -> None:
         note = self.query_one("#note", TextArea)
         note.cursor_blink = not self.app.is_headless
         note.focus()
 
-    def action_save(self) -> None:
+    def answer(self) -> tuple[tuple[str, list[str]], str | None]:
         tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
-        problem = self.check_tags(tags)
-        error = self.query_one("#answer-error", Static)
-        error.update(problem or "")
-        error.set_class(problem is not None, "-shown")
-        if problem is None:
-            self.dismiss((self.query_one("#note", TextArea).text, tags))
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.action_save()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "ok":
-            self.action_save()
-        else:
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        return (self.query_one("#note", TextArea).text, tags), self.check_tags(tags)
 
 
 class InfoModal(ModalScreen[None]):
@@ -188,4 +180,30 @@ class PickModal(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
     def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PredictionModal(ModalScreen[None]):
+    """An image's predicted classes (a PredictionView) under a title; Escape, q or Enter closes it."""
+
+    BINDINGS = [Binding("escape,q,enter", "close", "Close")]
+
+    def __init__(self, title: str, pixels, top: list[tuple[str, float]], caption: str = "") -> None:  # noqa: ANN001 - (3, H, W) uint8
+        super().__init__(classes="modal")
+        self.title_text, self.pixels, self.top, self.caption = title, pixels, top, caption
+
+    def compose(self) -> ComposeResult:
+        from ..widgets.prediction import PredictionView
+
+        with Vertical(classes="dialog wide-dialog"):
+            yield Label(self.title_text, classes="dialog-text")
+            yield PredictionView(self.pixels, self.top, self.caption, id="prediction")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close (esc)", id="close", compact=True)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    def action_close(self) -> None:
         self.dismiss(None)

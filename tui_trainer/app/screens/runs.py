@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -36,9 +37,10 @@ from ..widgets.eval_panel import EvalPanel
 from ..widgets.mistakes import MistakesStrip
 from ..widgets.overlay_plot import METRICS, OverlayPlot, RunCurve
 from ..widgets.runs_table import RunsTable
-from .modals import AskModal, ConfirmModal, InfoModal, NotesModal, PickModal
+from .modals import AskModal, ConfirmModal, InfoModal, NotesModal, PickModal, PredictionModal
 
 WORST = 12  # mistakes shown as thumbnails
+PREDICT_TOP = 5  # classes shown for a predicted file
 AUTO_REFRESH_S = 5.0
 
 
@@ -85,6 +87,16 @@ class EvalFailed(Message):
 
 
 @dataclass
+class Predicted(Message):
+    """A file predicted with a checkpoint: a training.predict.Prediction (with its pixels), or why not."""
+    checkpoint: Path
+    image: Path
+    prediction: Any = None
+    image_size: int = 0
+    error: str | None = None
+
+
+@dataclass
 class DeleteSized(Message):
     paths: list[Path]
     size: int
@@ -112,6 +124,8 @@ class RunsScreen(Screen):
         Binding("s", "sort", "Sort", show=False, tooltip="Sort by a column (or click its header; again: reverse)"),
         Binding("c", "diff", "Diff", show=False, tooltip="The settings that differ between two runs, side by side"),
         Binding("n", "notes", "Note and tags", show=False, tooltip="Edit the run's note and tags"),
+        Binding("p", "predict", "Predict a file", show=False,
+                tooltip="Predict the class of an image file with the highlighted checkpoint"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys and the filter syntax"),
         Binding("a", "attach", "Attach", tooltip="Watch the run another tui-trainer process trains"),
         Binding("m", "metric", "Plot metric", show=False, tooltip="Overlay test acc, train acc, train loss or LR"),
@@ -134,6 +148,7 @@ class RunsScreen(Screen):
         self._ckpt_cache: dict = {}
         self._metrics_cache: dict[Path, tuple[tuple, list[EpochEnded]]] = {}
         self._dirty = True
+        self._predict_path = ""  # the last image path asked for, offered again
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -440,7 +455,11 @@ class RunsScreen(Screen):
         try:
             # Each run is evaluated on the data it was trained on, not necessarily the app's --data.
             source = recorded_data(path.parent.parent) or self.app.data
-            dataset = self.app.get_dataset(source)
+            try:
+                data_cfg = run_dirs.read_config(path.parent.parent).data
+            except ConfigError:
+                data_cfg = None  # a checkpoint outside a readable run folder: auto data settings
+            dataset = self.app.get_dataset(source, data_cfg)
             result = evaluate_checkpoint(path, source, self.app.device, tta=False, worst=WORST, dataset=dataset,
                                          progress=lambda done, total: self.post_message(EvalProgress(done, total)))
             images = [dataset.test_x[m.index].cpu().numpy() for m in result.worst]
@@ -477,11 +496,67 @@ class RunsScreen(Screen):
         self.query_one(EvalPanel).show_result(message.path, result)
         self.query_one(MistakesStrip).show(result.classes, result.worst, message.images)
 
+    # --- prediction of a file ------------------------------------------------------------------
+
+    def action_predict(self) -> None:
+        checkpoint = self.current_checkpoint()
+        if checkpoint is None:
+            self.notify("This run has no checkpoint to predict with", severity="warning")
+            return
+
+        def check(text: str) -> str | None:
+            if not text:
+                return "Type the path of an image file (png, jpg, bmp, webp, ...)"
+            path = Path(text).expanduser()
+            if path.is_dir():
+                return f"{path} is a folder: give one image file (tui-trainer predict takes folders)"
+            return None if path.is_file() else f"{path}: no such file"
+
+        def answered(text: str | None) -> None:
+            if text:
+                self._predict_path = text
+                self.predict_file(checkpoint, Path(text).expanduser())
+
+        self.app.push_screen(AskModal(f"Predict an image with {checkpoint.parent.parent.name}/{checkpoint.name}.\n"
+                                      f"Image file:", self._predict_path, check, placeholder="path/to/image.png"),
+                             answered)
+
+    @work(thread=True, group="predict", exclusive=True, exit_on_error=False)
+    def predict_file(self, checkpoint: Path, image: Path) -> None:
+        from ...training.checkpoints import CheckpointError  # torch: imported off the UI thread
+        from ...training.predict import predict_images
+
+        try:
+            result = predict_images(checkpoint, [image], self.app.device, top=PREDICT_TOP, keep_pixels=True)
+        except (CheckpointError, ValueError) as e:
+            self.post_message(Predicted(checkpoint, image, error=str(e)))
+            return
+        except Exception as e:  # noqa: BLE001 - a bug: show it, keep the app
+            self.post_message(Predicted(checkpoint, image, error=f"unexpected {type(e).__name__}: {e}"))
+            return
+        if not result.predictions:
+            reason = result.unreadable[0].reason if result.unreadable else "not an image file"
+            self.post_message(Predicted(checkpoint, image, error=f"{image}: {reason}"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(Predicted(checkpoint, image, result.predictions[0], result.image_size))
+
+    def on_predicted(self, message: Predicted) -> None:
+        if message.error is not None:
+            self.notify(message.error, title=f"Cannot predict {message.image.name}", severity="error")
+            return
+        p = message.prediction
+        size = message.image_size
+        self.app.push_screen(PredictionModal(
+            f"{escape(str(message.image))}  [dim]by {escape(message.checkpoint.parent.parent.name)}/"
+            f"{escape(message.checkpoint.name)}[/]",
+            p.pixels, [(g.name, g.probability) for g in p.top], f"as the model sees it ({size}x{size})"))
+
     # --- run actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         row = self.current
-        if action == "evaluate":
+        if action in ("evaluate", "predict"):
             return True if self.query_one(CheckpointTable).rows_shown else None
         if action == "resume":
             ok = row is not None and not row.live and any(p.name == "last.pt" for p in row.checkpoints)

@@ -15,8 +15,9 @@ from textual.worker import get_current_worker
 from ... import presets
 from ...config import Config, ConfigError
 from ...locations import user_presets
-from ..messages import DataStatus, ParamCount
+from ..messages import AugmentPreview, DataStatus, ParamCount
 from ..widgets.config_form import ConfigForm
+from ..widgets.augment_strip import AugmentStrip
 from ..widgets.lr_plot import LRSchedulePlot
 from .modals import AskModal
 
@@ -60,6 +61,7 @@ def estimate_train_size(source: str) -> int | None:
 
 
 DEFAULT_PRESET = "cpu-quick"
+PREVIEW_COUNT = 2  # augmented examples beside the LR plot: two leave the plot room at 120 columns
 
 
 def check_preset_name(name: str) -> str | None:
@@ -92,6 +94,8 @@ class SetupScreen(Screen):
         self.param_text = "parameters: -"
         self._last_form_focus = None
         self.train_estimate: int | None = None  # training images, from a look at the data folder
+        self._augment_key: tuple | None = None
+        self._sample = None  # a few hundred training images for the augmentation preview
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -102,6 +106,7 @@ class SetupScreen(Screen):
             yield ConfigForm(id="form")
         with Horizontal(id="setup-bottom"):
             yield LRSchedulePlot(id="lr-plot")
+            yield AugmentStrip(id="augment-strip")
             with Vertical(id="setup-info"):
                 yield Static("parameters: -", id="params")
                 yield Static("data: ...", id="data-status")
@@ -192,12 +197,41 @@ class SetupScreen(Screen):
             about = "" if self.app.train_size else "~"
             status.update(Text(f"{cfg.run.epochs} epochs of {about}{self.steps_per_epoch(cfg):,} steps, "
                                f"batch {cfg.data.batch_size}", style="green"))
+        if not any(p.startswith("augment.") or p == "run.seed" for p in invalid):
+            key = (tuple(sorted(vars(cfg.augment).items())), cfg.run.seed)
+            if key != self._augment_key:
+                self._augment_key = key
+                self.preview_augmentation(key, cfg.augment, cfg.run.seed)
         if not any(p.startswith("model.") for p in invalid):
             key = (cfg.model.name, tuple(cfg.model.widths), cfg.model.zero_gamma, self.app.num_classes)
             if key != self._param_key:
                 self._param_key = key
                 self.query_one("#params", Static).update(f"parameters: counting ({cfg.model.name}) ...")
                 self.count_parameters(key)
+
+    @work(thread=True, group="augment-preview", exclusive=True, exit_on_error=False)
+    def preview_augmentation(self, key: tuple, aug, seed: int) -> None:  # noqa: ANN001 - AugmentConfig
+        try:
+            from ...data.preview import SAMPLE, preview, sample_images  # torch: off the UI thread
+            if self._sample is None:
+                data = self.app.dataset
+                self._sample = ((data.train_x[:SAMPLE], data.train_y[:SAMPLE], data.classes) if data is not None
+                                else sample_images(self.app.data))
+            images = preview(*self._sample, aug, count=PREVIEW_COUNT, seed=seed)
+        except Exception as e:  # noqa: BLE001 - missing data, a bad setting: said in the strip
+            self.post_message(AugmentPreview(key, [], f"no preview: {str(e)[:60]}"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(AugmentPreview(key, images))
+
+    def on_augment_preview(self, message: AugmentPreview) -> None:
+        if message.key != self._augment_key:
+            return
+        strip = self.query_one(AugmentStrip)
+        if message.error:
+            strip.show_problem(message.error)
+        else:
+            strip.show(message.images)
 
     @work(thread=True, group="params", exclusive=True, exit_on_error=False)
     def count_parameters(self, key: tuple) -> None:

@@ -6,20 +6,30 @@ leaving it and coming back loses nothing, and a run followed from another proces
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ...config import Config, ConfigError
-from ...training.events import BatchProgress, Event
+from ...training.events import BatchProgress, Event, SystemSample
 from ..session import RunSession
 from ..widgets.epoch_table import EpochTable
 from ..widgets.lr_plot import schedule_points
 from ..widgets.metric_plots import AccuracyPlot, LossPlot, TrainingLRPlot
 from ..widgets.status_line import StatusLine
+from ..widgets.system_pane import HISTORY, SystemPane
+
+
+@dataclass
+class SystemSampled(Message):
+    sample: SystemSample
 
 EMPTY = "No run yet — press F1 to set one up (or F3 to resume or attach to a run)"
 
@@ -28,14 +38,14 @@ class TrainingScreen(Screen):
     BINDINGS = [
         Binding("p", "pause", "Pause", tooltip="Pause the run at the next step"),
         Binding("p", "resume_run", "Resume", tooltip="Resume the paused run"),
-        Binding("x", "stop", "Stop (saves last.pt)", tooltip="Stop the run; the trainer saves last.pt first"),
+        Binding("x", "stop", "Stop", tooltip="Stop the run; the trainer saves last.pt first"),
+        Binding("s", "system", "System", tooltip="Show or hide CPU, memory and GPU use"),
     ]
 
     def __init__(self) -> None:
         super().__init__(id="training")
         self._session_id: int | None = None
         self._planned: tuple[list[float], list[float]] | None = None
-        self._notified_failure = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -51,12 +61,14 @@ class TrainingScreen(Screen):
                 yield LossPlot(id="loss-plot")
                 yield TrainingLRPlot(id="lr-plot")
             yield EpochTable(id="epochs")
+            yield SystemPane(id="system")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "Training"
         self.app.session_signal.subscribe(self, self.on_session_event)
         self.set_interval(1.0, self.tick)
+        self.query_one(SystemPane).display = False
         self.catch_up()
 
     def on_screen_resume(self) -> None:
@@ -66,8 +78,57 @@ class TrainingScreen(Screen):
         session = self.app.session
         if session is not None and session.live and self.app.screen is self:
             self.query_one(StatusLine).show(session)
+            # Batch series are redrawn here, once a second, not at every progress event: a plot
+            # build costs 5-25 ms of a CPU the run trains on.
+            self.show_plots(session)
+        if self.query_one(SystemPane).display and not self.pane_from_session() and self.app.screen is self:
+            self.sample_system()
+
+    # --- the system pane -----------------------------------------------------------------------
+
+    def pane_from_session(self) -> bool:
+        """An attached run's pane shows its trainer's samples (its machine, its process); a run in
+        this process, or none, is sampled here."""
+        session = self.app.session
+        return session is not None and session.kind == "attached"
+
+    @work(thread=True, group="system-sample", exclusive=True, exit_on_error=False)
+    def sample_system(self) -> None:
+        self.post_message(SystemSampled(self.app.system_source()))
+
+    def on_system_sampled(self, message: SystemSampled) -> None:
+        self.query_one(SystemPane).add(message.sample)
+
+    def action_system(self) -> None:
+        pane = self.query_one(SystemPane)
+        pane.display = not pane.display
+        if pane.display and self.pane_from_session():
+            for sample in list(self.app.session.system)[-HISTORY:]:
+                pane.add(sample)
+
+    def show_plots(self, session: RunSession) -> None:
+        epochs = session.epochs
+        self.query_one(AccuracyPlot).set_data(epochs, session.batch_acc.xs, session.batch_acc.ys,
+                                              self.test_note(session))
+        self.query_one(LossPlot).set_data(epochs, session.batch_loss.xs, session.batch_loss.ys)
+        self.query_one(TrainingLRPlot).set_data(session.lr.xs, session.lr.ys, self._planned)
+
+    @staticmethod
+    def test_note(session: RunSession) -> str:
+        """Why the test curve is missing or sparse: runs that evaluate every N epochs or at the end."""
+        if session.started is None:
+            return ""
+        run = session.started.config.get("run", {})
+        every, total = int(run.get("eval_every", 1)), int(run.get("epochs", 0))
+        if every >= total > 1:
+            return f"test only after epoch {total}"
+        return f"test every {every} epochs" if every > 1 else ""
 
     def on_session_event(self, event: Event | None) -> None:
+        if isinstance(event, SystemSample):
+            if self.pane_from_session():
+                self.query_one(SystemPane).add(event)
+            return
         if isinstance(event, BatchProgress) and self._session_id == getattr(self.app.session, "id", None):
             self.show_progress(self.app.session)
         else:
@@ -83,14 +144,10 @@ class TrainingScreen(Screen):
         if session.id != self._session_id:
             self._session_id = session.id
             self._planned = None
-            self._notified_failure = False
         if session.started is not None and self._planned is None:
             self._planned = self.planned_lr(session)
-        epochs = session.epochs
-        self.query_one(EpochTable).set_epochs(epochs)
-        self.query_one(AccuracyPlot).set_epochs(epochs)
-        self.query_one(LossPlot).set_epochs(epochs)
-        self.query_one(TrainingLRPlot).set_data(session.lr.xs, session.lr.ys, self._planned)
+        self.query_one(EpochTable).set_epochs(session.epochs)
+        self.show_plots(session)
         self.show_progress(session)
         self.show_failure(session)
         self.refresh_bindings()
@@ -142,9 +199,6 @@ class TrainingScreen(Screen):
             return
         panel.update(Text.assemble(("Run failed: ", "bold"), failed.message,
                                    ("\nThe app is still usable: F1 to change the setup, F3 to resume from last.pt.", "dim")))
-        if not self._notified_failure:
-            self._notified_failure = True
-            self.notify(failed.message, title="Run failed", severity="error", timeout=10)
 
     # --- actions -------------------------------------------------------------------------------
 

@@ -1,45 +1,60 @@
 """The training screen's plots: accuracy, loss and LR, redrawn only when their data changed."""
 from __future__ import annotations
 
+import math
+
 from ...training.events import EpochEnded
-from .plots import CachedPlot, draw_lr, epoch_series
+from ..session import thin
+from .plots import MAX_POINTS, CachedPlot, draw_lr, epoch_series
 
 
 class _EpochPlot(CachedPlot):
-    """Plots series computed from the finished epochs; `set_epochs` is a no-op without news."""
+    """Per-epoch points over the running per-batch series, so a plot has a line from the first
+    seconds of a run instead of staying blank for its first epoch; x in fractional epochs."""
 
     title = ""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id, classes=classes)
         self.epochs: list[EpochEnded] = []
+        self.batch_xs: list[float] = []
+        self.batch_ys: list[float] = []
+        self.note = ""  # said in the title, e.g. when the test split is evaluated only at the end
         self._key: tuple | None = None
 
-    def set_epochs(self, epochs: list[EpochEnded], extra_key: object = None) -> None:
-        key = (len(epochs), epochs[-1] if epochs else None, extra_key)
+    def set_data(self, epochs: list[EpochEnded], batch_xs: list[float] = (), batch_ys: list[float] = (),
+                 note: str = "") -> None:
+        key = (len(epochs), epochs[-1] if epochs else None, len(batch_xs), batch_xs[-1] if batch_xs else None, note)
         if key == self._key:
             return
         self._key = key
-        self.epochs = list(epochs)
+        self.epochs, self.batch_xs, self.batch_ys, self.note = list(epochs), list(batch_xs), list(batch_ys), note
         self.changed()
+
+    def plot_batches(self, plt, label: str, scale: float = 1.0) -> None:  # noqa: ANN001
+        if self.batch_xs:
+            xs, ys = thin(self.batch_xs, [y * scale for y in self.batch_ys], MAX_POINTS)
+            plt.plot(xs, ys, label=label, color="gray", marker="braille")
 
     def plot_series(self, plt, attr: str, label: str, color: str, scale: float = 1.0) -> bool:  # noqa: ANN001
         xs, ys = epoch_series(self.epochs, attr, scale)
         if not xs:
             return False
-        marker = "braille" if len(xs) > 1 else "dot"
+        # Points, not a line, while there are few: an epoch value is one measurement.
+        marker = "braille" if len(xs) > 4 else "dot"
         plt.plot(xs, ys, label=label, color=color, marker=marker)
         return True
 
     def axes(self, plt) -> None:  # noqa: ANN001
-        plt.title(self.title)
+        plt.title(self.title + (f" ({self.note})" if self.note else ""))
         plt.xlabel("epoch")
-        if self.epochs:
-            last = max(e.epoch for e in self.epochs)
-            first = min(e.epoch for e in self.epochs)
-            plt.xlim(first - 0.05, max(last, first + 1) + 0.05)
-            if last - first <= 12:  # whole epochs as ticks while they fit
-                ticks = list(range(first, max(last, first + 1) + 1))
+        xs = [float(e.epoch) for e in self.epochs] + self.batch_xs
+        if xs:
+            first, last = min(xs), max(xs)
+            lo = math.floor(first) if not self.batch_xs else first
+            plt.xlim(lo - 0.05, max(last, lo + 1) + 0.05)
+            if last - lo <= 12:  # whole epochs as ticks while they fit
+                ticks = list(range(math.floor(lo), math.ceil(max(last, lo + 1)) + 1))
                 plt.xticks(ticks, [str(t) for t in ticks])
 
 
@@ -48,6 +63,7 @@ class AccuracyPlot(_EpochPlot):
 
     def draw(self, plt) -> None:  # noqa: ANN001
         self.axes(plt)
+        self.plot_batches(plt, "batch", 100)
         self.plot_series(plt, "train_acc", "train", "blue", 100)
         self.plot_series(plt, "test_acc", "test", "green", 100)
 
@@ -57,6 +73,7 @@ class LossPlot(_EpochPlot):
 
     def draw(self, plt) -> None:  # noqa: ANN001
         self.axes(plt)
+        self.plot_batches(plt, "batch")
         self.plot_series(plt, "train_loss", "train", "blue")
         self.plot_series(plt, "test_loss", "test", "green")
 
