@@ -13,6 +13,7 @@ from tui_trainer.training.control import RunControl
 from tui_trainer.training.evaluate import evaluate_checkpoint
 from tui_trainer.training.events import (BatchProgress, CheckpointSaved, EpochEnded, RunFailed, RunFinished,
                                          RunStarted, SystemSample)
+from tui_trainer.training.listing import read_row
 from tui_trainer.training.trainer import Trainer
 
 
@@ -179,5 +180,5 @@ def test_the_listed_best_is_what_best_pt_holds(tmp_path):
     # Epoch 1 scored higher but came before best_after_epoch, so best.pt is epoch 2.
     for epoch, acc, best in ((1, 0.61, False), (2, 0.60, True), (3, 0.55, False)):
         runs.append_metrics(run_dir, EpochEnded(epoch, 1.0, 0.5, 1.0, acc, 0.1, 1.0, 100.0, best))
-    info = runs.describe_run(run_dir)
+    info = read_row(run_dir)  # a run from before summary.json: from its metrics.csv
     assert (info.best_acc, info.best_epoch, info.epochs_done, info.preset) == (0.60, 2, 3, "x")

@@ -209,8 +209,10 @@ class Listing:
             # A live run's row is re-read each time: its process may have died without a file change.
             if cached is not None and cached[0] == stamp and not cached[1].live:
                 fresh[path] = cached
-            else:
-                fresh[path] = (stamp, read_row(path))
+                continue
+            row = read_row(path)
+            # The same object for an unchanged row: a screen redraws only when a row changed.
+            fresh[path] = (stamp, cached[1] if cached is not None and cached[1] == row else row)
         self._rows = fresh
         return [row for _, row in sorted(fresh.values(), key=lambda item: item[1].name, reverse=True)]
 

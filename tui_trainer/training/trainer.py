@@ -147,12 +147,12 @@ class Trainer:
             where = self._save_traceback()
             failed = RunFailed(f"unexpected {type(e).__name__}: {e}" + (f" (traceback in {where})" if where else ""),
                                str(self.run_dir) if self.run_dir else None)
-        self.emit(failed)
         if self.summary is not None:
             try:
                 self._write_summary(state="failed", message=failed.message)
             except OSError:
                 pass  # the disk that failed the run may refuse this too; events.jsonl has the message
+        self.emit(failed)
         if self.run_dir is not None:
             runs.clear_live(self.run_dir)  # after the last event, so a follower reads it before the run looks dead
         return failed
@@ -343,8 +343,9 @@ class Trainer:
         epochs_done = len(runs.read_metrics(self.run_dir))
         finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch, epochs_done, seconds,
                                final_acc, stopped)
-        self.emit(finished)
+        # The summary first: whoever the event wakes (a notify command) reads the final one.
         self._write_summary(state="stopped" if stopped else "finished", final_acc=final_acc, final_tta=tta)
+        self.emit(finished)
         runs.clear_live(self.run_dir)
         return finished
 
