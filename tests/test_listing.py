@@ -78,7 +78,7 @@ def test_broken_folders_get_a_row_marked_with_their_problem(tmp_path):
     assert rows[torn.name].epochs_done == 2 and rows[torn.name].state == "finished"
     assert rows["20261201-100002-noconfig"].state == "unreadable"
     assert "no config.toml" in rows["20261201-100002-noconfig"].problem
-    assert "unknown section or key 'future'" in rows[newer.name].problem
+    assert "unknown keys future.knob" in rows[newer.name].problem
     assert rows[newer.name].record()["future.knob"] == 1  # still shown as a setting
     assert "summary.json is not valid JSON" in rows[garbled.name].problem
     assert rows[garbled.name].best_acc == 0.5  # from metrics.csv instead

@@ -6,6 +6,7 @@ files and the editor screen all validate through `check_field` and report the sa
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -190,17 +191,26 @@ def split_path(path: str) -> tuple[str, str]:
 
 def field_info(path: str) -> tuple[type, dict[str, Any], Any]:
     """The declared type, the metadata (help, min, max, choices, length) and the default."""
+    kind, meta, f = _field_spec(path)
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    return kind, dict(meta), default
+
+
+@functools.cache
+def _field_spec(path: str) -> tuple[type, dict[str, Any], dataclasses.Field]:
+    # Cached: get_type_hints evaluates every annotation of the section each call, which made
+    # validating a thousand run configs (a runs listing) take seconds.
     section, name = split_path(path)
     cls = SECTIONS[section]
     f = next(f for f in fields(cls) if f.name == name)
-    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-    return get_type_hints(cls)[name], dict(f.metadata), default
+    return get_type_hints(cls)[name], f.metadata, f
 
 
 def all_paths() -> list[str]:
     return [f"{s}.{f.name}" for s, cls in SECTIONS.items() for f in fields(cls)]
 
 
+@functools.cache
 def allowed_text(path: str) -> str:
     kind, meta, _ = field_info(path)
     if meta["choices"]:
@@ -219,7 +229,7 @@ def allowed_text(path: str) -> str:
 
 def check_field(path: str, value: Any) -> Any:
     """Return `value` converted to the field's type, or raise ConfigError naming field and range."""
-    kind, meta, _ = field_info(path)
+    kind, meta, _ = _field_spec(path)
     bad = ConfigError([f"{path} = {value!r} is invalid: expected {allowed_text(path)}"])
     try:
         if kind is str:

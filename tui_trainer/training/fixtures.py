@@ -8,6 +8,7 @@ from pathlib import Path
 from ..config import Config, to_toml
 from . import runs
 from .events import EpochEnded, RunFinished, RunStarted, to_record
+from .listing import flatten
 from .notes import Notes, write_notes
 from .summary import RunSummary, write_summary
 
@@ -40,7 +41,7 @@ def write_run_folder(root: Path, name: str, cfg: Config, test_accs: list[float],
             preset=preset, data=data, device="cpu (2 threads)", precision="fp32", parameters=100_000, state=state,
             epochs_done=len(epochs), epochs_total=cfg.run.epochs, best_acc=best_acc,
             best_epoch=best + 1 if best is not None else None, final_acc=final, final_tta=cfg.run.tta,
-            train_seconds=epoch_seconds * len(epochs), images_per_s=1900.0))
+            train_seconds=epoch_seconds * len(epochs), images_per_s=1900.0, config=flatten(cfg.to_dict())))
     if notes is not None:
         write_notes(run_dir, notes)
     if checkpoint is not None:

@@ -17,13 +17,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, ConfigError
+from ..config import all_paths
 from . import runs
 from .events import RunFailed, RunFinished, RunStarted
 from .notes import NOTES, read_notes
 from .summary import SUMMARY, RunSummary, read_summary
 
 # The files whose changes make a row stale; checkpoints/ for the checkpoint list.
+KNOWN_KEYS = frozenset(all_paths())
 WATCHED = (SUMMARY, runs.CONFIG, NOTES, runs.METRICS, runs.LIVE, "checkpoints")
 
 
@@ -107,23 +108,12 @@ def read_row(run_dir: Path) -> RunRow:
     """One run's row; whatever is wrong with the folder goes into `problem`."""
     run_dir = Path(run_dir)
     problems: list[str] = []
-    config: dict[str, Any] = {}
-    try:
-        raw = tomllib.loads((run_dir / runs.CONFIG).read_text(encoding="utf-8"))
-        config = flatten(raw)
-        try:
-            Config.from_dict(raw)
-        except ConfigError as e:  # an older or newer version's keys: shown, not fatal
-            problems.append(f"config.toml: {'; '.join(e.problems)[:160]}")
-    except FileNotFoundError:
-        problems.append("no config.toml")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        problems.append(f"config.toml unreadable: {str(e)[:80]}")
     try:
         summary = read_summary(run_dir)
     except ValueError as e:
         problems.append(str(e))
         summary = None
+    config = _config_of(run_dir, summary, problems)
     if summary is None:
         summary = summary_from_logs(run_dir)
     if summary.epochs_total is None and "run.epochs" in config:
@@ -145,6 +135,32 @@ def read_row(run_dir: Path) -> RunRow:
         state = "unreadable"
     return RunRow(run_dir, summary, state, config, notes.tags, notes.note, "; ".join(problems) or None,
                   live, checkpoints)
+
+
+def _config_of(run_dir: Path, summary: RunSummary | None, problems: list[str]) -> dict[str, Any]:
+    """The run's settings, dotted: the copy in summary.json unless config.toml changed after it
+    (parsing TOML is most of a listing's time), else config.toml itself."""
+    toml = run_dir / runs.CONFIG
+    try:
+        toml_mtime = toml.stat().st_mtime_ns
+    except OSError:
+        problems.append("no config.toml")
+        return {}
+    if summary is not None and summary.config and (run_dir / SUMMARY).stat().st_mtime_ns >= toml_mtime:
+        return dict(summary.config)
+    try:
+        raw = tomllib.loads(toml.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        problems.append(f"config.toml unreadable: {str(e)[:80]}")
+        return {}
+    config = flatten(raw)
+    # Keys only, not values: this version's trainer wrote them valid, and validating every value
+    # of a thousand configs would cost the listing most of its time.
+    unknown = [k for k in config if k not in KNOWN_KEYS] + [
+        k for k, v in raw.items() if not isinstance(v, dict) and k != "description"]
+    if unknown:  # an older or newer version's keys: shown, not fatal
+        problems.append(f"config.toml: unknown keys {', '.join(unknown)[:140]} (another version?)")
+    return config
 
 
 def summary_from_logs(run_dir: Path) -> RunSummary:

@@ -42,6 +42,7 @@ class RunSummary:
     trial: int | None = None
     started_at: float | None = None  # time.time()
     updated_at: float | None = None
+    config: dict[str, Any] | None = None  # config.toml's settings, dotted, for listings to read fast
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

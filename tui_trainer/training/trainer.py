@@ -28,6 +28,7 @@ from .events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFaile
                      RunPaused, RunStarted, Sink)
 from .optim import build_optimizer, set_lr
 from .schedules import lr_at
+from .listing import flatten
 from .summary import RunSummary, read_summary, write_summary
 
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
@@ -381,6 +382,7 @@ class Trainer:
         s.images_per_s = (sum((m.images_per_s or 0.0) * (m.seconds or 0.0) for m in done) / s.train_seconds
                           if s.train_seconds > 0 else None)
         s.updated_at = time.time()
+        s.config = flatten(self.cfg.to_dict())
         write_summary(self.run_dir, s)
 
     def _save(self, path: Path, payload: dict, epoch: int, kind: str) -> None:

@@ -237,7 +237,9 @@ class RunsScreen(Screen):
             self.query_one("#ckpt-title", Static).update(f"Checkpoints of [b]{row.name}[/]")
             if changed:
                 self.query_one(CheckpointTable).show(None)
-            self.list_checkpoints(row.path, list(row.checkpoints))
+            # After the table is drawn: the first peek imports torch, whose import in a worker
+            # holds the GIL long enough to delay the table's first frame by seconds.
+            self.call_after_refresh(self.list_checkpoints, row.path, list(row.checkpoints))
         if changed and not self.table.selected:
             self.load_curves()  # with nothing selected the plot follows the highlighted run
         self.refresh_bindings()

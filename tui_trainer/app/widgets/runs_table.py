@@ -152,7 +152,7 @@ class RunsTable(Vertical):
             for key in columns[1:]:
                 c = COLUMNS.get(key)
                 if c is None:
-                    cells.append(format_value(rec.get(key)))
+                    cells.append(_cell(format_value(rec.get(key))))
                     continue
                 text = c.display(rec)
                 if c.key == "state":
@@ -163,7 +163,7 @@ class RunsTable(Vertical):
                     cells.append(Text(text, style="bold" if text != previous_preset else "dim"))
                     previous_preset = text
                 else:
-                    cells.append(text)
+                    cells.append(_cell(text))
             table.add_row(*cells, key=str(row.path))
         title = f"{len(self.shown_rows)} of {len(self.rows)} runs" if len(self.shown_rows) != len(self.rows) else ""
         table.border_subtitle = title
@@ -213,3 +213,9 @@ class RunsTable(Vertical):
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self.post_message(self.Highlighted(self.highlighted()))
+
+
+def _cell(text: str) -> str | Text:
+    # DataTable reads a str cell as markup, so a "[" in a note or name must come as Text; plain
+    # strings stay str, which measures faster than a Text per cell.
+    return Text(text) if "[" in text else text
