@@ -130,3 +130,19 @@ def test_train_runs_the_notify_command_with_the_summary(home, tmp_path):
     payload = json.loads(received.read_text())
     assert payload["run_dir"] == final["run_dir"] and payload["state"] == "finished"
     assert payload["best_acc"] == final["best_acc"] and payload["event"]["event"] == "RunFinished"
+
+
+def test_image_folders_are_decoded_with_progress_once_then_read_from_the_cache(home, tmp_path):
+    from tui_trainer.data.synthetic import make_synthetic
+    from tui_trainer.data.writers import write_image_folders
+
+    write_image_folders(tmp_path / "folders", make_synthetic(n_train=300, n_test=100))
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(to_toml(tiny_config(**{"run.epochs": 1})))
+    env = dict(cli_env(home), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    for first in (True, False):
+        proc = subprocess.run([*CLI, "train", "--preset", str(preset), "--data", str(tmp_path / "folders"),
+                               "--runs", str(tmp_path / "runs")], capture_output=True, text=True, env=env,
+                              timeout=240)
+        assert proc.returncode == 0, proc.stderr
+        assert ("decoding 400 images" in proc.stderr) == first, proc.stderr

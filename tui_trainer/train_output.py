@@ -7,7 +7,7 @@ import sys
 
 from rich.markup import escape
 
-from .training.events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished,
+from .training.events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                               RunPaused, RunStarted)
 
 
@@ -76,6 +76,12 @@ class PlainReporter(Reporter):
     def on_EpochEnded(self, e: EpochEnded) -> None:
         print(epoch_line(e, self.epochs), flush=True)
 
+    def on_DataProgress(self, e: DataProgress) -> None:
+        if e.done == 0:
+            self.note(f"decoding {e.total:,} images (once: later runs read the cache) ...")
+        elif e.done == e.total:
+            self.note(f"decoded {e.total:,} images")
+
     def on_RunPaused(self, e: RunPaused) -> None:
         self.note("paused" if e.paused else "resumed")
 
@@ -101,6 +107,7 @@ class RichReporter(PlainReporter):
                                  TimeRemainingColumn(), console=self.console, transient=True)
         self.progress.start()
         self.task = None
+        self.decoding = None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -113,6 +120,13 @@ class RichReporter(PlainReporter):
         self.task = self.progress.add_task("train", total=e.steps_per_epoch, epoch=f"{e.start_epoch + 1}/{self.epochs}",
                                            loss=0.0, lr=0.0, speed=0.0)
         self.console.print(escape(started_line(e)))
+
+    def on_DataProgress(self, e: DataProgress) -> None:
+        if self.decoding is None:
+            self.decoding = self.progress.add_task("decode", total=e.total, epoch="data", loss=0.0, lr=0.0, speed=0.0)
+        self.progress.update(self.decoding, completed=e.done)
+        if e.done == e.total:
+            self.progress.remove_task(self.decoding)
 
     def on_BatchProgress(self, e: BatchProgress) -> None:
         self.progress.update(self.task, completed=e.step, epoch=f"{e.epoch}/{self.epochs}", loss=e.loss, lr=e.lr,

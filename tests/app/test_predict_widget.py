@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from textual.app import App, ComposeResult
 
-from tui_trainer.app.screens.modals import AskModal, PredictionModal
+from tui_trainer.app.screens.modals import AskModal, InfoModal
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.prediction import PredictionView, bar
 from tui_trainer.app.widgets.thumbnails import HALF
@@ -96,8 +96,8 @@ def test_runs_screen_predicts_a_file_with_the_highlighted_checkpoint(tmp_path, a
             assert "no such file" in str(app.screen.query_one("#answer-error").render())
             app.screen.query_one("#answer").value = str(picture)
             await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, PredictionModal), 30, "the prediction")
-            shown = app.screen
+            await wait_for(pilot, lambda: isinstance(app.screen, InfoModal), 30, "the prediction")
+            shown = app.screen.query_one(PredictionView)
             await pilot.pause()
             assert shown.top == [(g.name, g.probability) for g in expected.top] and len(shown.top) == 5
             assert shown.pixels.shape == (3, 32, 32)  # resized to the checkpoint's image size

@@ -19,7 +19,7 @@ from textual.message import Message
 
 from ..training import runs
 from ..training.control import RunControl, send_command
-from ..training.events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished,
+from ..training.events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                                RunPaused, RunStarted, SystemSample)
 from .messages import ProgressEvent, engine_message
 
@@ -85,6 +85,7 @@ class RunSession:
         self.lr = Series()
         self.batch_loss = Series()
         self.batch_acc = Series()
+        self.data_progress: DataProgress | None = None  # image folders decoded before the start
         self.system: deque[SystemSample] = deque(maxlen=SYSTEM_SAMPLES)  # from the training process
         self.paused = False
         self.stopping = False
@@ -145,6 +146,9 @@ class RunSession:
             return
         if isinstance(event, SystemSample):
             self.system.append(event)
+            return
+        if isinstance(event, DataProgress):
+            self.data_progress = event
             return
         self.events.append(event)
         if isinstance(event, RunStarted):

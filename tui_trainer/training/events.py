@@ -26,6 +26,13 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class DataProgress:
+    """Image folders being decoded, the first time only (later runs read the cache)."""
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class BatchProgress:
     epoch: int  # 1-based, like the epoch table
     step: int  # steps done in this epoch
@@ -90,12 +97,12 @@ class RunFailed:
     run_dir: str | None
 
 
-Event = (RunStarted | BatchProgress | EpochEnded | CheckpointSaved | RunPaused | SystemSample | RunFinished
+Event = (RunStarted | DataProgress | BatchProgress | EpochEnded | CheckpointSaved | RunPaused | SystemSample | RunFinished
          | RunFailed)
 Sink = Callable[[Event], None]
 
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in
-                                (RunStarted, BatchProgress, EpochEnded, CheckpointSaved, RunPaused, SystemSample,
+                                (RunStarted, DataProgress, BatchProgress, EpochEnded, CheckpointSaved, RunPaused, SystemSample,
                                  RunFinished, RunFailed)}
 
 

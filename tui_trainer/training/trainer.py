@@ -24,7 +24,7 @@ from .checkpoints import CheckpointError
 from .control import CONTROL_FILE, RunControl
 from .ema import WeightEMA
 from .evaluate import EvalResult, evaluate_model
-from .events import (BatchProgress, CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished,
+from .events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                      RunPaused, RunStarted, Sink)
 from .optim import build_optimizer, set_lr
 from .schedules import lr_at
@@ -123,6 +123,7 @@ class Trainer:
         self.summary: RunSummary | None = None
         self.recorders: list = []  # more listeners the run itself adds: a TensorBoard writer
         self._next_system_sample = 0.0
+        self._next_data_report = 0.0
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -231,7 +232,7 @@ class Trainer:
         """Device, data, model, optimizer and batches; from last.pt when resuming. Emits RunStarted."""
         cfg = self.cfg
         place = device.resolve(self.device_name, cfg.run.precision)
-        data = self.dataset or load_dataset(self.data_source, cfg.data)
+        data = self.dataset or load_dataset(self.data_source, cfg.data, progress=self._data_progress)
         if state is not None and list(state["classes"]) != list(data.classes):
             raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
         runs.mark_live(self.run_dir)
@@ -351,6 +352,12 @@ class Trainer:
         return finished
 
     # --- the phases' helpers ------------------------------------------------------------------
+
+    def _data_progress(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done in (0, total) or now >= self._next_data_report:  # throttled like batch progress
+            self._next_data_report = now + PROGRESS_INTERVAL_S
+            self.emit(DataProgress(done, total))
 
     def _evaluate(self, r: _Run, tta: bool = False) -> EvalResult:
         with r.eval_weights():

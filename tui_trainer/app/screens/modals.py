@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
@@ -130,7 +131,8 @@ class NotesModal(FormModal):
 
 
 class InfoModal(ModalScreen[None]):
-    """A title and a renderable (a table, help text) to read; any of Escape, q or Enter closes it."""
+    """A title and something to read (a Rich renderable or a widget: a table, the help, a
+    prediction); any of Escape, q or Enter closes it."""
 
     BINDINGS = [Binding("escape,q,enter", "close", "Close")]
 
@@ -142,7 +144,7 @@ class InfoModal(ModalScreen[None]):
         with Vertical(classes="dialog wide-dialog"):
             yield Label(self.title_text, classes="dialog-text")
             with VerticalScroll(classes="info-body"):
-                yield Static(self.body)
+                yield self.body if isinstance(self.body, Widget) else Static(self.body)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close (esc)", id="close", compact=True)
 
@@ -180,30 +182,4 @@ class PickModal(ModalScreen[str | None]):
         self.dismiss(event.option.id)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-class PredictionModal(ModalScreen[None]):
-    """An image's predicted classes (a PredictionView) under a title; Escape, q or Enter closes it."""
-
-    BINDINGS = [Binding("escape,q,enter", "close", "Close")]
-
-    def __init__(self, title: str, pixels, top: list[tuple[str, float]], caption: str = "") -> None:  # noqa: ANN001 - (3, H, W) uint8
-        super().__init__(classes="modal")
-        self.title_text, self.pixels, self.top, self.caption = title, pixels, top, caption
-
-    def compose(self) -> ComposeResult:
-        from ..widgets.prediction import PredictionView
-
-        with Vertical(classes="dialog wide-dialog"):
-            yield Label(self.title_text, classes="dialog-text")
-            yield PredictionView(self.pixels, self.top, self.caption, id="prediction")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Close (esc)", id="close", compact=True)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(None)
-
-    def action_close(self) -> None:
         self.dismiss(None)

@@ -36,8 +36,9 @@ from ..widgets.checkpoint_table import CheckpointTable, human_size
 from ..widgets.eval_panel import EvalPanel
 from ..widgets.mistakes import MistakesStrip
 from ..widgets.overlay_plot import METRICS, OverlayPlot, RunCurve
+from ..widgets.prediction import PredictionView
 from ..widgets.runs_table import RunsTable
-from .modals import AskModal, ConfirmModal, InfoModal, NotesModal, PickModal, PredictionModal
+from .modals import AskModal, ConfirmModal, InfoModal, NotesModal, PickModal
 
 WORST = 12  # mistakes shown as thumbnails
 PREDICT_TOP = 5  # classes shown for a predicted file
@@ -549,10 +550,11 @@ class RunsScreen(Screen):
             return
         p = message.prediction
         size = message.image_size
-        self.app.push_screen(PredictionModal(
+        self.app.push_screen(InfoModal(
             f"{escape(str(message.image))}  [dim]by {escape(message.checkpoint.parent.parent.name)}/"
             f"{escape(message.checkpoint.name)}[/]",
-            p.pixels, [(g.name, g.probability) for g in p.top], f"as the model sees it ({size}x{size})"))
+            PredictionView(p.pixels, [(g.name, g.probability) for g in p.top], f"as the model sees it ({size}x{size})",
+                           id="prediction")))
 
     # --- run actions ---------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ...config import Config, ConfigError
-from ...training.events import BatchProgress, Event, SystemSample
+from ...training.events import BatchProgress, DataProgress, Event, SystemSample
 from ..session import RunSession
 from ..widgets.epoch_table import EpochTable
 from ..widgets.lr_plot import schedule_points
@@ -129,7 +129,7 @@ class TrainingScreen(Screen):
             if self.pane_from_session():
                 self.query_one(SystemPane).add(event)
             return
-        if isinstance(event, BatchProgress) and self._session_id == getattr(self.app.session, "id", None):
+        if isinstance(event, (BatchProgress, DataProgress)) and self._session_id == getattr(self.app.session, "id", None):
             self.show_progress(self.app.session)
         else:
             self.catch_up()
@@ -177,6 +177,10 @@ class TrainingScreen(Screen):
             bar.update(total=steps, progress=0)
             label.update(Text.assemble(("epoch ", "dim"), (f"{done + 1}/{planned}", "bold"),
                                        ("  starting" if done == session.started.start_epoch else "  evaluating / saving", "dim")))
+        elif session.started is None and session.live and (d := session.data_progress) is not None:
+            bar.update(total=d.total, progress=d.done)
+            label.update(Text(f"decoding {d.done:,}/{d.total:,} images (once: later runs read the cache)",
+                              style="dim"))
         elif session.started is None and session.live:
             bar.update(total=1, progress=0)
             label.update(Text("loading data and building the model ...", style="dim"))
