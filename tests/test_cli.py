@@ -146,3 +146,19 @@ def test_image_folders_are_decoded_with_progress_once_then_read_from_the_cache(h
                               timeout=240)
         assert proc.returncode == 0, proc.stderr
         assert ("decoding 400 images" in proc.stderr) == first, proc.stderr
+
+
+def test_a_refused_resume_says_why_in_one_line_and_leaves_the_run_as_it_was(home, tmp_path):
+    from tui_trainer.config import Config
+    from tui_trainer.training.fixtures import write_run_folder
+
+    old = write_run_folder(tmp_path, "20240101-120000-old", Config(), [0.5], summary=False)
+    line = one_line_error(run_cli(home, "train", "--resume", str(old)), 1)
+    assert "does not record the data it was trained on" in line and "--data" in line
+    assert not (old / "summary.json").exists()
+
+    done = write_run_folder(tmp_path, "20261201-120000-done", Config(), [0.5])
+    before = (done / "summary.json").read_text()
+    line = one_line_error(run_cli(home, "train", "--resume", str(done), "--data", "synthetic"), 1)
+    assert "last.pt" in line
+    assert (done / "summary.json").read_text() == before  # still "finished", not "failed"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -13,7 +14,8 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     write (disk full) leaves the old one and raises.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    # The thread too: two app workers saving the same file at once must not share a temp file.
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
     try:
         with open(tmp, "wb") as f:
             write(f)

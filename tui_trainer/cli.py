@@ -180,8 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def announce_end(result, bell: bool, note) -> None:  # noqa: ANN001 - RunFinished | RunFailed, a printer
     """The bell (on a terminal) and the user's notify command, as the app does when a run ends."""
     from .settings import load_settings
-    from .training.events import to_record
-    from .training.notify import run_notify_command, run_summary
+    from .training.notify import notify_run_end
 
     settings, problem = load_settings()
     if problem:
@@ -190,7 +189,7 @@ def announce_end(result, bell: bool, note) -> None:  # noqa: ANN001 - RunFinishe
         sys.stderr.write("\a")
         sys.stderr.flush()
     if settings.notify_command:
-        failed = run_notify_command(settings.notify_command, run_summary(result.run_dir, event=to_record(result)))
+        failed = notify_run_end(settings.notify_command, result)
         if failed:
             note(failed)
 

@@ -28,8 +28,8 @@ from ..locations import canonical_data
 from ..training.summary import recorded_data
 from ..training.control import RunControl
 from ..settings import load_settings
-from ..training.events import Event, RunFailed, RunFinished, to_record
-from ..training.notify import run_notify_command, run_summary
+from ..training.events import Event, RunFailed, RunFinished
+from ..training.notify import notify_run_end
 from .messages import EngineEvent, ProgressEvent
 from .screens.runs import RunsScreen
 from .screens.modals import ConfirmModal
@@ -203,7 +203,7 @@ class TrainerApp(App):
         if not self.is_own_data(data):
             self.notify(f"{resume.name} resumes on the data it was trained on: {data}")
         runs, device = self.runs, self.device
-        data_cfg = cfg.data if cfg is not None else _run_data_config(resume)
+        data_cfg = cfg.data if cfg is not None else run_data_config(resume)
         cached = self.cached_dataset(data, data_cfg)
 
         def train() -> Any:
@@ -279,12 +279,10 @@ class TrainerApp(App):
         if self.ring_bell:
             self.bell()
         if session.kind == "local" and self.settings.notify_command:
-            payload = run_summary(event.run_dir, event=to_record(event))
-            self.run_worker(partial(self._notify_command, payload), thread=True, group="notify",
-                            exit_on_error=False)
+            self.run_worker(partial(self._notify_command, event), thread=True, group="notify", exit_on_error=False)
 
-    def _notify_command(self, payload: dict) -> None:
-        problem = run_notify_command(self.settings.notify_command, payload)
+    def _notify_command(self, event: RunFinished | RunFailed) -> None:
+        problem = notify_run_end(self.settings.notify_command, event)
         if problem:
             self.call_from_thread(self.notify, problem, title="Notify command failed", severity="warning")
 
@@ -302,6 +300,7 @@ class TrainerApp(App):
                                str(session.run_dir) if session.run_dir else None)
             session.record(failed)
             self.session_signal.publish(failed)
+            self.run_ended(session, failed)
 
     # --- quitting --------------------------------------------------------------------------------
 
@@ -366,7 +365,8 @@ class TrainerApp(App):
             yield SystemCommand(binding.description, help_text, partial(screen.run_action, binding.action))
 
 
-def _run_data_config(run_dir: Path) -> DataConfig | None:
+def run_data_config(run_dir: Path) -> DataConfig | None:
+    """The data settings a run folder's config.toml holds (None when unreadable)."""
     from ..training.runs import read_config
 
     try:

@@ -39,3 +39,10 @@ def run_notify_command(command: str, payload: dict) -> str | None:
         said = (done.stderr or done.stdout).strip().splitlines()
         return f"notify_command exited {done.returncode}" + (f": {said[-1][:160]}" if said else "")
     return None
+
+
+def notify_run_end(command: str, event) -> str | None:  # noqa: ANN001 - RunFinished | RunFailed
+    """Run the notify command for a run that ended with `event`; why it failed, or None."""
+    from .events import to_record
+
+    return run_notify_command(command, run_summary(event.run_dir, event=to_record(event)))

@@ -124,6 +124,7 @@ class Trainer:
         self.recorders: list = []  # more listeners the run itself adds: a TensorBoard writer
         self._next_system_sample = 0.0
         self._next_data_report = 0.0
+        self._live_marked = False
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -149,7 +150,8 @@ class Trainer:
             where = self._save_traceback()
             failed = RunFailed(f"unexpected {type(e).__name__}: {e}" + (f" (traceback in {where})" if where else ""),
                                str(self.run_dir) if self.run_dir else None)
-        if self.summary is not None:
+        # Only a run this process started: a refused resume leaves the old run's summary as it was.
+        if self.summary is not None and self._live_marked:
             try:
                 self._write_summary(state="failed", message=failed.message)
             except OSError:
@@ -179,6 +181,7 @@ class Trainer:
             runs.write_config(self.run_dir, self.cfg)
             self.data_source = locations.canonical_data(self.data_source or locations.default_data())
             self.summary = RunSummary(preset=self.preset, data=self.data_source, started_at=time.time())
+            self._mark_live()  # at once: loading data can take minutes, the run is listed live meanwhile
             return None
         run_dir = self.resume_dir
         if not (run_dir / runs.CONFIG).is_file():
@@ -212,7 +215,13 @@ class Trainer:
         # A stop or pause that arrived after the last step was never read: it was for the old process.
         (run_dir / CONTROL_FILE).unlink(missing_ok=True)
         runs.truncate_metrics(run_dir, state["epoch"])
+        self._mark_live()
         return state
+
+    def _mark_live(self) -> None:
+        runs.mark_live(self.run_dir)
+        self._live_marked = True
+        self._write_summary()
 
     def _run(self) -> RunFinished:
         """The whole run: set up, then each epoch trained and ended, then the finish."""
@@ -235,7 +244,6 @@ class Trainer:
         data = self.dataset or load_dataset(self.data_source, cfg.data, progress=self._data_progress)
         if state is not None and list(state["classes"]) != list(data.classes):
             raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
-        runs.mark_live(self.run_dir)
         self.control.watch_file(self.run_dir)
         if cfg.run.tensorboard:
             from .tensorboard import TensorBoardWriter  # imported only by runs that ask for it
@@ -261,9 +269,9 @@ class Trainer:
         self.best_acc, self.best_epoch, self.last_test_acc = start.best_acc, start.best_epoch, start.test_acc
 
         parameters = count_parameters(model)
+        self._write_summary(device=place.describe(), precision=place.precision, parameters=parameters)
         self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), place.describe(), place.precision, parameters,
                              batches.steps_per_epoch, start.epoch, list(data.classes), time.time(), self.data_source))
-        self._write_summary(device=place.describe(), precision=place.precision, parameters=parameters)
         return _Run(place, data, model, optimizer, ema, batches, start,
                     checkpoints.header(cfg, data.classes, place.precision))
 

@@ -458,11 +458,10 @@ class RunsScreen(Screen):
         try:
             # Each run is evaluated on the data it was trained on, not necessarily the app's --data.
             source = recorded_data(path.parent.parent) or self.app.data
-            try:
-                data_cfg = run_dirs.read_config(path.parent.parent).data
-            except ConfigError:
-                data_cfg = None  # a checkpoint outside a readable run folder: auto data settings
-            dataset = self.app.get_dataset(source, data_cfg)
+            from ..app import run_data_config
+
+            # A checkpoint outside a readable run folder gets the auto data settings (None).
+            dataset = self.app.get_dataset(source, run_data_config(path.parent.parent))
             result = evaluate_checkpoint(path, source, self.app.device, tta=False, worst=WORST, dataset=dataset,
                                          progress=lambda done, total: self.post_message(EvalProgress(done, total)))
             images = [dataset.test_x[m.index].cpu().numpy() for m in result.worst]

@@ -126,7 +126,8 @@ class TrainingScreen(Screen):
 
     def on_session_event(self, event: Event | None) -> None:
         if isinstance(event, SystemSample):
-            if self.pane_from_session():
+            # While hidden, the session keeps them; showing the pane replays its history.
+            if self.pane_from_session() and self.query_one(SystemPane).display:
                 self.query_one(SystemPane).add(event)
             return
         if isinstance(event, (BatchProgress, DataProgress)) and self._session_id == getattr(self.app.session, "id", None):

@@ -31,16 +31,25 @@ class Meter(Horizontal):
         super().__init__(id=id)
         self.label = label
         self.history: deque[float] = deque(maxlen=HISTORY)
+        self.text = ""
 
     def compose(self) -> ComposeResult:
         yield Static(self.label, classes="meter-label")
         yield Sparkline([], id="spark")
         yield Static("", classes="meter-value")
 
+    def on_mount(self) -> None:
+        self._draw()
+
     def add(self, value: float, text: str) -> None:
         self.history.append(value)
+        self.text = text
+        if self.query(Sparkline):  # not yet composed when samples come in a burst: on_mount draws
+            self._draw()
+
+    def _draw(self) -> None:
         self.query_one(Sparkline).data = list(self.history)
-        self.query_one(".meter-value", Static).update(text)
+        self.query_one(".meter-value", Static).update(self.text)
 
 
 class SystemPane(Vertical):
@@ -69,7 +78,6 @@ class SystemPane(Vertical):
             if not self.query(f"#gpu{i}-util"):
                 self.mount(Meter(f"GPU{i} %", id=f"gpu{i}-util"), Meter(f"GPU{i} mem", id=f"gpu{i}-mem"),
                            Meter(f"GPU{i} °C", id=f"gpu{i}-temp"))
-                continue  # drawn from the next sample, once mounted
             self.query_one(f"#gpu{i}-util", Meter).add(gpu["util"], f"{gpu['util']:.0f}%  {gpu['name'][:10]}")
             self.query_one(f"#gpu{i}-mem", Meter).add(gpu["mem_used"], f"{gib(gpu['mem_used'])} of "
                                                       f"{gib(gpu['mem_total'])}")
