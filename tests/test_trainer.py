@@ -182,3 +182,37 @@ def test_the_listed_best_is_what_best_pt_holds(tmp_path):
         runs.append_metrics(run_dir, EpochEnded(epoch, 1.0, 0.5, 1.0, acc, 0.1, 1.0, 100.0, best))
     info = read_row(run_dir)  # a run from before summary.json: from its metrics.csv
     assert (info.best_acc, info.best_epoch, info.epochs_done, info.preset) == (0.60, 2, 3, "x")
+
+
+def test_early_stopping_ends_the_run_as_a_normal_finish(tmp_path, synthetic):
+    from tui_trainer.train_output import finish_lines, Reporter
+    from tui_trainer.training.summary import read_summary
+
+    # A gain of half the accuracy scale never comes: the run stops once patience runs out.
+    cfg = tiny_config(**{"run.epochs": 5, "run.early_stop_patience": 1, "run.early_stop_min_delta": 0.5})
+    result, events = train(cfg, tmp_path, synthetic)
+    assert isinstance(result, RunFinished) and not result.stopped
+    assert result.state == "stopped early" and result.epochs == 2
+    assert result.ended.startswith("stopped early at epoch 2 (best ") and f"at epoch {result.best_epoch})" in result.ended
+    run_dir = tmp_path / "runs" / next((tmp_path / "runs").iterdir()).name
+    assert (run_dir / "checkpoints" / "best.pt").is_file() and (run_dir / "checkpoints" / "last.pt").is_file()
+    summary = read_summary(run_dir)
+    assert summary.state == "stopped early" and summary.message == result.ended and summary.epochs_done == 2
+    assert Reporter().exit_code(result) == 0
+    assert not any("resume" in line for line in finish_lines(result))
+    assert read_row(run_dir).state == "stopped early"
+
+
+def test_early_stopping_rule_counts_epochs_since_the_last_real_gain():
+    from tui_trainer.training.stopping import early_stopping
+
+    def history(*accs):
+        return [EpochEnded(i + 1, 1.0, 0.5, None if a is None else 1.0, a, 0.1, 1.0, 100.0, False)
+                for i, a in enumerate(accs)]
+
+    rule = early_stopping(patience=2, min_delta=0.01)
+    assert rule(history(0.5, 0.6, 0.605)) is None  # one epoch without a real gain
+    verdict = rule(history(0.5, 0.6, 0.605, 0.609))  # two: 0.605 and 0.609 are under 0.6 + 0.01
+    assert verdict.state == "stopped early" and verdict.message == "stopped early at epoch 4 (best 60.90% at epoch 4)"
+    assert rule(history(0.5, 0.6, None, 0.7)) is None  # an unevaluated epoch is not a judgement
+    assert rule(history(None, None)) is None

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import locations, presets
+from . import locations, presets, queue_command, search_command
 from .config import Config, ConfigError, check_field
 from .training import runs as run_dirs
 
@@ -99,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = sub.add_parser("stop", help="stop a live run (it saves last.pt first)")
     stop.add_argument("run_dir", type=Path)
+
+    queue_command.add_parser(sub, data_options, runs_option)
+    search_command.add_parser(sub, data_options, runs_option)
     return parser
 
 
@@ -133,16 +136,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
         return None, args.resume.name
     if not args.preset:
         raise UsageError("tui-trainer train: --preset NAME|FILE is required (see `tui-trainer presets`)")
-    preset = presets.find(args.preset)
-    cfg = preset.load()
-    for item in args.set:
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise UsageError(f"tui-trainer train: --set {item!r}: expected KEY=VALUE, e.g. optimizer.lr=0.01")
-        cfg.set(key.strip(), value)
-    if args.epochs is not None:
-        cfg.set("run.epochs", args.epochs)
-    return cfg, preset.name
+    return presets.resolve(args.preset, args.set, args.epochs)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -179,8 +173,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def announce_end(result, bell: bool, note) -> None:  # noqa: ANN001 - RunFinished | RunFailed, a printer
     """The bell (on a terminal) and the user's notify command, as the app does when a run ends."""
-    from .settings import load_settings
     from .training.notify import notify_run_end
+
+    _announce(bell, note, lambda command: notify_run_end(command, result))
+
+
+def announce_study_end(report, bell: bool, note) -> None:  # noqa: ANN001 - a search StudyReport
+    """Once for a whole study, not for each of its trials."""
+    from .training.notify import run_notify_command
+
+    _announce(bell, note, lambda command: run_notify_command(command, {"event": "study", **report.final_json()}))
+
+
+def _announce(bell: bool, note, notify) -> None:  # noqa: ANN001
+    from .settings import load_settings
 
     settings, problem = load_settings()
     if problem:
@@ -188,10 +194,8 @@ def announce_end(result, bell: bool, note) -> None:  # noqa: ANN001 - RunFinishe
     if bell and settings.bell and sys.stderr.isatty():
         sys.stderr.write("\a")
         sys.stderr.flush()
-    if settings.notify_command:
-        failed = notify_run_end(settings.notify_command, result)
-        if failed:
-            note(failed)
+    if settings.notify_command and (failed := notify(settings.notify_command)):
+        note(failed)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -389,4 +393,6 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "export": cmd_export,
             "presets": cmd_presets,
-            "runs": cmd_runs, "note": cmd_note, "tag": cmd_tag, "stop": cmd_stop}
+            "runs": cmd_runs, "note": cmd_note, "tag": cmd_tag, "stop": cmd_stop,
+            "queue": queue_command.cmd_queue,
+            "search": search_command.cmd_search}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from .config import Config, ConfigError, load_toml, to_toml
 from . import locations
@@ -49,6 +50,21 @@ def find(name_or_path: str) -> Preset:
             return preset
     names = ", ".join(p.name for p in discover())
     raise ConfigError([f"unknown preset {name_or_path!r} (available: {names}; or give a path to a .toml file)"])
+
+
+def resolve(name_or_path: str, sets: Iterable[str] = (), epochs: int | None = None) -> tuple[Config, str]:
+    """A preset with `--set KEY=VALUE` overrides and `--epochs N` applied, as `train` and a queued
+    item build it, and the preset's name; ConfigError names the preset, key or value that is wrong."""
+    found = find(name_or_path)
+    cfg = found.load()
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ConfigError([f"--set {item!r}: expected KEY=VALUE, e.g. optimizer.lr=0.01"])
+        cfg.set(key.strip(), value)
+    if epochs is not None:
+        cfg.set("run.epochs", epochs)
+    return cfg, found.name
 
 
 def save_user_preset(name: str, cfg: Config) -> Path:

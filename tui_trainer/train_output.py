@@ -33,7 +33,9 @@ def started_line(e: RunStarted) -> str:
 
 def finish_lines(f: RunFinished) -> list[str]:
     best = f"best {f.best_acc:.2%} at epoch {f.best_epoch}" if f.best_acc is not None else "no best checkpoint"
-    lines = [f"{'stopped' if f.stopped else 'finished'} after {f.epochs} epochs in {f.seconds:.1f}s: {best}"]
+    ended = f.ended or ("stopped" if f.stopped else "finished")
+    lines = [f"{ended} after {f.epochs} epochs in {f.seconds:.1f}s: {best}" if not f.ended
+             else f"{ended}, {f.epochs} epochs in {f.seconds:.1f}s"]
     if f.final_acc is not None and not f.stopped:
         lines.append(f"final test accuracy {f.final_acc:.2%}")
     lines.append(f"run folder: {f.run_dir}")
@@ -155,7 +157,8 @@ class JsonReporter(Reporter):
     def on_RunFinished(self, e: RunFinished) -> None:
         print(json.dumps({"event": "finished", "run_dir": e.run_dir, "best_acc": e.best_acc, "best_epoch": e.best_epoch,
                           "epochs": e.epochs, "seconds": e.seconds, "final_acc": e.final_acc,
-                          "stopped": e.stopped}), flush=True)
+                          "stopped": e.stopped, "state": e.state or ("stopped" if e.stopped else "finished"),
+                          "message": e.ended}), flush=True)
 
     def on_RunFailed(self, e: RunFailed) -> None:
         print(json.dumps({"event": "failed", "error": e.message, "run_dir": e.run_dir}), flush=True)

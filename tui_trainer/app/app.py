@@ -272,6 +272,9 @@ class TrainerApp(App):
         elif event.stopped:
             self.notify(f"stopped after {event.epochs} epochs; last.pt is saved, resume it from F3",
                         title=f"{name} stopped", severity="warning", timeout=10)
+        elif event.ended:
+            final = f"; final {event.final_acc:.2%}" if event.final_acc is not None else ""
+            self.notify(f"{event.ended}{final}", title=f"{name} {event.state}", timeout=15)
         else:
             final = f", final {event.final_acc:.2%}" if event.final_acc is not None else ""
             best = f"best {event.best_acc:.2%}" if event.best_acc is not None else "no test score"

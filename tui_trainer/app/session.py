@@ -124,7 +124,7 @@ class RunSession:
         if self.failed is not None:
             return "failed"
         if self.finished is not None:
-            return "stopped" if self.finished.stopped else "finished"
+            return self.finished.state or ("stopped" if self.finished.stopped else "finished")
         if self.stopping:
             return "stopping"
         if self.paused:

@@ -77,7 +77,9 @@ class RunFinished:
     epochs: int
     seconds: float
     final_acc: float | None
-    stopped: bool  # True when stopped early by the user
+    stopped: bool  # True when the user stopped it (resumable), not when it chose to end
+    ended: str | None = None  # the run ended itself: "stopped early at epoch 7 (best ...)", "pruned at ..."
+    state: str = ""  # the summary's state: finished, stopped, stopped early, pruned
 
 
 @dataclass(frozen=True)

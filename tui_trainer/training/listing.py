@@ -176,7 +176,8 @@ def summary_from_logs(run_dir: Path) -> RunSummary:
             summary.data = event.data or None
             summary.state, summary.message = "live", None
         elif isinstance(event, RunFinished):
-            summary.state = "stopped" if event.stopped else "finished"
+            summary.state = event.state or ("stopped" if event.stopped else "finished")
+            summary.message = event.ended
             summary.final_acc = event.final_acc
             summary.final_tta = bool(event.final_acc is not None and not event.stopped
                                      and (not metrics or event.final_acc != metrics[-1].test_acc))

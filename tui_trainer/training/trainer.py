@@ -28,7 +28,9 @@ from .events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, E
                      RunPaused, RunStarted, Sink)
 from .optim import build_optimizer, set_lr
 from .schedules import lr_at
+from .stopping import PRUNED, StopRule, Verdict, early_stopping
 from .listing import flatten
+from .notes import edit_tags
 from .summary import RunSummary, read_summary, write_summary
 
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
@@ -101,12 +103,15 @@ class _Tally:
 class Trainer:
     """Train `cfg`, or resume the run in `resume` (its config.toml and last.pt win over `cfg`).
 
-    `data` None: the default data folder for a new run, the recorded one for a resumed run."""
+    `data` None: the default data folder for a new run, the recorded one for a resumed run.
+    `stop_rules` may end the run after an evaluated epoch (a search's pruner); run.early_stop_patience
+    adds early stopping. `study` (name, trial number) labels a search's trial in its summary and tags."""
 
     def __init__(self, cfg: Config | None = None, *, data: str | None = None, runs_dir: Path | str = "runs",
                  preset: str = "custom", device_name: str = "auto", sink: Sink | None = None,
                  control: RunControl | None = None, resume: Path | str | None = None,
-                 epochs: int | None = None, dataset: Dataset | None = None):
+                 epochs: int | None = None, dataset: Dataset | None = None,
+                 stop_rules: list[StopRule] | None = None, study: tuple[str, int] | None = None):
         if cfg is None and resume is None:
             raise ValueError("Trainer needs a config or a run folder to resume")
         self.cfg = cfg
@@ -119,6 +124,8 @@ class Trainer:
         self.resume_dir = Path(resume) if resume else None
         self.epochs_override = epochs
         self.dataset = dataset
+        self.stop_rules = list(stop_rules or [])
+        self.study = study
         self.run_dir: Path | None = None
         self.summary: RunSummary | None = None
         self.recorders: list = []  # more listeners the run itself adds: a TensorBoard writer
@@ -177,10 +184,14 @@ class Trainer:
         """Create or reopen the run folder; returns the resume checkpoint, if any."""
         if self.resume_dir is None:
             runs.check_writable(self.runs_dir)
-            self.run_dir = runs.new_run_dir(self.runs_dir, self.preset)
+            label = f"{self.study[0]}-t{self.study[1]}" if self.study else self.preset
+            self.run_dir = runs.new_run_dir(self.runs_dir, label)
             runs.write_config(self.run_dir, self.cfg)
             self.data_source = locations.canonical_data(self.data_source or locations.default_data())
             self.summary = RunSummary(preset=self.preset, data=self.data_source, started_at=time.time())
+            if self.study:
+                self.summary.study, self.summary.trial = self.study
+                edit_tags(self.run_dir, [self.study[0], f"trial-{self.study[1]}"], [])
             self._mark_live()  # at once: loading data can take minutes, the run is listed live meanwhile
             return None
         run_dir = self.resume_dir
@@ -227,7 +238,7 @@ class Trainer:
         """The whole run: set up, then each epoch trained and ended, then the finish."""
         started = time.perf_counter()
         r = self._set_up(self._prepare_run_dir())
-        stopped = False
+        stopped, verdict = False, None
         for epoch in range(r.start.epoch, self.cfg.run.epochs):
             tally = self._train_epoch(r, epoch)
             if tally.stopped_at is not None:
@@ -235,7 +246,9 @@ class Trainer:
                 stopped = True
                 break
             self._end_epoch(r, epoch, tally)
-        return self._finish(r, stopped, time.perf_counter() - started)
+            if epoch + 1 < self.cfg.run.epochs and (verdict := self._judge()) is not None:
+                break
+        return self._finish(r, stopped, verdict, time.perf_counter() - started)
 
     def _set_up(self, state: dict | None) -> _Run:
         """Device, data, model, optimizer and batches; from last.pt when resuming. Emits RunStarted."""
@@ -344,17 +357,28 @@ class Trainer:
         self._save_last(r, epoch + 1, 0, None, metrics)
         self._write_summary()
 
-    def _finish(self, r: _Run, stopped: bool, seconds: float) -> RunFinished:
-        """The final (TTA) evaluation of a run that was not stopped, and the closing records."""
+    def _judge(self) -> Verdict | None:
+        """Whether a stop rule ends the run after this epoch (judged only on evaluated epochs)."""
+        rules = self.stop_rules
+        if self.cfg.run.early_stop_patience > 0:
+            rules = [early_stopping(self.cfg.run.early_stop_patience, self.cfg.run.early_stop_min_delta), *rules]
+        history = runs.read_metrics(self.run_dir)
+        if not rules or not history or history[-1].test_acc is None:
+            return None
+        return next((v for rule in rules if (v := rule(history)) is not None), None)
+
+    def _finish(self, r: _Run, stopped: bool, verdict: Verdict | None, seconds: float) -> RunFinished:
+        """The final (TTA) evaluation of a run that was not stopped or pruned, and the closing records."""
         final_acc = self.last_test_acc
-        tta = self.cfg.run.tta and not stopped
+        tta = self.cfg.run.tta and not stopped and (verdict is None or verdict.state != PRUNED)
         if tta:
             final_acc = self._evaluate(r, tta=True).accuracy
         epochs_done = len(runs.read_metrics(self.run_dir))
+        state = verdict.state if verdict else "stopped" if stopped else "finished"
         finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch, epochs_done, seconds,
-                               final_acc, stopped)
+                               final_acc, stopped, verdict.message if verdict else None, state)
         # The summary first: whoever the event wakes (a notify command) reads the final one.
-        self._write_summary(state="stopped" if stopped else "finished", final_acc=final_acc, final_tta=tta)
+        self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta)
         self.emit(finished)
         runs.clear_live(self.run_dir)
         return finished

@@ -1,0 +1,188 @@
+"""`tui-trainer search`: create or join a study, start its local workers, report trials as they end.
+
+The lead process marks itself live in the study folder and stops when its workers have spent the
+budget. Started from the app (or with --detach) it runs in a session of its own (detached.py), so
+closing the app or losing the SSH connection does not stop the study; `search --status` and the
+Search screen read the storage, and `search --stop` (or the screen's stop) writes the study's
+stop flag and asks each running trial to stop, which saves its last.pt as any stopped run does.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..training import runs as run_dirs
+from ..training.control import send_command
+from . import storage as storages
+from .study_file import StudySpec
+from .trials import StudyReport, TrialRow, report
+from .worker import STOP_FLAG, worker_threads
+
+POLL_S = 1.0
+
+
+@dataclass
+class SearchPlaces:
+    """Where a study's pieces are, for every command that touches it."""
+    spec: StudySpec
+    runs: Path
+    url: str | None  # None: the journal in the study folder
+
+    @property
+    def folder(self) -> Path:
+        return storages.study_folder(self.runs, self.spec.name)
+
+    def storage(self):  # noqa: ANN201
+        return storages.open_storage(self.url, self.folder)
+
+    def lead_pid(self) -> int | None:
+        """The lead process running this study on this machine, if any."""
+        return run_dirs.live_pid(self.folder)
+
+
+def open_study(places: SearchPlaces):  # noqa: ANN201 - an optuna Study
+    """Create the study, or load it when it exists (a second machine joining, a search resumed)."""
+    import optuna
+
+    storage, spec = places.storage(), places.spec
+    try:
+        study = optuna.create_study(study_name=spec.name, storage=storage, direction="maximize")
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=spec.name, storage=storage)
+    # Only the process that created the study gets here (creation is atomic in every storage), so
+    # each grid point is enqueued once, however many workers on however many machines join.
+    study.set_user_attr("started_at", time.time())
+    study.set_user_attr("study_file", str(spec.path.resolve()))
+    study.set_user_attr("objective", spec.objective)
+    if spec.sampler == "grid":
+        for point in spec.grid_points()[: spec.budget]:
+            study.enqueue_trial(point)
+    return study
+
+
+def find_study(places: SearchPlaces):  # noqa: ANN201
+    """The study if its storage has it, else None (nothing is created)."""
+    import optuna
+
+    try:
+        return optuna.load_study(study_name=places.spec.name, storage=places.storage())
+    except KeyError:
+        return None
+
+
+def request_stop(places: SearchPlaces) -> list[TrialRow]:
+    """Stop the study here: no worker starts another trial, each running trial stops at a step."""
+    places.folder.mkdir(parents=True, exist_ok=True)
+    (places.folder / STOP_FLAG).write_text("stop\n")
+    study = find_study(places)
+    stopped = []
+    for row in report(study, places.spec).rows if study is not None else []:
+        if row.state == "running" and row.run_dir and run_dirs.live_pid(Path(row.run_dir)) is not None:
+            send_command(Path(row.run_dir), "stop")
+            stopped.append(row)
+    return stopped
+
+
+def trial_line(row: TrialRow) -> str:
+    value = f"{row.value:.2%}" if row.value is not None else "-"
+    took = f"{row.seconds / 60:.1f} min" if row.seconds is not None else ""
+    params = ", ".join(f"{k}={_short(v)}" for k, v in row.params.items())
+    why = f"  ({row.message})" if row.message and row.state != "complete" else ""
+    return f"trial {row.number:>3}  {row.state:<8}  {value:>7}  {took:>8}  {params}{why}"
+
+
+def _short(value) -> str:  # noqa: ANN001
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def final_lines(rep: StudyReport) -> list[str]:
+    c = rep.counts
+    lines = [f"study {rep.name}: {c.get('complete', 0)} complete, {c.get('pruned', 0)} pruned, "
+             f"{c.get('failed', 0)} failed"]
+    if rep.best is not None:
+        lines.append(f"best: trial {rep.best.number}, {rep.best.value:.2%}, "
+                     + ", ".join(f"{k}={_short(v)}" for k, v in rep.best.params.items()))
+        lines.append(f"best run: {rep.best.run_dir}")
+    return lines
+
+
+class Lead:
+    """Start `workers` worker processes on a study and report its trials until they are done."""
+
+    def __init__(self, places: SearchPlaces, *, workers: int, data: str | None, device: str,
+                 out=print, json_lines: bool = False) -> None:  # noqa: ANN001
+        self.places, self.workers, self.data, self.device = places, workers, data, device
+        self.out, self.json_lines = out, json_lines
+        self.stopping = False
+
+    def run(self) -> tuple[StudyReport, bool]:
+        """(the final report, whether it was stopped)."""
+        places = self.places
+        folder = places.folder
+        (folder / STOP_FLAG).unlink(missing_ok=True)  # a stop was for the search that ran before
+        run_dirs.mark_live(folder)
+        old = {signal.getsignal(s): s for s in (signal.SIGINT, signal.SIGTERM)}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        try:
+            procs = [self._start_worker(i) for i in range(self.workers)]
+            study = find_study(places)
+            seen: set[int] = set()
+            while True:
+                alive = [p for p in procs if p.poll() is None]
+                self._report_new(report(study, places.spec), seen)
+                if not alive:
+                    break
+                if (folder / STOP_FLAG).exists():
+                    self.stopping = True
+                time.sleep(POLL_S)
+            for i, p in enumerate(procs):
+                if p.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM):
+                    self.out(f"worker {i} exited with {p.returncode}; its log: {self._log(i)}", file=sys.stderr)
+            return report(study, places.spec), self.stopping
+        finally:
+            for handler, sig in old.items():
+                signal.signal(sig, handler)
+            run_dirs.clear_live(folder)
+
+    def _on_signal(self, signum, frame) -> None:  # noqa: ANN001, ARG002
+        if not self.stopping:
+            self.out(f"{signal.Signals(signum).name}: stopping the study; running trials save last.pt ...",
+                     file=sys.stderr)
+        self.stopping = True
+        request_stop(self.places)
+
+    def _log(self, index: int) -> Path:
+        return self.places.folder / f"worker-{index}.log"
+
+    def _start_worker(self, index: int) -> subprocess.Popen:
+        p = self.places
+        threads = worker_threads(self.workers)
+        args = [sys.executable, "-m", "tui_trainer", "search", str(p.spec.path), "--worker", str(index),
+                "--threads", str(threads), "--runs", str(p.runs), "--device", self.device]
+        if p.url:
+            args += ["--storage", p.url]
+        if self.data:
+            args += ["--data", self.data]
+        log = open(self._log(index), "ab")
+        # The workers share the lead's session: a Ctrl-C in its terminal reaches them too, and each
+        # stops its trial at a step; a detached lead takes them into its own session.
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+        try:
+            return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        finally:
+            log.close()
+
+    def _report_new(self, rep: StudyReport, seen: set[int]) -> None:
+        import json
+
+        for row in rep.rows:
+            if row.number in seen or row.state in ("running", "waiting"):
+                continue
+            seen.add(row.number)
+            self.out(json.dumps(row.to_json()) if self.json_lines else trial_line(row))

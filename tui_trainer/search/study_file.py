@@ -1,0 +1,262 @@
+"""Study files: a base config, a budget, an objective, a sampler, a pruner, fixed overrides and a
+search space, in TOML a user can copy and edit (studies/*.toml are examples).
+
+Every key of [set] and [space] is a config key and every bound or choice is checked by the config's
+own rules, so a study that would fail on its tenth trial is refused before its first, with one line
+naming the key and what is allowed. No optuna here: the file is read by the app too.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import presets
+from ..config import Config, ConfigError, allowed_text, check_field, field_info, split_path
+
+OBJECTIVES = ("final_acc", "best_acc")
+SAMPLERS = ("tpe", "random", "grid")
+PRUNERS = ("median", "hyperband", "none")
+TOP_KEYS = ("description", "name", "preset", "trials", "timeout_minutes", "objective", "sampler", "pruner",
+            "seed", "pruner_warmup_epochs", "pruner_startup_trials", "set", "space")
+RANGE_KEYS, CHOICE_KEYS = {"low", "high", "log", "step"}, {"choices", "values"}
+MAX_TRIALS = 10_000
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched key: a numeric range (low, high, log, step) or a list of choices."""
+    key: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple = ()  # config values (lists stay lists); categorical when not empty
+
+    @property
+    def is_int(self) -> bool:
+        return field_info(self.key)[0] is int
+
+    def encoded_choices(self) -> list:
+        """Optuna's categorical choices are scalars: a list value (model.widths) goes as JSON text."""
+        return [encode(c) for c in self.choices]
+
+    def decode(self, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) and self.choices and isinstance(self.choices[0], list) else value
+
+    def describe(self) -> str:
+        if self.choices:
+            return " | ".join(format_value(c) for c in self.choices)
+        span = f"{self.low:g} .. {self.high:g}"
+        return span + (" log" if self.log else "") + (f" step {self.step:g}" if self.step else "")
+
+
+def encode(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, list) else value
+
+
+def format_value(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@dataclass
+class StudySpec:
+    path: Path
+    name: str
+    preset: str  # the base preset's name (runs are grouped by it)
+    base: Config  # the preset with [set] applied
+    space: list[Param]
+    description: str = ""
+    trials: int | None = None  # the study's total across all workers
+    timeout_minutes: float | None = None
+    objective: str = "final_acc"
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+    pruner_warmup_epochs: int = 1  # epochs a trial trains before the median pruner may stop it
+    pruner_startup_trials: int = 3  # trials that finish before any is pruned
+    sets: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def budget(self) -> int:
+        """Trials in all: `trials`, or the grid's size; unbounded (timeout only) as MAX_TRIALS."""
+        if self.sampler == "grid":
+            return min(self.trials or MAX_TRIALS, len(self.grid_points()))
+        return self.trials or MAX_TRIALS
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """Every combination of the grid's values, encoded as Optuna stores them."""
+        keys = [p.key for p in self.space]
+        return [dict(zip(keys, combo)) for combo in itertools.product(*(p.encoded_choices() for p in self.space))]
+
+    def config_for(self, params: dict[str, Any]) -> Config:
+        """The trial's config: the base with the sampled values (as Optuna stores them) decoded."""
+        cfg = self.base.copy()
+        for p in self.space:
+            cfg.set(p.key, p.decode(params[p.key]))
+        return cfg
+
+    def decoded(self, params: dict[str, Any]) -> dict[str, Any]:
+        by_key = {p.key: p for p in self.space}
+        return {k: by_key[k].decode(v) if k in by_key else v for k, v in params.items()}
+
+    def pruning_problem(self) -> str | None:
+        """Why the pruner can do nothing for these trials, if it cannot (said when a study starts)."""
+        run = self.base.run
+        if self.pruner == "none":
+            return None
+        if run.eval_every >= run.epochs and "run.eval_every" not in {p.key for p in self.space}:
+            return (f"the pruner cannot stop a trial early: run.eval_every = {run.eval_every} evaluates only after the "
+                    f"last of {run.epochs} epochs; add \"run.eval_every\" = 1 under [set]")
+        return None
+
+
+def load_study(path: Path | str) -> StudySpec:
+    """Read and check a study file; ConfigError (exit 2) with one line naming the key on any problem."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError([f"cannot read: {e.strerror or e}"], source) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["not a UTF-8 text file"], source) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"not valid TOML: {e}"], source) from None
+    try:
+        return _parse(path, raw)
+    except ConfigError as e:
+        raise ConfigError(e.problems[:1], source) from None  # one line: the first problem
+
+
+def _parse(path: Path, raw: dict[str, Any]) -> StudySpec:
+    def fail(message: str) -> ConfigError:
+        return ConfigError([message])
+
+    for key in raw:
+        if key not in TOP_KEYS:
+            raise fail(f"unknown key {key!r} (allowed: {', '.join(TOP_KEYS)})")
+    name = _text(raw, "name", path.stem)
+    if not name or any(not (c.isalnum() or c in "-_.") for c in name):
+        raise fail(f"name = {name!r} is invalid: use letters, digits, '-', '_' and '.' (it names the study's folder "
+                   f"and tags its runs)")
+    if "preset" not in raw:
+        raise fail("preset is missing: the base config, a preset name or a .toml path (see `tui-trainer presets`)")
+    preset_ref = _text(raw, "preset", "")
+    if not Path(preset_ref).is_absolute() and preset_ref.endswith(".toml") and not Path(preset_ref).exists():
+        preset_ref = str(path.parent / preset_ref)  # a preset file next to the study file
+    preset = presets.find(preset_ref)
+    base = preset.load()
+
+    spec = StudySpec(path=path, name=name, preset=preset.name, base=base, space=[],
+                     description=_text(raw, "description", ""))
+    spec.objective = _choice(raw, "objective", OBJECTIVES, spec.objective)
+    spec.sampler = _choice(raw, "sampler", SAMPLERS, spec.sampler)
+    spec.pruner = _choice(raw, "pruner", PRUNERS, spec.pruner)
+    spec.trials = _whole(raw, "trials", 1, MAX_TRIALS)
+    spec.seed = _whole(raw, "seed", 0, 2**31 - 1) or 0
+    spec.pruner_warmup_epochs = _whole(raw, "pruner_warmup_epochs", 0, 10_000, spec.pruner_warmup_epochs)
+    spec.pruner_startup_trials = _whole(raw, "pruner_startup_trials", 0, 10_000, spec.pruner_startup_trials)
+    if "timeout_minutes" in raw:
+        t = raw["timeout_minutes"]
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 10_000_000:
+            raise fail(f"timeout_minutes = {t!r} is invalid: expected a number of minutes above 0")
+        spec.timeout_minutes = float(t)
+
+    sets = raw.get("set", {})
+    if not isinstance(sets, dict):
+        raise fail('[set] must be a table of config keys, e.g. "run.epochs" = 4')
+    for key, value in sets.items():
+        base.set(key, value)  # ConfigError names the key and what is allowed
+    spec.sets = dict(sets)
+
+    space = raw.get("space", {})
+    if not isinstance(space, dict) or not space:
+        raise fail('[space] is missing or empty: give at least one key, e.g. "optimizer.lr" = { low = 0.01, high = 1.0, log = true }')
+    for key, value in space.items():
+        spec.space.append(_param(key, value, spec.sampler))
+        if key in sets:
+            raise fail(f"{key} is both in [set] and in [space]: keep it in one")
+    if spec.trials is None and spec.timeout_minutes is None and spec.sampler != "grid":
+        raise fail("no budget: give trials = N (the study's total across all workers) and/or timeout_minutes = M")
+    return spec
+
+
+def _param(key: str, spec: Any, sampler: str) -> Param:
+    where = f"space.{key}"
+    split_path(key)  # ConfigError: unknown key, with the allowed ones
+    kind = field_info(key)[0]
+    if not isinstance(spec, dict):
+        raise ConfigError([f"{where}: expected {{ low = .., high = .. }} or {{ choices = [..] }}, got {spec!r}"])
+    given = set(spec)
+    if given - RANGE_KEYS - CHOICE_KEYS:
+        raise ConfigError([f"{where}: unknown key(s) {', '.join(sorted(given - RANGE_KEYS - CHOICE_KEYS))} "
+                           f"(allowed: low, high, log, step; or choices; or values for a grid)"])
+    if given & CHOICE_KEYS:
+        if len(given & CHOICE_KEYS) > 1 or given & RANGE_KEYS:
+            raise ConfigError([f"{where}: give a range (low, high) or a list (choices / values), not both"])
+        (which,) = given & CHOICE_KEYS
+        items = spec[which]
+        if not isinstance(items, list) or not items:
+            raise ConfigError([f"{where}.{which}: expected a non-empty list of values for {key}"])
+        checked = [check_field(key, v) for v in items]  # ConfigError: names the key and what it allows
+        if len({json.dumps(v) for v in checked}) != len(checked):
+            raise ConfigError([f"{where}.{which}: a value is listed twice"])
+        return Param(key, choices=tuple(checked))
+    if sampler == "grid":
+        raise ConfigError([f"{where}: a grid study takes values = [...] for each key"])
+    if kind not in (int, float):
+        raise ConfigError([f"{where}: {key} is not a number ({allowed_text(key)}): give choices = [...]"])
+    if "low" not in spec or "high" not in spec:
+        raise ConfigError([f"{where}: a range needs both low and high"])
+    low, high = check_field(key, spec["low"]), check_field(key, spec["high"])
+    if not low < high:
+        raise ConfigError([f"{where}: low = {low:g} must be below high = {high:g} (an empty or inverted range)"])
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise ConfigError([f"{where}.log: expected true or false"])
+    if log and low <= 0:
+        raise ConfigError([f"{where}: a log range needs low above 0 (low = {low:g})"])
+    step = spec.get("step")
+    if step is not None:
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 < step <= high - low \
+                or (kind is int and not float(step).is_integer()):
+            raise ConfigError([f"{where}.step = {step!r} is invalid: expected a{'n integer' if kind is int else ' number'} "
+                               f"above 0 and at most high - low = {high - low:g}"])
+        if log:
+            raise ConfigError([f"{where}: log and step cannot go together (Optuna samples one or the other)"])
+        if not math.isclose(((high - low) / step) % 1, 0, abs_tol=1e-9) and \
+                not math.isclose(((high - low) / step) % 1, 1, abs_tol=1e-9):
+            raise ConfigError([f"{where}: high - low = {high - low:g} is not a whole number of steps of {step:g}"])
+    return Param(key, low=low, high=high, log=log, step=step)
+
+
+def _text(raw: dict, key: str, default: str) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError([f"{key} = {value!r} is invalid: expected a string"])
+    return value.strip()
+
+
+def _choice(raw: dict, key: str, allowed: tuple[str, ...], default: str) -> str:
+    value = raw.get(key, default)
+    if value not in allowed:
+        raise ConfigError([f"{key} = {value!r} is invalid: expected one of {', '.join(allowed)}"])
+    return value
+
+
+def _whole(raw: dict, key: str, low: int, high: int, default: int | None = None) -> int | None:
+    if key not in raw:
+        return default
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError([f"{key} = {value!r} is invalid: expected an integer from {low} to {high}"])
+    return value

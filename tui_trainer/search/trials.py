@@ -1,0 +1,77 @@
+"""A study's trials as the CLI, the Search screen and the final report show them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .study_file import StudySpec
+
+# Optuna's state names, as a user reads them next to run states
+STATE_NAMES = {"RUNNING": "running", "COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed",
+               "WAITING": "waiting"}
+OVER_BUDGET = "over_budget"  # a trial asked for past the budget by a worker that lost a race: not shown
+
+
+@dataclass
+class TrialRow:
+    number: int
+    state: str
+    value: float | None
+    params: dict[str, Any]  # config values (lists decoded)
+    run_dir: str | None
+    seconds: float | None
+    message: str | None
+    host: str | None = None
+    pid: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"trial": self.number, "state": self.state, "value": self.value, "params": self.params,
+                "run_dir": self.run_dir, "seconds": self.seconds, "message": self.message}
+
+
+@dataclass
+class StudyReport:
+    name: str
+    rows: list[TrialRow]
+    best: TrialRow | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def final_json(self) -> dict[str, Any]:
+        best = self.best
+        return {"study": self.name, "best_value": best.value if best else None,
+                "best_params": best.params if best else None, "best_run_dir": best.run_dir if best else None,
+                "best_trial": best.number if best else None,
+                **{k: self.counts.get(k, 0) for k in ("complete", "pruned", "failed")}}
+
+
+def trial_row(trial, spec: StudySpec) -> TrialRow:  # noqa: ANN001 - optuna FrozenTrial
+    attrs = trial.user_attrs
+    seconds = None
+    if trial.datetime_start is not None and trial.datetime_complete is not None:
+        seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
+    return TrialRow(trial.number, STATE_NAMES.get(trial.state.name, trial.state.name.lower()), trial.value,
+                    spec.decoded(trial.params), attrs.get("run_dir"), seconds, attrs.get("message"),
+                    attrs.get("host"), attrs.get("pid"))
+
+
+def report(study, spec: StudySpec) -> StudyReport:  # noqa: ANN001 - optuna Study
+    rows = [trial_row(t, spec) for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(OVER_BUDGET)]
+    done = [r for r in rows if r.state == "complete" and r.value is not None]
+    best = max(done, key=lambda r: r.value) if done else None
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    return StudyReport(spec.name, rows, best, counts)
+
+
+def importances(study) -> dict[str, float] | None:  # noqa: ANN001
+    """Optuna's parameter importances once enough trials have finished, else None."""
+    from optuna.importance import get_param_importances
+    from optuna.trial import TrialState
+
+    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 4:
+        return None
+    try:
+        return get_param_importances(study)
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return None  # e.g. every completed trial has the same value

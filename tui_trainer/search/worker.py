@@ -1,0 +1,220 @@
+"""A search worker: asks the study for a trial, trains it as an ordinary run, tells the result.
+
+Any number of workers, on any number of machines, share a study through its storage; Optuna
+hands each one a different trial (and each enqueued grid point to exactly one). A trial's run
+folder is tagged with the study and trial number, so the Runs screen compares trials like any run.
+Optuna's journal storage has no heartbeats, so each trial records its worker's host and pid, and
+every worker fails the RUNNING trials of this host whose process is gone before it asks for more.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+from ..training.events import EpochEnded, RunFailed, RunStarted
+from ..training.stopping import PRUNED, Verdict
+from .study_file import StudySpec
+from .trials import OVER_BUDGET
+
+STOP_FLAG = "stop"  # in the study folder: no worker starts another trial while it is there
+
+
+def make_sampler(spec: StudySpec, worker: int):  # noqa: ANN201
+    import optuna
+
+    seed = spec.seed + worker  # one seed for all would make random workers draw the same points
+    if spec.sampler == "tpe":
+        # constant_liar: a worker treats trials still running elsewhere as bad, not as absent, so
+        # parallel workers do not all sample around the same best point.
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(3, min(10, spec.budget // 3)),
+                                          constant_liar=True)
+    # grid: every point is enqueued when the study is created; the sampler never picks one
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def make_pruner(spec: StudySpec):  # noqa: ANN201
+    import optuna
+
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials,
+                                           n_warmup_steps=spec.pruner_warmup_epochs)
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.base.run.epochs, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def budget_spent(study, spec: StudySpec, started_at: float) -> bool:  # noqa: ANN001
+    from optuna.trial import TrialState
+
+    if spec.timeout_minutes is not None and time.time() > started_at + spec.timeout_minutes * 60:
+        return True
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return False
+    return len(trials) >= spec.budget
+
+
+def process_alive(pid: int, started: float | None) -> bool:
+    """Whether `pid` is still the process that recorded itself (a reused pid is not)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        return started is None or abs(proc.create_time() - started) < 1.0
+    except psutil.Error:
+        return False
+
+
+def fail_dead_trials(study) -> list[int]:  # noqa: ANN001
+    """Mark failed the RUNNING trials of this host whose worker died (SIGKILL, a crash, a reboot)."""
+    from optuna.trial import TrialState
+
+    host, failed = socket.gethostname(), []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if t.user_attrs.get("host") != host or pid is None or process_alive(pid, t.user_attrs.get("pid_started")):
+            continue
+        study._storage.set_trial_user_attr(t._trial_id, "message", f"its worker (pid {pid}) died")
+        study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+        failed.append(t.number)
+    return failed
+
+
+def pruning_rule(trial):  # noqa: ANN001, ANN201 - an optuna Trial -> a StopRule
+    """Report each evaluated epoch's test accuracy; the study's pruner says whether to go on."""
+
+    def rule(history: list[EpochEnded]) -> Verdict | None:
+        last = history[-1]
+        trial.report(last.test_acc, last.epoch)
+        if trial.should_prune():
+            return Verdict(PRUNED, f"pruned at epoch {last.epoch}: test accuracy {last.test_acc:.2%} is below "
+                                   f"what earlier trials had by then")
+        return None
+
+    return rule
+
+
+class Worker:
+    """One worker process's loop over trials, until the budget is spent or a stop is asked for."""
+
+    def __init__(self, spec: StudySpec, storage, folder: Path, *, runs: Path, data: str | None,  # noqa: ANN001
+                 device: str, index: int = 0, control=None, say=print) -> None:  # noqa: ANN001
+        from ..training.control import RunControl
+
+        self.spec, self.storage, self.folder, self.runs = spec, storage, Path(folder), Path(runs)
+        self.data, self.device, self.index = data, device, index
+        self.control = control or RunControl()  # a signal to this process stops the trial it trains
+        self.say = say
+        self._datasets: dict[tuple, object] = {}
+
+    def stop_asked(self) -> bool:
+        return (self.folder / STOP_FLAG).exists() or self.control.stop_requested
+
+    def run(self) -> int:
+        """Train trials until none is left; returns how many this worker trained."""
+        import optuna
+        from optuna.trial import TrialState
+
+        study = optuna.load_study(study_name=self.spec.name, storage=self.storage,
+                                  sampler=make_sampler(self.spec, self.index), pruner=make_pruner(self.spec))
+        started_at = study.user_attrs.get("started_at", time.time())
+        done = 0
+        while not self.stop_asked():
+            for number in fail_dead_trials(study):
+                self.say(f"trial {number}: its worker died; marked failed")
+            if budget_spent(study, self.spec, started_at):
+                break
+            trial = study.ask()
+            if trial.number >= self.spec.budget:  # another worker took the last trial between check and ask
+                study._storage.set_trial_system_attr(trial._trial_id, OVER_BUDGET, True)
+                study.tell(trial, state=TrialState.FAIL)
+                break
+            self.train_trial(study, trial)
+            done += 1
+        return done
+
+    def train_trial(self, study, trial) -> None:  # noqa: ANN001
+        from optuna.trial import TrialState
+
+        from ..data import DataError
+        from ..training.trainer import Trainer
+
+        spec = self.spec
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        trial.set_user_attr("pid_started", _own_start_time())
+        params = {p.key: self._suggest(trial, p) for p in spec.space}
+        cfg = spec.config_for(params)
+        self.say(f"trial {trial.number}: " + ", ".join(f"{k}={v}" for k, v in spec.decoded(params).items()))
+
+        def sink(event) -> None:  # noqa: ANN001
+            if isinstance(event, RunStarted):
+                trial.set_user_attr("run_dir", event.run_dir)
+            elif isinstance(event, EpochEnded) and event.test_acc is not None:
+                self.say(f"trial {trial.number}: epoch {event.epoch} test {event.test_acc:.2%}")
+
+        try:
+            dataset = self._dataset(cfg)
+        except DataError as e:  # every later trial would fail the same way: the worker stops
+            trial.set_user_attr("message", str(e))
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        trainer = Trainer(cfg, data=self.data, runs_dir=self.runs, preset=spec.preset, device_name=self.device,
+                          sink=sink, control=self.control, dataset=dataset,
+                          stop_rules=[pruning_rule(trial)] if spec.pruner != "none" else [],
+                          study=(spec.name, trial.number))
+        result = trainer.run()
+        if trainer.run_dir is not None:
+            trial.set_user_attr("run_dir", str(trainer.run_dir))
+        if isinstance(result, RunFailed):
+            trial.set_user_attr("message", result.message)
+            study.tell(trial, state=TrialState.FAIL)
+            self.say(f"trial {trial.number}: failed: {result.message}")
+        elif result.stopped:
+            trial.set_user_attr("message", f"stopped by the user after {result.epochs} epochs; last.pt is kept")
+            study.tell(trial, state=TrialState.FAIL)
+        elif result.state == PRUNED:
+            trial.set_user_attr("message", result.ended)
+            study.tell(trial, state=TrialState.PRUNED)
+            self.say(f"trial {trial.number}: {result.ended}")
+        else:
+            value = result.final_acc if spec.objective == "final_acc" else result.best_acc
+            if value is None:
+                trial.set_user_attr("message", "no test score to judge it by")
+                study.tell(trial, state=TrialState.FAIL)
+            else:
+                if result.ended:
+                    trial.set_user_attr("message", result.ended)
+                study.tell(trial, value)
+                self.say(f"trial {trial.number}: {spec.objective} {value:.2%}")
+
+    @staticmethod
+    def _suggest(trial, p):  # noqa: ANN001, ANN205 - the value as Optuna stores it
+        if p.choices:
+            return trial.suggest_categorical(p.key, p.encoded_choices())
+        if p.is_int:
+            return trial.suggest_int(p.key, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
+        return trial.suggest_float(p.key, p.low, p.high, step=p.step, log=p.log)
+
+    def _dataset(self, cfg):  # noqa: ANN001, ANN202
+        """Data loaded once per worker, for every trial with the same data settings."""
+        from ..data import load_dataset
+        from .. import locations
+
+        key = (cfg.data.dataset, cfg.data.cifar100_labels, cfg.data.image_size)
+        if key not in self._datasets:
+            self._datasets[key] = load_dataset(self.data or locations.default_data(), cfg.data)
+        return self._datasets[key]
+
+
+def _own_start_time() -> float:
+    import psutil
+
+    return psutil.Process().create_time()
+
+
+def worker_threads(workers: int) -> int:
+    """CPU threads for each of `workers` local workers, so that they do not fight over the cores."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))

@@ -1,0 +1,159 @@
+"""`tui-trainer search STUDY.toml`: run, join, follow or stop an Optuna study (search/)."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
+    p = sub.add_parser("search", help="hyperparameter search: an Optuna study over a preset",
+                       description="Run the study in STUDY.toml (see studies/ for examples). Each trial is an "
+                                   "ordinary run, tagged with the study and trial number.")
+    p.add_argument("study", type=Path, metavar="STUDY.toml")
+    p.add_argument("--storage", metavar="URL", help="postgresql://..., mysql://..., sqlite:///FILE or a journal file "
+                   "path that all workers share (default: a journal file in RUNS/studies/NAME/)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="local worker processes (default: 1)")
+    p.add_argument("--json", action="store_true", help="one JSON object per finished trial, then a summary")
+    action = p.add_mutually_exclusive_group()
+    action.add_argument("--status", action="store_true", help="show the study's trials and the best, then exit")
+    action.add_argument("--stop", action="store_true", help="stop the study: running trials save last.pt")
+    action.add_argument("--detach", action="store_true",
+                        help="run in the background, surviving logout; follow with --status or the app")
+    p.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # a worker process of a lead
+    p.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+    data_options(p)
+    runs_option(p)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .cli import EXIT_FAILED, UsageError
+    from .search.lead import SearchPlaces
+    from .search.storage import StorageError
+    from .search.study_file import load_study
+
+    if args.workers < 1 or args.workers > 64:
+        raise UsageError(f"tui-trainer search: --workers {args.workers} is invalid: expected 1 to 64")
+    spec = load_study(args.study)  # ConfigError: exit 2, one line
+    places = SearchPlaces(spec, args.runs, args.storage)
+    try:
+        if args.worker is not None:
+            return _work(args, places)
+        if args.status:
+            return _status(args, places)
+        if args.stop:
+            return _stop(places)
+        return _lead(args, places)
+    except StorageError as e:
+        print(f"tui-trainer search: {e}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
+    from .cli import EXIT_FAILED, EXIT_STOPPED, announce_study_end
+    from .detached import start_detached
+    from .search.lead import Lead, final_lines, open_study
+
+    spec = places.spec
+    if (pid := places.lead_pid()) is not None:
+        print(f"tui-trainer search: study {spec.name} is already running here (pid {pid}); follow it with "
+              f"`tui-trainer search --status {args.study}` or stop it with --stop", file=sys.stderr)
+        return EXIT_FAILED
+    open_study(places)  # at once: a bad storage URL is one line here, not in a worker's log
+    if args.detach:
+        argv = ["search", str(spec.path), "--workers", str(args.workers), "--runs", str(args.runs),
+                "--device", args.device] + (["--storage", args.storage] if args.storage else []) \
+            + (["--data", args.data] if args.data else [])
+        log = places.folder / "search.log"
+        pid = start_detached(argv, log)
+        print(f"study {spec.name} runs in the background (pid {pid}), log {log}")
+        print(f"follow it: tui-trainer search --status {args.study}   (or the app's Search screen, F4)")
+        print(f"stop it:   tui-trainer search --stop {args.study}")
+        return 0
+    say = _printer(args.json)
+    say(f"study {spec.name}: {spec.budget if spec.budget < 10_000 else 'unlimited'} trials of {spec.preset}, "
+        f"{spec.sampler} sampler, {spec.pruner} pruner, maximizing {spec.objective}; {args.workers} worker(s); "
+        f"storage {places.url or places.folder / 'journal.log'}")
+    if problem := spec.pruning_problem():
+        say(f"note: {problem}")
+    rep, stopped = Lead(places, workers=args.workers, data=args.data, device=args.device,
+                        json_lines=args.json).run()
+    if args.json:
+        print(json.dumps(rep.final_json()), flush=True)
+    else:
+        for line in final_lines(rep):
+            print(line)
+    announce_study_end(rep, bell=sys.stderr.isatty(), note=say)
+    if stopped:
+        return EXIT_STOPPED
+    return EXIT_FAILED if rep.rows and rep.best is None and not rep.counts.get("pruned") else 0
+
+
+def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
+    """A worker process: what a lead starts, N of them; it prints a line per trial event to its log."""
+    from .cli import EXIT_FAILED
+    from .data import DataError
+    from .training.control import RunControl
+    from .search.worker import Worker
+
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    control = RunControl()
+    signal.signal(signal.SIGINT, lambda *_: control.request_stop())
+    signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
+    worker = Worker(places.spec, places.storage(), places.folder, runs=args.runs, data=args.data,
+                    device=args.device, index=args.worker, control=control,
+                    say=lambda line: print(f"[worker {args.worker} pid {os.getpid()}] {line}", flush=True))
+    try:
+        worker.run()
+    except DataError as e:
+        print(f"tui-trainer search: {e}", flush=True)
+        return EXIT_FAILED
+    return 0
+
+
+def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
+    from .cli import EXIT_FAILED
+    from .search.lead import final_lines, find_study, trial_line
+    from .search.trials import importances, report
+
+    study = find_study(places)
+    if study is None:
+        print(f"tui-trainer search: no study {places.spec.name} in {places.url or places.folder / 'journal.log'} yet; "
+              f"start it with `tui-trainer search {args.study}`", file=sys.stderr)
+        return EXIT_FAILED
+    rep = report(study, places.spec)
+    pid = places.lead_pid()
+    if args.json:
+        print(json.dumps({**rep.final_json(), "running_here": pid, "trials": [r.to_json() for r in rep.rows]}))
+        return 0
+    print(f"study {rep.name}: " + (f"running here (pid {pid})" if pid else "not running here")
+          + f"; {len(rep.rows)} of {places.spec.budget if places.spec.budget < 10_000 else 'unlimited'} trials")
+    for row in rep.rows:
+        print(("* " if rep.best is row else "  ") + trial_line(row))
+    for line in final_lines(rep):
+        print(line)
+    if (imp := importances(study)) is not None:
+        print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
+    return 0
+
+
+def _stop(places) -> int:  # noqa: ANN001
+    from .search.lead import request_stop
+
+    stopped = request_stop(places)
+    pid = places.lead_pid()
+    print(f"study {places.spec.name}: stop asked" + (f" (lead pid {pid})" if pid else "")
+          + (f"; stopping trials {', '.join(str(r.number) for r in stopped)} (each saves last.pt)" if stopped else ""))
+    return 0
+
+
+def _printer(json_mode: bool):  # noqa: ANN202
+    """Progress lines: stdout normally, stderr under --json (stdout is for the JSON objects)."""
+    def say(line: str) -> None:
+        print(line, file=sys.stderr if json_mode else sys.stdout, flush=True)
+    return say
