@@ -79,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("-o", "--output", type=Path, metavar="PATH",
                     help="where to write (default: next to the checkpoint, e.g. best.onnx)")
 
+    lf = sub.add_parser("lr-find", help="LR range test: the loss as the LR rises, and a suggested LR",
+                        description="Train a throwaway copy of the configured model for --steps steps while every "
+                                    "peak LR rises exponentially together; suggest the LR where the loss falls "
+                                    "fastest (steepest descent). Nothing is written.")
+    lf.add_argument("--preset", help="preset name or path to a .toml file")
+    lf.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting")
+    lf.add_argument("--steps", type=int, default=100, help="steps of the sweep (default: 100)")
+    lf.add_argument("--json", action="store_true", help="the whole curve and the suggestion as one JSON object")
+    data_options(lf)
+
     sub.add_parser("presets", help="list presets")
     ls = sub.add_parser("runs", help="list runs: state, epochs, best and final accuracy, tags",
                         description="List the runs of a runs folder. " + FILTER_USAGE)
@@ -292,6 +302,66 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lr_find(args: argparse.Namespace) -> int:
+    if not args.preset:
+        raise UsageError("tui-trainer lr-find: --preset NAME|FILE is required (see `tui-trainer presets`)")
+    cfg, _ = presets.resolve(args.preset, args.set)
+    from .data import DataError
+    from .training.lr_find import find_lr
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\rsweeping: step {done}/{total}")
+            sys.stderr.flush()
+
+    try:
+        result = find_lr(cfg, data=args.data or locations.default_data(), device_name=args.device, steps=args.steps,
+                         progress=progress)
+    except DataError as e:
+        print(f"tui-trainer lr-find: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as e:
+        raise UsageError(f"tui-trainer lr-find: {e}") from None
+    finally:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r\033[K")
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return 0 if result.suggested_lr is not None else EXIT_FAILED
+    print(lr_find_plot(result))
+    ended = f", stopped at step {result.steps_done}: the loss diverged" if result.diverged else ""
+    print(f"{result.steps_done} steps in {result.seconds:.1f} s{ended}")
+    if result.suggested_lr is None:
+        print("no suggestion: too few steps before the loss diverged; try more --steps", file=sys.stderr)
+        return EXIT_FAILED
+    sets = [f"optimizer.lr={result.suggested_lr:.3g}"]
+    if result.suggested_muon_lr is not None:
+        sets.append(f"optimizer.muon_lr={result.suggested_muon_lr:.3g}")
+    print(f"suggested ({result.rule}): " + ", ".join(s.replace("=", " = ") for s in sets))
+    print("use it: " + " ".join(f"--set {s}" for s in sets))
+    return 0
+
+
+def lr_find_plot(result, width: int = 72, height: int = 16) -> str:  # noqa: ANN001 - an LRFindResult
+    """The smoothed loss against log10(lr) as terminal text, the suggestion marked."""
+    import math
+    import re
+
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    xs = [math.log10(lr) for lr in result.lrs]
+    plt.plot(xs, result.losses, marker="braille")
+    if result.suggested_lr is not None:
+        plt.vline(math.log10(result.suggested_lr))
+    decades = list(range(math.ceil(min(xs)), math.floor(max(xs)) + 1))
+    plt.xticks(decades, [f"1e{d}" for d in decades])
+    plt.title("smoothed loss against optimizer.lr")
+    return re.sub(r"\x1b\[[0-9;]*m", "", plt.build())  # plain text: it may go to a file or a pipe
+
+
 def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
     found = presets.discover()
     width = max((len(p.name) for p in found), default=0)
@@ -392,7 +462,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "export": cmd_export,
-            "presets": cmd_presets,
+            "presets": cmd_presets, "lr-find": cmd_lr_find,
             "runs": cmd_runs, "note": cmd_note, "tag": cmd_tag, "stop": cmd_stop,
             "queue": queue_command.cmd_queue,
             "search": search_command.cmd_search}

@@ -9,10 +9,19 @@ from pathlib import Path
 def builtin_presets() -> Path:
     """The built-in presets: inside the package when installed from a wheel (the build copies the
     top-level presets/ there), the checkout's presets/ when running from source."""
-    packaged = Path(str(resources.files("tui_trainer"))) / "presets"
+    return _shipped("presets")
+
+
+def example_studies() -> Path:
+    """The example study files (studies/ of the checkout), found the same way as the presets."""
+    return _shipped("studies")
+
+
+def _shipped(folder: str) -> Path:
+    packaged = Path(str(resources.files("tui_trainer"))) / folder
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "presets"
+    return Path(__file__).resolve().parent.parent / folder
 
 
 def default_data() -> str:

@@ -54,8 +54,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     from .cli import EXIT_FAILED, EXIT_STOPPED, announce_study_end
-    from .detached import start_detached
-    from .search.lead import Lead, final_lines, open_study
+    from .search.lead import Lead, final_lines, open_study, start_search
 
     spec = places.spec
     if (pid := places.lead_pid()) is not None:
@@ -64,11 +63,7 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
         return EXIT_FAILED
     open_study(places)  # at once: a bad storage URL is one line here, not in a worker's log
     if args.detach:
-        argv = ["search", str(spec.path), "--workers", str(args.workers), "--runs", str(args.runs),
-                "--device", args.device] + (["--storage", args.storage] if args.storage else []) \
-            + (["--data", args.data] if args.data else [])
-        log = places.folder / "search.log"
-        pid = start_detached(argv, log)
+        pid, log = start_search(places, workers=args.workers, data=args.data, device=args.device)
         print(f"study {spec.name} runs in the background (pid {pid}), log {log}")
         print(f"follow it: tui-trainer search --status {args.study}   (or the app's Search screen, F4)")
         print(f"stop it:   tui-trainer search --stop {args.study}")

@@ -7,7 +7,7 @@ import sys
 
 from rich.markup import escape
 
-from .training.events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+from .training.events import (BatchProgress, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                               RunPaused, RunStarted)
 
 

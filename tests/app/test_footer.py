@@ -7,7 +7,7 @@ from textual.widgets._footer import FooterKey
 from .conftest import make_app, run, six_runs, wait_for
 
 
-@pytest.mark.parametrize("key", ["f1", "f2", "f3"])
+@pytest.mark.parametrize("key", ["f1", "f2", "f3", "f4"])
 def test_footer_fits_80_columns(tmp_path, app_home, key):
     six_runs(tmp_path / "runs")
 
@@ -25,6 +25,6 @@ def test_footer_fits_80_columns(tmp_path, app_home, key):
             for k in keys:
                 if k.key != "ctrl+p":
                     assert k.region.width > 0 and k.region.right <= limit, (k.description, k.region, limit)
-            assert {"Setup", "Train", "Runs"} <= shown
+            assert {"Setup", "Train", "Runs", "Search"} <= shown
 
     run(scenario())

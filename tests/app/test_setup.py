@@ -112,7 +112,8 @@ def test_the_form_has_an_editor_for_every_config_field(tmp_path, app_home):
             assert set(form.rows) == {"description", *all_paths()}
             assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
             commands = {c.title for c in app.get_system_commands(app.screen)}
-            assert {"Start", "Save preset", "Go to Setup", "Go to Training", "Go to Runs"} <= commands
+            assert {"Start", "Save", "LR find", "Add to queue", "Show queue", "Search these", "Go to Setup",
+                    "Go to Training", "Go to Runs", "Go to Search"} <= commands
 
     run(scenario())
 

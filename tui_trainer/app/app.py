@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import threading
 import time
 from functools import partial
@@ -32,6 +33,7 @@ from ..training.events import Event, RunFailed, RunFinished
 from ..training.notify import notify_run_end
 from .messages import EngineEvent, ProgressEvent
 from .screens.runs import RunsScreen
+from .screens.search import SearchScreen
 from .screens.modals import ConfirmModal
 from .screens.setup import SetupScreen
 from .screens.training import TrainingScreen
@@ -39,8 +41,8 @@ from .session import RunSession, follow_run, live_started_at
 
 STOP_WAIT_S = 300.0  # quitting waits this long for the trainer to save last.pt
 HANG_UP_GRACE_S = 5.0  # after a hang-up and the run's end, time for a clean exit before a forced one
-MODE_TITLES = {"setup": "Setup", "training": "Training", "runs": "Runs"}
-MODE_KEYS = {"setup": "F1", "training": "F2", "runs": "F3"}
+MODE_TITLES = {"setup": "Setup", "training": "Training", "runs": "Runs", "search": "Search"}
+MODE_KEYS = {"setup": "F1", "training": "F2", "runs": "F3", "search": "F4"}
 BUSY = "A run is training here: stop it first (F2, then x)"
 
 
@@ -49,11 +51,12 @@ class TrainerApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "tui-trainer"
-    MODES = {"setup": SetupScreen, "training": TrainingScreen, "runs": RunsScreen}
+    MODES = {"setup": SetupScreen, "training": TrainingScreen, "runs": RunsScreen, "search": SearchScreen}
     BINDINGS = [
         Binding("f1", "goto('setup')", "Setup", priority=True),
         Binding("f2", "goto('training')", "Train", priority=True, tooltip="The Training screen"),
         Binding("f3", "goto('runs')", "Runs", priority=True),
+        Binding("f4", "goto('search')", "Search", priority=True),
         # Hidden from the footer like Textual's own (it is in the palette): at 80 columns the
         # footer is better spent on the mode keys.
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -389,4 +392,28 @@ def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = No
     app = TrainerApp(data, Path(runs), device, preset, handle_signals=True, bell=bell)
     app.run()
     app.finish_session()
+    for line in work_going_on(Path(runs)):
+        print(line, file=sys.stderr)
     return app.return_code or 0
+
+
+def work_going_on(runs: Path) -> list[str]:
+    """What goes on in the background after the app closes, and how to come back to it."""
+    from ..training.queue import runner_pid
+    from ..training.runs import live_pid
+
+    from ..search.lead import STUDY_FILE
+
+    lines = []
+    for folder in sorted((runs / "studies").glob("*/")):
+        if (pid := live_pid(folder)) is not None:
+            try:
+                study = (folder / STUDY_FILE).read_text().strip()
+            except OSError:
+                study = "STUDY.toml"
+            lines.append(f"tui-trainer: study {folder.name} goes on in the background (pid {pid}); follow it with "
+                         f"`tui-trainer` then F4, or `tui-trainer search --status {study}`")
+    if (pid := runner_pid(runs)) is not None:
+        lines.append(f"tui-trainer: the run queue goes on in the background (pid {pid}); follow it with "
+                     f"`tui-trainer queue list`, or `tui-trainer` then ctrl+u on the Setup screen")
+    return lines

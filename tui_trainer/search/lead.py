@@ -24,6 +24,7 @@ from .trials import StudyReport, TrialRow, report
 from .worker import STOP_FLAG, worker_threads
 
 POLL_S = 1.0
+STUDY_FILE = "study_file"  # in the study folder: the path of the file it was started from
 
 
 @dataclass
@@ -73,6 +74,50 @@ def find_study(places: SearchPlaces):  # noqa: ANN201
         return optuna.load_study(study_name=places.spec.name, storage=places.storage())
     except KeyError:
         return None
+
+
+def start_search(places: SearchPlaces, *, workers: int, data: str | None, device: str) -> tuple[int, Path]:
+    """Start the study's lead as detached work (its pid and log): the app's Start, `search --detach`."""
+    from ..detached import start_detached
+
+    argv = ["search", str(places.spec.path.resolve()), "--workers", str(workers), "--runs", str(places.runs),
+            "--device", device] + (["--storage", places.url] if places.url else []) + (["--data", data] if data else [])
+    log = places.folder / "search.log"
+    return start_detached(argv, log), log
+
+
+def known_study_files(runs: Path, *folders: Path) -> list[Path]:
+    """Study files to offer: those in `folders` (./studies) and those studies in `runs` started from."""
+    found = {p.resolve() for folder in folders if folder.is_dir() for p in folder.glob("*.toml")}
+    for marker in (Path(runs) / "studies").glob(f"*/{STUDY_FILE}"):
+        try:
+            path = Path(marker.read_text().strip())
+        except OSError:
+            continue
+        if path.is_file():
+            found.add(path)
+    return sorted(found)
+
+
+@dataclass
+class StudyView:
+    """What the Search screen shows of a study, read off the UI thread."""
+    report: StudyReport | None  # None: not in its storage yet
+    importances: dict[str, float] | None
+    lead_pid: int | None
+    problem: str | None = None  # the storage could not be read
+
+
+def look(places: SearchPlaces) -> StudyView:
+    from .trials import importances
+
+    try:
+        study = find_study(places)
+    except storages.StorageError as e:
+        return StudyView(None, None, places.lead_pid(), str(e))
+    if study is None:
+        return StudyView(None, None, places.lead_pid())
+    return StudyView(report(study, places.spec), importances(study), places.lead_pid())
 
 
 def request_stop(places: SearchPlaces) -> list[TrialRow]:
@@ -126,6 +171,7 @@ class Lead:
         folder = places.folder
         (folder / STOP_FLAG).unlink(missing_ok=True)  # a stop was for the search that ran before
         run_dirs.mark_live(folder)
+        (folder / STUDY_FILE).write_text(f"{places.spec.path.resolve()}\n")
         old = {signal.getsignal(s): s for s in (signal.SIGINT, signal.SIGTERM)}
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)

@@ -119,6 +119,99 @@ class StudySpec:
         return None
 
 
+def space_from_lines(text: str) -> dict[str, dict[str, Any]]:
+    """The app's short form of [space], one key a line: `optimizer.lr = 0.1 .. 1 log`,
+    `data.batch_size = 256 .. 1024 step 256`, `model.name = airbench | resnet9`. Blank lines and
+    # comments are skipped; values are checked later, by the same rules as a study file's."""
+    space: dict[str, dict[str, Any]] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, eq, rest = (part.strip() for part in line.partition("="))
+        if not eq or not key or not rest:
+            raise ConfigError([f"line {n}: expected KEY = LOW .. HIGH [log] [step S], or KEY = A | B | C"])
+        if ".." in rest:
+            low, _, tail = rest.partition("..")
+            words = tail.split()
+            if not words:
+                raise ConfigError([f"line {n}: {key}: a range needs a high end after '..'"])
+            entry: dict[str, Any] = {"low": _number(low, n), "high": _number(words[0], n)}
+            flags = words[1:]
+            while flags:
+                flag = flags.pop(0)
+                if flag == "log":
+                    entry["log"] = True
+                elif flag == "step" and flags:
+                    entry["step"] = _number(flags.pop(0), n)
+                else:
+                    raise ConfigError([f"line {n}: {key}: unknown {flag!r} (after the range: log, or step S)"])
+            space[key] = entry
+        else:
+            space[key] = {"choices": [_choice_value(v.strip()) for v in rest.split("|")]}
+    return space
+
+
+def _number(text: str, line: int) -> float | int:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError([f"line {line}: {text.strip()!r} is not a number"]) from None
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def _choice_value(text: str) -> Any:
+    """A choice as TOML would read it: a number, true/false, a [list], or else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def study_toml(*, preset: str, trials: int, sampler: str, pruner: str, objective: str, description: str,
+               sets: dict[str, Any], space: dict[str, dict[str, Any]]) -> str:
+    """A study file's text, as a user would write it."""
+    def value(v: Any) -> str:
+        return json.dumps(v)  # JSON's numbers, strings, booleans and lists are TOML too
+
+    lines = [f"description = {value(description)}", f"preset = {value(preset)}", f"trials = {trials}",
+             f"objective = {value(objective)}", f"sampler = {value(sampler)}", f"pruner = {value(pruner)}", "",
+             "[set]", *(f"{value(k)} = {value(v)}" for k, v in sets.items()), "", "[space]"]
+    for key, entry in space.items():
+        lines.append(f"{value(key)} = {{ " + ", ".join(f"{k} = {value(v)}" for k, v in entry.items()) + " }")
+    return "\n".join(lines) + "\n"
+
+
+def save_study(folder: Path, name: str, base: Config, *, trials: int, sampler: str, pruner: str,
+               objective: str, space_lines: str) -> Path:
+    """Write a study over `base` (the Setup form's config) as FOLDER/NAME.toml, its base config beside
+    it as NAME-base.toml; checked as any study file is, and nothing is left behind when refused."""
+    from ..atomic import atomic_write
+    from ..config import to_toml
+
+    folder = Path(folder)
+    check_name(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    base_path, path = folder / f"{name}-base.toml", folder / f"{name}.toml"
+    text = study_toml(preset=base_path.name, trials=trials, sampler=sampler, pruner=pruner, objective=objective,
+                      description=f"{name}: built from the Setup form", space=space_from_lines(space_lines),
+                      sets={"run.eval_every": 1} if pruner != "none" and base.run.eval_every > 1 else {})
+    trial_path = folder / f".{name}.checking.toml"
+    atomic_write(base_path, lambda f: f.write(to_toml(base).encode()))
+    trial_path.write_text(text.replace(f"preset = {json.dumps(base_path.name)}", f"preset = {json.dumps(str(base_path))}"))
+    try:
+        spec = _parse(trial_path, tomllib.loads(trial_path.read_text()) | {"name": name})
+    except ConfigError:
+        base_path.unlink(missing_ok=True)
+        raise
+    finally:
+        trial_path.unlink(missing_ok=True)
+    if spec.sampler == "grid" and trials > len(spec.grid_points()):
+        text = text.replace(f"trials = {trials}\n", "")  # the grid's own size
+    atomic_write(path, lambda f: f.write(text.encode()))
+    return path
+
+
 def load_study(path: Path | str) -> StudySpec:
     """Read and check a study file; ConfigError (exit 2) with one line naming the key on any problem."""
     path = Path(path)
@@ -144,10 +237,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> StudySpec:
     for key in raw:
         if key not in TOP_KEYS:
             raise fail(f"unknown key {key!r} (allowed: {', '.join(TOP_KEYS)})")
-    name = _text(raw, "name", path.stem)
-    if not name or any(not (c.isalnum() or c in "-_.") for c in name):
-        raise fail(f"name = {name!r} is invalid: use letters, digits, '-', '_' and '.' (it names the study's folder "
-                   f"and tags its runs)")
+    name = check_name(_text(raw, "name", path.stem))
     if "preset" not in raw:
         raise fail("preset is missing: the base config, a preset name or a .toml path (see `tui-trainer presets`)")
     preset_ref = _text(raw, "preset", "")
@@ -188,6 +278,13 @@ def _parse(path: Path, raw: dict[str, Any]) -> StudySpec:
     if spec.trials is None and spec.timeout_minutes is None and spec.sampler != "grid":
         raise fail("no budget: give trials = N (the study's total across all workers) and/or timeout_minutes = M")
     return spec
+
+
+def check_name(name: str) -> str:
+    if not name or name.startswith(".") or any(not (c.isalnum() or c in "-_.") for c in name):
+        raise ConfigError([f"name = {name!r} is invalid: use letters, digits, '-', '_' and '.' (it names the "
+                           f"study's folder and tags its runs)"])
+    return name
 
 
 def _param(key: str, spec: Any, sampler: str) -> Param:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..config import Config, to_toml
+from ..config import Config
 from . import runs
 from .events import EpochEnded, RunFinished, RunStarted, to_record
 from .listing import flatten

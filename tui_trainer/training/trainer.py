@@ -17,8 +17,8 @@ import torch
 from ..config import Config, ConfigError
 from .. import locations
 from ..data import Dataset, DataError, load_dataset
-from ..data.pipeline import TrainBatches, mixed_loss, normalize
-from ..models import build_model, count_parameters
+from ..data.pipeline import TrainBatches, mixed_loss
+from ..models import count_parameters
 from . import checkpoints, device, runs, system
 from .checkpoints import CheckpointError
 from .control import CONTROL_FILE, RunControl
@@ -26,7 +26,8 @@ from .ema import WeightEMA
 from .evaluate import EvalResult, evaluate_model
 from .events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                      RunPaused, RunStarted, Sink)
-from .optim import build_optimizer, set_lr
+from .build import build_training
+from .optim import set_lr
 from .schedules import lr_at
 from .stopping import PRUNED, StopRule, Verdict, early_stopping
 from .listing import flatten
@@ -35,7 +36,6 @@ from .summary import RunSummary, read_summary, write_summary
 
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
 SYSTEM_INTERVAL_S = 5.0  # system samples in events.jsonl: enough for a pane, a few lines a minute
-WHITENING_IMAGES = 5000
 
 
 class RunError(Exception):
@@ -262,16 +262,7 @@ class Trainer:
             from .tensorboard import TensorBoardWriter  # imported only by runs that ask for it
             self.recorders.append(TensorBoardWriter(self.run_dir))
 
-        torch.manual_seed(cfg.run.seed)
-        model = build_model(cfg.model.name, data.num_classes, cfg.model.widths or None, cfg.model.zero_gamma)
-        if state is None and hasattr(model, "init_from_data"):
-            # airbench's first conv whitens 2x2 patches: its weights come from the data, not from training.
-            model.init_from_data(normalize(data.train_x[:WHITENING_IMAGES], cfg.data.mean, cfg.data.std))
-        model = model.to(place.device, memory_format=place.memory_format)
-        optimizer = build_optimizer(model, cfg.optimizer)
-        batches = TrainBatches(data.train_x.to(place.device), data.train_y.to(place.device), cfg.augment,
-                               cfg.data.batch_size, cfg.data.mean, cfg.data.std, data.num_classes, cfg.run.seed,
-                               place.device, place.bf16, torch.float32)
+        model, optimizer, batches = build_training(cfg, data, place, fresh=state is None)
         start = checkpoints.ResumePoint()
         if state is not None:
             start = checkpoints.restore(state, model, optimizer, self.run_dir / "checkpoints" / "last.pt")

@@ -15,11 +15,16 @@ from textual.worker import get_current_worker
 from ... import presets
 from ...config import Config, ConfigError
 from ...locations import user_presets
+from ...training.queue import Queue, QueueError, config_sets
 from ..messages import AugmentPreview, DataStatus, ParamCount
 from ..widgets.config_form import ConfigForm
 from ..widgets.augment_strip import AugmentStrip
 from ..widgets.lr_plot import LRSchedulePlot
+from .lr_find import LRFindModal
 from .modals import AskModal
+from .queue import QueueModal
+from .search import STUDIES_DIR
+from .study_builder import StudyBuilderModal
 
 SCHEDULE_FIELDS = ("optimizer.lr", "run.epochs", "data.batch_size")
 # Training-split sizes when the data is not loaded yet (the UI never loads it to draw a plot).
@@ -80,10 +85,19 @@ class SetupScreen(Screen):
     BINDINGS = [
         Binding("f5", "start", "Start", priority=True, tooltip="Train these settings (refused while a field is invalid)"),
         Binding("ctrl+s", "start", "Start", show=False, priority=True),
-        Binding("f6", "save_preset", "Save preset", priority=True,
+        Binding("f6", "save_preset", "Save", priority=True,
                 tooltip="Save these settings as a preset of your own"),
         Binding("f7", "toggle_focus", "List/form", priority=True,
                 tooltip="Move between the preset list and the form"),
+        # F8 and F9 are on buttons beside Start, which name their keys: the footer keeps the mode keys.
+        Binding("f8", "lr_find", "LR find", show=False, priority=True,
+                tooltip="LR range test on these settings; a key puts the suggested LR into the form"),
+        Binding("f9", "queue_add", "Add to queue", show=False, priority=True,
+                tooltip="Add these settings to the run queue (runs one after another, in the background)"),
+        Binding("ctrl+u", "show_queue", "Show queue", show=False, priority=True,
+                tooltip="The run queue: reorder, remove, run or stop it"),
+        Binding("ctrl+f", "build_study", "Search these", show=False, priority=True,
+                tooltip="Build a hyperparameter study over these settings: fields to search and their ranges"),
     ]
 
     def __init__(self) -> None:
@@ -111,9 +125,13 @@ class SetupScreen(Screen):
                 yield Static("parameters: -", id="params")
                 yield Static("data: ...", id="data-status")
                 yield Static("", id="form-status")
-                with Horizontal(id="setup-buttons"):
+                with Horizontal(classes="setup-buttons"):
                     yield Button("Start (F5)", id="start", variant="success", compact=True)
                     yield Button("Save as preset (F6)", id="save", compact=True)
+                with Horizontal(classes="setup-buttons"):
+                    yield Button("LR find (F8)", id="lr-find", compact=True)
+                    yield Button("+ Queue (F9)", id="queue-add", compact=True)
+                    yield Button("Queue", id="queue-show", compact=True, tooltip="The run queue (ctrl+u)")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -327,8 +345,56 @@ class SetupScreen(Screen):
         if event.widget is not None and event.widget in self.query_one(ConfigForm).query("*"):
             self._last_form_focus = event.widget
 
+    def action_lr_find(self) -> None:
+        if self.refuse_invalid("The LR finder"):
+            return
+        form = self.query_one(ConfigForm)
+        cfg = form.config
+
+        def apply(values: dict | None) -> None:
+            for path, value in (values or {}).items():
+                form.editor(path).value = f"{value:g}"  # the editor's change validates and takes it
+            if values:
+                self.notify(", ".join(f"{k} = {v:g}" for k, v in values.items()), title="LR from the finder")
+
+        self.app.push_screen(LRFindModal(cfg, self.app.data, self.app.device,
+                                         dataset=self.app.cached_dataset(None, cfg.data)), apply)
+
+    def action_queue_add(self) -> None:
+        """Queue the preset with the form's changes as --set items, as `queue add` would."""
+        if self.refuse_invalid("Queueing"):
+            return
+        try:
+            base = presets.find(self.preset_name).load()
+        except ConfigError:
+            self.notify("Save these settings as a preset first (F6): a queued run names its preset",
+                        title="Not queued", severity="warning")
+            return
+        try:
+            item = Queue(self.app.runs).add(self.preset_name, config_sets(base, self.query_one(ConfigForm).config))
+        except (ConfigError, QueueError, OSError) as e:
+            self.notify(str(e), title="Not queued", severity="error")
+            return
+        self.notify(f"#{item.id} {item.describe()}", title="Queued (ctrl+u shows the queue)")
+
+    def action_build_study(self) -> None:
+        if self.refuse_invalid("A study"):
+            return
+
+        def written(path: Path | None) -> None:
+            if path is not None:
+                self.app.switch_mode("search")
+                self.app.call_after_refresh(lambda: self.app.screen.open_study(path))
+                self.notify(f"{path} written: F5 starts it", title="Study")
+
+        self.app.push_screen(StudyBuilderModal(self.query_one(ConfigForm).config, self.preset_name, STUDIES_DIR),
+                             written)
+
+    def action_show_queue(self) -> None:
+        self.app.push_screen(QueueModal())
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "start":
-            self.action_start()
-        elif event.button.id == "save":
-            self.action_save_preset()
+        actions = {"start": self.action_start, "save": self.action_save_preset, "lr-find": self.action_lr_find,
+                   "queue-add": self.action_queue_add, "queue-show": self.action_show_queue}
+        if event.button.id in actions:
+            actions[event.button.id]()
