@@ -47,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     runs_option(parser)
     parser.add_argument("--preset", help="the app opens with this preset (name or .toml file) loaded")
     parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a run ends")
+    parser.add_argument("--detach-runs", action="store_true", help=argparse.SUPPRESS)  # the served app's
+
+    sv = sub.add_parser("serve", help="serve the app to a web browser (textual-serve), behind a token")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument("--token", help="the URL's token (default: a new random one)")
+    sv.add_argument("--preset", help="the app opens with this preset (name or .toml file) loaded")
 
     train = sub.add_parser("train", help="train a preset headless")
     train.add_argument("--preset", help="preset name or path to a .toml file")
@@ -110,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     stop = sub.add_parser("stop", help="stop a live run (it saves last.pt first)")
     stop.add_argument("run_dir", type=Path)
 
+    data_options(sv)
+    runs_option(sv)
     queue_command.add_parser(sub, data_options, runs_option)
     search_command.add_parser(sub, data_options, runs_option)
     return parser
@@ -458,11 +467,25 @@ def cmd_app(args: argparse.Namespace) -> int:
     from .app.app import run_app
 
     return run_app(data=args.data or locations.default_data(), runs=args.runs, device=args.device, preset=args.preset,
-                   bell=not args.no_bell)
+                   bell=not args.no_bell, detach_runs=args.detach_runs)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"tui-trainer serve: --port {args.port} is invalid: expected 1 to 65535")
+    try:
+        import textual_serve  # noqa: F401
+    except ModuleNotFoundError:
+        print("tui-trainer serve: textual-serve is not installed: pip install 'tui-trainer[serve]'", file=sys.stderr)
+        return EXIT_FAILED
+    from .serve import serve
+
+    return serve(host=args.host, port=args.port, data=args.data or locations.default_data(), runs=args.runs,
+                 device=args.device, token=args.token, preset=args.preset)
 
 
 COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "export": cmd_export,
-            "presets": cmd_presets, "lr-find": cmd_lr_find,
+            "presets": cmd_presets, "lr-find": cmd_lr_find, "serve": cmd_serve,
             "runs": cmd_runs, "note": cmd_note, "tag": cmd_tag, "stop": cmd_stop,
             "queue": queue_command.cmd_queue,
             "search": search_command.cmd_search}

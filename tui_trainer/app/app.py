@@ -65,8 +65,9 @@ class TrainerApp(App):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
     def __init__(self, data: str, runs: Path | str, device: str = "auto", preset: str | None = None,
-                 handle_signals: bool = False, bell: bool = True) -> None:
+                 handle_signals: bool = False, bell: bool = True, detach_runs: bool = False) -> None:
         super().__init__()
+        self.detach_runs = detach_runs  # served to a browser: runs are detached work, not threads
         self.settings, self._settings_problem = load_settings()
         self.ring_bell = bell and self.settings.bell
         self.data = data
@@ -196,8 +197,12 @@ class TrainerApp(App):
 
     def start_run(self, cfg: Config | None, preset: str, resume: Path | None = None,
                   epochs: int | None = None) -> RunSession | None:
-        """Train `cfg` (or resume the run folder `resume`) in a thread worker of the App."""
+        """Train `cfg` (or resume the run folder `resume`) in a thread worker of the App, or, when
+        the app is served to a browser, as detached work that this app then attaches to."""
         if self.refuse_if_training("Not started"):
+            return None
+        if self.detach_runs:
+            self.start_detached_run(cfg, preset, resume, epochs)
             return None
         session = RunSession("local", control=RunControl(), preset=preset, run_dir=resume)
         sink = session.make_sink(self.post_message)
@@ -221,6 +226,24 @@ class TrainerApp(App):
                                          exclusive=True, exit_on_error=False)
         self.switch_mode("training")
         return session
+
+    def start_detached_run(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None) -> None:
+        """`tui-trainer train` in a session of its own: a closed browser tab (which quits this app's
+        process) never stops it, and a new tab attaches to it from the Runs screen."""
+        self.notify("Starting the run in the background ...", timeout=5)
+        self.run_worker(partial(self._start_and_attach, cfg, preset, resume, epochs), thread=True,
+                        group="detached-run", exit_on_error=False)
+
+    def _start_and_attach(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None) -> None:
+        from ..training.detached_run import DetachedRunError, start_train
+
+        try:
+            run_dir = start_train(self.runs, cfg, preset, resume=resume, epochs=epochs, data=self.data,
+                                  device=self.device)
+        except DetachedRunError as e:
+            self.call_from_thread(self.notify, str(e), title="Not started", severity="error", timeout=15)
+            return
+        self.call_from_thread(self.attach_run, run_dir)
 
     def attach_run(self, run_dir: Path) -> RunSession | None:
         """Follow a run another process trains, from its events.jsonl."""
@@ -387,9 +410,10 @@ def _sample_system() -> Any:
     return sample()
 
 
-def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = None, bell: bool = True) -> int:
+def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = None, bell: bool = True,
+            detach_runs: bool = False) -> int:
     """Run the app until the user quits; returns the exit code."""
-    app = TrainerApp(data, Path(runs), device, preset, handle_signals=True, bell=bell)
+    app = TrainerApp(data, Path(runs), device, preset, handle_signals=True, bell=bell, detach_runs=detach_runs)
     app.run()
     app.finish_session()
     for line in work_going_on(Path(runs)):

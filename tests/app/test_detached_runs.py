@@ -1,0 +1,37 @@
+"""The served app's runs (TrainerApp(detach_runs=True), what `tui-trainer serve` runs for each tab):
+F5 starts `tui-trainer train` as detached work and attaches to it, and the run outlives the app."""
+from __future__ import annotations
+
+import os
+import time
+
+from tui_trainer.app.app import TrainerApp
+from tui_trainer.training import runs
+from tui_trainer.training.summary import read_summary
+
+from .conftest import run, select_preset, wait_for
+from .test_search_screen import small_cifar
+
+
+def test_a_run_started_in_a_served_app_is_its_own_process_and_outlives_the_app(tmp_path, app_home):
+    data = small_cifar(tmp_path / "data")
+
+    async def scenario():
+        app = TrainerApp(data, tmp_path / "runs", "cpu", detach_runs=True)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_preset(pilot, "tiny-long")
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.session is not None and app.session.kind == "attached", 120,
+                           "the app to attach to its detached run")
+            run_dir = app.session.run_dir
+            pid = runs.live_pid(run_dir)
+            assert pid is not None and pid != os.getpid() and os.getsid(pid) != os.getsid(0)
+            await wait_for(pilot, lambda: app.session.epochs, 120, "the first epoch in the Training view")
+            return run_dir
+
+    run_dir = run(scenario())
+    deadline = time.time() + 120
+    while (summary := read_summary(run_dir)) is None or summary.state == "live":
+        assert time.time() < deadline, "the run did not finish after the app exited"
+        time.sleep(0.5)
+    assert summary.state == "finished" and summary.epochs_done == 4 and summary.preset == "tiny-long"
