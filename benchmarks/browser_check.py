@@ -86,10 +86,16 @@ def main() -> int:
     preset = work / "browser-tiny.toml"
     preset.write_text(TINY)
     runs = work / "runs"
+    # A home of its own, with a notify command that keeps the summary it is given.
+    config = work / "home" / ".config" / "tui-trainer"
+    config.mkdir(parents=True)
+    notified = work / "notified.json"
+    (config / "settings.toml").write_text(f'notify_command = "cat > {notified}"\n')
+    env = {**os.environ, "HOME": str(work / "home"), "XDG_CONFIG_HOME": str(work / "home" / ".config")}
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "tui_trainer", "serve", "--port", str(port), "--data",
                                "synthetic", "--runs", str(runs), "--preset", str(preset), "--token", TOKEN],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=work)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=work, env=env)
     checks: list[tuple[str, bool, str]] = []
 
     def check(name: str, ok: bool, detail: str = "") -> None:
@@ -125,6 +131,7 @@ def main() -> int:
             time.sleep(0.5)
         return False
 
+    run_dir = None
     try:
         started = time.time()
         driver.get(f"{base}/?token={TOKEN}")
@@ -140,6 +147,8 @@ def main() -> int:
         pid = run_dirs.live_pid(run_dir) if run_dir else None
         check("the run is detached work (its own process)", pid is not None and pid != server.pid,
               f"(pid {pid})")
+        terminal.send_keys("s")  # the system pane, fed by the run's own samples in events.jsonl
+        check("the system pane shows CPU and memory", seen("CPU", 30) and seen("RAM", 5) and seen(" of ", 5))
     finally:
         driver.quit()  # the tab closes mid-run: textual-serve ends the app's process
     if run_dir is not None:
@@ -151,6 +160,10 @@ def main() -> int:
         check("after the tab closed the run trained to its end", summary is not None and summary.state == "finished",
               f"({summary.state if summary else '?'}, {summary.epochs_done if summary else 0} epochs, "
               f"best {summary.best_acc if summary else None})")
+        time.sleep(2)
+        said = json.loads(notified.read_text()) if notified.is_file() else {}
+        check("its end ran the notify command with the summary", said.get("state") == "finished"
+              and said.get("run_dir") == str(run_dir), f"({notified.name}: state {said.get('state')})")
     server.terminate()
     server.wait(10)
     print("\n| check | result |\n|---|---|")
