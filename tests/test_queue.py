@@ -210,7 +210,9 @@ def test_queue_stop_stops_the_current_run_with_last_pt_and_keeps_the_rest(home, 
     capsys.readouterr()
     assert queue_cli(runs, "list") == 0
     listed = capsys.readouterr().out
-    assert "runner: not running" in listed and " 1. #2  " in listed and f"#1  stopped  {run_dir}" in listed
+    # (with "best ..." between them when an epoch ended before the stop came)
+    assert "runner: not running" in listed and " 1. #2  " in listed and "#1  stopped  " in listed
+    assert str(run_dir) in listed
 
 
 def test_stopping_the_run_itself_skips_it_and_the_queue_goes_on(home, tmp_path, inputs, capsys):

@@ -60,7 +60,7 @@ def test_the_token_guards_the_page_and_the_websocket(served):
     # With the cookie the page set, the websocket handshake gets through: 101, switching protocols.
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        lines = [f"GET /ws?width=80&height=24 HTTP/1.1", f"Host: {host}:{port}", f"Cookie: {cookie}",
+        lines = ["GET /ws?width=80&height=24 HTTP/1.1", f"Host: {host}:{port}", f"Cookie: {cookie}",
                  *(f"{k}: {v}" for k, v in WS.items())]
         s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         assert s.recv(200).split(b"\r\n")[0] == b"HTTP/1.1 101 Switching Protocols"

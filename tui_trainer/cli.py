@@ -337,7 +337,8 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json()))
         return 0 if result.suggested_lr is not None else EXIT_FAILED
-    print(lr_find_plot(result))
+    if result.lrs:
+        print(lr_find_plot(result))
     ended = f", stopped at step {result.steps_done}: the loss diverged" if result.diverged else ""
     print(f"{result.steps_done} steps in {result.seconds:.1f} s{ended}")
     if result.suggested_lr is None:
@@ -473,9 +474,9 @@ def cmd_app(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise UsageError(f"tui-trainer serve: --port {args.port} is invalid: expected 1 to 65535")
-    try:
-        import textual_serve  # noqa: F401
-    except ModuleNotFoundError:
+    import importlib.util
+
+    if importlib.util.find_spec("textual_serve") is None:
         print("tui-trainer serve: textual-serve is not installed: pip install 'tui-trainer[serve]'", file=sys.stderr)
         return EXIT_FAILED
     from .serve import serve

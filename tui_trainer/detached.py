@@ -22,7 +22,7 @@ def start_detached(args: list[str], log: Path, env: dict[str, str] | None = None
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", *args], stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
-                                env={**os.environ, **(env or {})})
+                                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})  # its log, line by line
     # Reaped when it ends, so that an exited child is not a zombie that still answers kill(pid, 0)
     # and looks alive to live_pid() for as long as the app that started it runs.
     threading.Thread(target=proc.wait, daemon=True, name=f"reap-{proc.pid}").start()

@@ -31,14 +31,16 @@ def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .cli import EXIT_FAILED, UsageError
-    from .search.lead import SearchPlaces
+    from .search.lead import STORAGE_ENV, SearchPlaces
     from .search.storage import StorageError
     from .search.study_file import load_study
 
     if args.workers < 1 or args.workers > 64:
         raise UsageError(f"tui-trainer search: --workers {args.workers} is invalid: expected 1 to 64")
     spec = load_study(args.study)  # ConfigError: exit 2, one line
-    places = SearchPlaces(spec, args.runs, args.storage)
+    # --storage, else what the lead handed its workers (not in argv: `ps` shows argv), else the file's
+    url = args.storage or os.environ.get(STORAGE_ENV) or spec.storage
+    places = SearchPlaces(spec, args.runs, url)
     try:
         if args.worker is not None:
             return _work(args, places)
@@ -57,11 +59,12 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     from .search.lead import Lead, final_lines, open_study, start_search
 
     spec = places.spec
-    if (pid := places.lead_pid()) is not None:
-        print(f"tui-trainer search: study {spec.name} is already running here (pid {pid}); follow it with "
-              f"`tui-trainer search --status {args.study}` or stop it with --stop", file=sys.stderr)
+    lead = Lead(places, workers=args.workers, data=args.data, device=args.device, json_lines=args.json)
+    if (pid := places.lead_pid()) is not None or (not args.detach and not lead.claim()):
+        print(f"tui-trainer search: study {spec.name} is already running here" + (f" (pid {pid})" if pid else "")
+              + f"; follow it with `tui-trainer search --status {args.study}` or stop it with --stop", file=sys.stderr)
         return EXIT_FAILED
-    open_study(places)  # at once: a bad storage URL is one line here, not in a worker's log
+    study = open_study(places)  # at once: a bad storage URL is one line here, not in a worker's log
     if args.detach:
         pid, log = start_search(places, workers=args.workers, data=args.data, device=args.device)
         print(f"study {spec.name} runs in the background (pid {pid}), log {log}")
@@ -71,11 +74,10 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     say = _printer(args.json)
     say(f"study {spec.name}: {spec.budget if spec.budget < 10_000 else 'unlimited'} trials of {spec.preset}, "
         f"{spec.sampler} sampler, {spec.pruner} pruner, maximizing {spec.objective}; {args.workers} worker(s); "
-        f"storage {places.url or places.folder / 'journal.log'}")
+        f"storage {places.where()}")
     if problem := spec.pruning_problem():
         say(f"note: {problem}")
-    rep, stopped = Lead(places, workers=args.workers, data=args.data, device=args.device,
-                        json_lines=args.json).run()
+    rep, stopped = lead.run(study)
     if args.json:
         print(json.dumps(rep.final_json()), flush=True)
     else:
@@ -101,7 +103,7 @@ def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     signal.signal(signal.SIGINT, lambda *_: control.request_stop())
     signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
     worker = Worker(places.spec, places.storage(), places.folder, runs=args.runs, data=args.data,
-                    device=args.device, index=args.worker, control=control,
+                    device=args.device, index=args.worker, control=control, lead=os.getppid(),
                     say=lambda line: print(f"[worker {args.worker} pid {os.getpid()}] {line}", flush=True))
     try:
         worker.run()
@@ -118,7 +120,7 @@ def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
     study = find_study(places)
     if study is None:
-        print(f"tui-trainer search: no study {places.spec.name} in {places.url or places.folder / 'journal.log'} yet; "
+        print(f"tui-trainer search: no study {places.spec.name} in {places.where()} yet; "
               f"start it with `tui-trainer search {args.study}`", file=sys.stderr)
         return EXIT_FAILED
     rep = report(study, places.spec)

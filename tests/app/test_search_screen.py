@@ -9,7 +9,7 @@ from pathlib import Path
 from tui_trainer.app.app import TrainerApp
 from tui_trainer.app.screens.search import SearchScreen
 from tui_trainer.app.widgets.trials_table import TrialsTable
-from tui_trainer.search.lead import SearchPlaces, look
+from tui_trainer.search.lead import SearchPlaces, look, request_stop
 from tui_trainer.search.study_file import load_study
 from tui_trainer.training import runs
 
@@ -31,7 +31,7 @@ def write_study(tmp_path: Path) -> Path:
     study.parent.mkdir()
     # A grid in order: a short trial to complete while no app is open, then a long one to stop.
     study.write_text(f'preset = "{preset}"\nsampler = "grid"\npruner = "none"\n'
-                     '[space]\n"run.epochs" = { values = [2, 60] }\n')
+                     '[space]\n"run.epochs" = { values = [2, 10000] }\n')
     return study
 
 
@@ -62,7 +62,14 @@ def test_a_study_started_here_outlives_the_app_and_a_new_app_follows_and_stops_i
             assert "running here" in str(screen.query_one("#study-title").render())
         # the app has exited here, its study has not
 
-    run(start_then_quit())
+    try:
+        run(start_then_quit())
+        _follow_and_stop_then_check(tmp_path, data, study, places)
+    finally:
+        request_stop(places)  # a failed check leaves no study training
+
+
+def _follow_and_stop_then_check(tmp_path, data, study, places) -> None:
     wait_until(lambda: (v := look(places)).report and v.report.counts.get("complete"), 120, "a trial to complete")
     assert places.lead_pid() is not None
 

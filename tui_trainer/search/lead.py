@@ -8,12 +8,13 @@ stop flag and asks each running trial to stop, which saves its last.pt as any st
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..training import runs as run_dirs
@@ -21,10 +22,16 @@ from ..training.control import send_command
 from . import storage as storages
 from .study_file import StudySpec
 from .trials import StudyReport, TrialRow, report
-from .worker import STOP_FLAG, worker_threads
+from .worker import STOP_ATTR, STOP_FLAG, fail_dead_trials, worker_threads
 
 POLL_S = 1.0
+LEAD_LOCK = ".lead.lock"
+STORAGE_ENV = "TUI_TRAINER_STORAGE"  # how a lead hands its workers the storage URL
 STUDY_FILE = "study_file"  # in the study folder: the path of the file it was started from
+
+
+class StudyMismatch(storages.StorageError):
+    """The storage holds a study of this name made from other settings."""
 
 
 @dataclass
@@ -33,13 +40,25 @@ class SearchPlaces:
     spec: StudySpec
     runs: Path
     url: str | None  # None: the journal in the study folder
+    _storage: object = field(default=None, repr=False)
+    _importances: tuple = field(default=(-1, None), repr=False)  # (complete trials, what they gave)
 
     @property
     def folder(self) -> Path:
         return storages.study_folder(self.runs, self.spec.name)
 
     def storage(self):  # noqa: ANN201
-        return storages.open_storage(self.url, self.folder)
+        """Opened once: a journal storage replays the whole file when it is opened, then only what is new."""
+        if self._storage is None:
+            self._storage = storages.open_storage(self.url, self.folder)
+        return self._storage
+
+    def where(self) -> str:
+        return storages.describe(self.url, self.folder)
+
+    def exists_here(self) -> bool:
+        """False only for a default journal that was never written (so reading it creates nothing)."""
+        return self.url is not None or (self.folder / storages.JOURNAL).is_file()
 
     def lead_pid(self) -> int | None:
         """The lead process running this study on this machine, if any."""
@@ -54,9 +73,16 @@ def open_study(places: SearchPlaces):  # noqa: ANN201 - an optuna Study
     try:
         study = optuna.create_study(study_name=spec.name, storage=storage, direction="maximize")
     except optuna.exceptions.DuplicatedStudyError:
-        return optuna.load_study(study_name=spec.name, storage=storage)
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+        made_from = study.user_attrs.get("fingerprint")
+        if made_from is not None and made_from != spec.fingerprint():
+            raise StudyMismatch(f"study {spec.name} in {places.where()} was made from other settings (base config, "
+                                f"space, sampler or objective) than {spec.path}: its trials would not compare; "
+                                f"give the file another name = \"...\", or delete {places.folder}") from None
+        return study
     # Only the process that created the study gets here (creation is atomic in every storage), so
     # each grid point is enqueued once, however many workers on however many machines join.
+    study.set_user_attr("fingerprint", spec.fingerprint())
     study.set_user_attr("started_at", time.time())
     study.set_user_attr("study_file", str(spec.path.resolve()))
     study.set_user_attr("objective", spec.objective)
@@ -70,6 +96,8 @@ def find_study(places: SearchPlaces):  # noqa: ANN201
     """The study if its storage has it, else None (nothing is created)."""
     import optuna
 
+    if not places.exists_here():
+        return None
     try:
         return optuna.load_study(study_name=places.spec.name, storage=places.storage())
     except KeyError:
@@ -81,9 +109,9 @@ def start_search(places: SearchPlaces, *, workers: int, data: str | None, device
     from ..detached import start_detached
 
     argv = ["search", str(places.spec.path.resolve()), "--workers", str(workers), "--runs", str(places.runs),
-            "--device", device] + (["--storage", places.url] if places.url else []) + (["--data", data] if data else [])
+            "--device", device] + (["--data", data] if data else [])
     log = places.folder / "search.log"
-    return start_detached(argv, log), log
+    return start_detached(argv, log, env={STORAGE_ENV: places.url or ""}), log
 
 
 def known_study_files(runs: Path, *folders: Path) -> list[Path]:
@@ -117,7 +145,11 @@ def look(places: SearchPlaces) -> StudyView:
         return StudyView(None, None, places.lead_pid(), str(e))
     if study is None:
         return StudyView(None, None, places.lead_pid())
-    return StudyView(report(study, places.spec), importances(study), places.lead_pid())
+    rep = report(study, places.spec)
+    complete = rep.counts.get("complete", 0)
+    if places._importances[0] != complete:  # refitted only when a trial completes: it costs CPU
+        places._importances = (complete, importances(study))
+    return StudyView(rep, places._importances[1], places.lead_pid())
 
 
 def request_stop(places: SearchPlaces) -> list[TrialRow]:
@@ -125,6 +157,8 @@ def request_stop(places: SearchPlaces) -> list[TrialRow]:
     places.folder.mkdir(parents=True, exist_ok=True)
     (places.folder / STOP_FLAG).write_text("stop\n")
     study = find_study(places)
+    if study is not None:
+        study.set_user_attr(STOP_ATTR, True)  # for workers on other machines, at their next trial
     stopped = []
     for row in report(study, places.spec).rows if study is not None else []:
         if row.state == "running" and row.run_dir and run_dirs.live_pid(Path(row.run_dir)) is not None:
@@ -165,33 +199,56 @@ class Lead:
         self.out, self.json_lines = out, json_lines
         self.stopping = False
 
-    def run(self) -> tuple[StudyReport, bool]:
-        """(the final report, whether it was stopped)."""
+    def claim(self) -> bool:
+        """Hold the study's lead lock for this process's life: one lead per study and machine,
+        however close together two starts come. False when another lead has it."""
+        self.places.folder.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.places.folder / LEAD_LOCK, "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            return False
+        return True
+
+    def run(self, study) -> tuple[StudyReport, bool]:  # noqa: ANN001
+        """(the final report, whether it was stopped); `claim()` first."""
         places = self.places
         folder = places.folder
         (folder / STOP_FLAG).unlink(missing_ok=True)  # a stop was for the search that ran before
+        study.set_user_attr(STOP_ATTR, False)
         run_dirs.mark_live(folder)
         (folder / STUDY_FILE).write_text(f"{places.spec.path.resolve()}\n")
         old = {signal.getsignal(s): s for s in (signal.SIGINT, signal.SIGTERM)}
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
+        procs: list[subprocess.Popen] = []
         try:
             procs = [self._start_worker(i) for i in range(self.workers)]
-            study = find_study(places)
             seen: set[int] = set()
+            signalled = False
             while True:
                 alive = [p for p in procs if p.poll() is None]
                 self._report_new(report(study, places.spec), seen)
                 if not alive:
                     break
-                if (folder / STOP_FLAG).exists():
-                    self.stopping = True
+                if not signalled and (folder / STOP_FLAG).exists():
+                    # Each worker stops the trial it trains at a step, even one still loading its data.
+                    self.stopping = signalled = True
+                    for p in alive:
+                        p.send_signal(signal.SIGTERM)
                 time.sleep(POLL_S)
             for i, p in enumerate(procs):
                 if p.returncode not in (0, 130, -signal.SIGINT, -signal.SIGTERM):
                     self.out(f"worker {i} exited with {p.returncode}; its log: {self._log(i)}", file=sys.stderr)
-            return report(study, places.spec), self.stopping
+            fail_dead_trials(study)  # a worker killed outright leaves its trial RUNNING
+            rep = report(study, places.spec)
+            self._report_new(rep, seen)
+            return rep, self.stopping
         finally:
+            for p in procs:
+                if p.poll() is None:  # the lead itself failed: no worker may go on unled
+                    p.terminate()
             for handler, sig in old.items():
                 signal.signal(sig, handler)
             run_dirs.clear_live(folder)
@@ -211,14 +268,14 @@ class Lead:
         threads = worker_threads(self.workers)
         args = [sys.executable, "-m", "tui_trainer", "search", str(p.spec.path), "--worker", str(index),
                 "--threads", str(threads), "--runs", str(p.runs), "--device", self.device]
-        if p.url:
-            args += ["--storage", p.url]
         if self.data:
             args += ["--data", self.data]
         log = open(self._log(index), "ab")
         # The workers share the lead's session: a Ctrl-C in its terminal reaches them too, and each
-        # stops its trial at a step; a detached lead takes them into its own session.
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
+        # stops its trial at a step; a detached lead takes them into its own session. The storage
+        # URL goes in the environment, not in argv, where `ps` would show its password.
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1",
+               STORAGE_ENV: p.url or ""}
         try:
             return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         finally:

@@ -12,7 +12,8 @@ from pathlib import Path
 
 JOURNAL = "journal.log"
 DB_SCHEMES = ("sqlite", "postgresql", "mysql")
-DRIVERS = {"postgresql": "psycopg2-binary (pip install 'tui-trainer[postgres]')", "mysql": "pymysql"}
+DRIVERS = {"postgresql": "psycopg2-binary (pip install 'tui-trainer[postgres]')",
+           "mysql": "pymysql and give the URL as mysql+pymysql://..."}
 
 
 class StorageError(Exception):
@@ -25,7 +26,8 @@ def study_folder(runs: Path, name: str) -> Path:
 
 
 def describe(url: str | None, folder: Path) -> str:
-    return url or str(folder / JOURNAL)
+    """Where the trials are, for messages and logs (a URL's password hidden)."""
+    return _hidden(url) if url else str(folder / JOURNAL)
 
 
 def open_storage(url: str | None, folder: Path):  # noqa: ANN201 - an optuna BaseStorage
@@ -45,8 +47,10 @@ def open_storage(url: str | None, folder: Path):  # noqa: ANN201 - an optuna Bas
         if scheme not in DB_SCHEMES:
             raise StorageError(f"--storage {url}: unknown kind {scheme!r} (use postgresql://, mysql://, sqlite:/// "
                                f"or the path of a journal file)")
+        # A server that does not answer is one line after 10 s, not a hang for the TCP timeout.
+        connect = {"connect_args": {"connect_timeout": 10}} if scheme == "postgresql" else {}
         try:
-            return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+            return RDBStorage(url, engine_kwargs={"pool_pre_ping": True, **connect})
         except ModuleNotFoundError as e:
             raise StorageError(f"--storage {_hidden(url)}: the {e.name} driver is not installed; "
                                f"install {DRIVERS.get(scheme, e.name)}") from None

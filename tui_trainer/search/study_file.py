@@ -21,7 +21,7 @@ from ..config import Config, ConfigError, allowed_text, check_field, field_info,
 OBJECTIVES = ("final_acc", "best_acc")
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
-TOP_KEYS = ("description", "name", "preset", "trials", "timeout_minutes", "objective", "sampler", "pruner",
+TOP_KEYS = ("description", "name", "preset", "storage", "trials", "timeout_minutes", "objective", "sampler", "pruner",
             "seed", "pruner_warmup_epochs", "pruner_startup_trials", "set", "space")
 RANGE_KEYS, CHOICE_KEYS = {"low", "high", "log", "step"}, {"choices", "values"}
 MAX_TRIALS = 10_000
@@ -80,10 +80,11 @@ class StudySpec:
     objective: str = "final_acc"
     sampler: str = "tpe"
     pruner: str = "median"
-    seed: int = 0
+    seed: int | None = None  # None: each worker draws its own
     pruner_warmup_epochs: int = 1  # epochs a trial trains before the median pruner may stop it
     pruner_startup_trials: int = 3  # trials that finish before any is pruned
     sets: dict[str, Any] = field(default_factory=dict)
+    storage: str | None = None  # the default --storage (a URL or a journal path), so the app finds it too
 
     @property
     def budget(self) -> int:
@@ -107,6 +108,14 @@ class StudySpec:
     def decoded(self, params: dict[str, Any]) -> dict[str, Any]:
         by_key = {p.key: p for p in self.space}
         return {k: by_key[k].decode(v) if k in by_key else v for k, v in params.items()}
+
+    def fingerprint(self) -> str:
+        """What makes trials of this study comparable: the base config, space, sampler and objective."""
+        import hashlib
+
+        what = {"base": self.base.to_dict(), "space": [p.describe() + p.key for p in self.space],
+                "sampler": self.sampler, "objective": self.objective}
+        return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
     def pruning_problem(self) -> str | None:
         """Why the pruner can do nothing for these trials, if it cannot (said when a study starts)."""
@@ -191,8 +200,11 @@ def save_study(folder: Path, name: str, base: Config, *, trials: int, sampler: s
 
     folder = Path(folder)
     check_name(name)
-    folder.mkdir(parents=True, exist_ok=True)
     base_path, path = folder / f"{name}-base.toml", folder / f"{name}.toml"
+    if path.exists() or base_path.exists():
+        raise ConfigError([f"name = {name!r}: {path} exists already; choose another name (a study of that name "
+                           f"would join the old one's trials)"])
+    folder.mkdir(parents=True, exist_ok=True)
     text = study_toml(preset=base_path.name, trials=trials, sampler=sampler, pruner=pruner, objective=objective,
                       description=f"{name}: built from the Setup form", space=space_from_lines(space_lines),
                       sets={"run.eval_every": 1} if pruner != "none" and base.run.eval_every > 1 else {})
@@ -247,12 +259,12 @@ def _parse(path: Path, raw: dict[str, Any]) -> StudySpec:
     base = preset.load()
 
     spec = StudySpec(path=path, name=name, preset=preset.name, base=base, space=[],
-                     description=_text(raw, "description", ""))
+                     description=_text(raw, "description", ""), storage=_text(raw, "storage", "") or None)
     spec.objective = _choice(raw, "objective", OBJECTIVES, spec.objective)
     spec.sampler = _choice(raw, "sampler", SAMPLERS, spec.sampler)
     spec.pruner = _choice(raw, "pruner", PRUNERS, spec.pruner)
     spec.trials = _whole(raw, "trials", 1, MAX_TRIALS)
-    spec.seed = _whole(raw, "seed", 0, 2**31 - 1) or 0
+    spec.seed = _whole(raw, "seed", 0, 2**31 - 1)
     spec.pruner_warmup_epochs = _whole(raw, "pruner_warmup_epochs", 0, 10_000, spec.pruner_warmup_epochs)
     spec.pruner_startup_trials = _whole(raw, "pruner_startup_trials", 0, 10_000, spec.pruner_startup_trials)
     if "timeout_minutes" in raw:

@@ -26,7 +26,8 @@ class TrialRow:
 
     def to_json(self) -> dict[str, Any]:
         return {"trial": self.number, "state": self.state, "value": self.value, "params": self.params,
-                "run_dir": self.run_dir, "seconds": self.seconds, "message": self.message}
+                "run_dir": self.run_dir, "seconds": self.seconds, "message": self.message, "host": self.host,
+                "pid": self.pid}
 
 
 @dataclass
@@ -49,7 +50,9 @@ def trial_row(trial, spec: StudySpec) -> TrialRow:  # noqa: ANN001 - optuna Froz
     seconds = None
     if trial.datetime_start is not None and trial.datetime_complete is not None:
         seconds = (trial.datetime_complete - trial.datetime_start).total_seconds()
-    return TrialRow(trial.number, STATE_NAMES.get(trial.state.name, trial.state.name.lower()), trial.value,
+    state = STATE_NAMES.get(trial.state.name, trial.state.name.lower())
+    # Optuna keeps a pruned trial's last reported score as its value: not the objective, not shown as one.
+    return TrialRow(trial.number, state, trial.value if state == "complete" else None,
                     spec.decoded(trial.params), attrs.get("run_dir"), seconds, attrs.get("message"),
                     attrs.get("host"), attrs.get("pid"))
 

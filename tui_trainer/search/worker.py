@@ -19,12 +19,15 @@ from .study_file import StudySpec
 from .trials import OVER_BUDGET
 
 STOP_FLAG = "stop"  # in the study folder: no worker starts another trial while it is there
+STOP_ATTR = "stop_requested"  # the same, as a study attribute: for workers on other machines
 
 
 def make_sampler(spec: StudySpec, worker: int):  # noqa: ANN201
     import optuna
 
-    seed = spec.seed + worker  # one seed for all would make random workers draw the same points
+    # A seed given in the file: reproducible on one machine, one apart per worker (one seed for all
+    # would make them draw the same points). None: each worker and each run draws its own.
+    seed = None if spec.seed is None else spec.seed + worker
     if spec.sampler == "tpe":
         # constant_liar: a worker treats trials still running elsewhere as bad, not as absent, so
         # parallel workers do not all sample around the same best point.
@@ -38,14 +41,16 @@ def make_pruner(spec: StudySpec):  # noqa: ANN201
     import optuna
 
     if spec.pruner == "median":
+        # Optuna counts steps from 0 and ours are epochs from 1: "warm up 1 epoch" is steps < 2.
         return optuna.pruners.MedianPruner(n_startup_trials=spec.pruner_startup_trials,
-                                           n_warmup_steps=spec.pruner_warmup_epochs)
+                                           n_warmup_steps=spec.pruner_warmup_epochs + 1)
     if spec.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.base.run.epochs, reduction_factor=3)
     return optuna.pruners.NopPruner()
 
 
 def budget_spent(study, spec: StudySpec, started_at: float) -> bool:  # noqa: ANN001
+    """`started_at`: when this worker began, so a study resumed later gets its timeout anew."""
     from optuna.trial import TrialState
 
     if spec.timeout_minutes is not None and time.time() > started_at + spec.timeout_minutes * 60:
@@ -76,7 +81,10 @@ def fail_dead_trials(study) -> list[int]:  # noqa: ANN001
         pid = t.user_attrs.get("pid")
         if t.user_attrs.get("host") != host or pid is None or process_alive(pid, t.user_attrs.get("pid_started")):
             continue
-        study._storage.set_trial_user_attr(t._trial_id, "message", f"its worker (pid {pid}) died")
+        try:
+            study._storage.set_trial_user_attr(t._trial_id, "message", f"its worker (pid {pid}) died")
+        except RuntimeError:
+            continue  # another worker has just failed it
         study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         failed.append(t.number)
     return failed
@@ -100,17 +108,23 @@ class Worker:
     """One worker process's loop over trials, until the budget is spent or a stop is asked for."""
 
     def __init__(self, spec: StudySpec, storage, folder: Path, *, runs: Path, data: str | None,  # noqa: ANN001
-                 device: str, index: int = 0, control=None, say=print) -> None:  # noqa: ANN001
+                 device: str, index: int = 0, control=None, say=print, lead: int | None = None) -> None:  # noqa: ANN001
         from ..training.control import RunControl
 
         self.spec, self.storage, self.folder, self.runs = spec, storage, Path(folder), Path(runs)
         self.data, self.device, self.index = data, device, index
         self.control = control or RunControl()  # a signal to this process stops the trial it trains
         self.say = say
+        self.lead = lead  # the lead's pid: a worker whose lead is gone (SIGKILL) stops after its trial
         self._datasets: dict[tuple, object] = {}
 
-    def stop_asked(self) -> bool:
-        return (self.folder / STOP_FLAG).exists() or self.control.stop_requested
+    def stop_asked(self, study=None) -> bool:  # noqa: ANN001
+        if (self.folder / STOP_FLAG).exists() or self.control.stop_requested:
+            return True
+        if self.lead is not None and os.getppid() != self.lead:
+            return True
+        # A stop asked on another machine reaches this one through the storage.
+        return study is not None and bool(study.user_attrs.get(STOP_ATTR))
 
     def run(self) -> int:
         """Train trials until none is left; returns how many this worker trained."""
@@ -119,9 +133,9 @@ class Worker:
 
         study = optuna.load_study(study_name=self.spec.name, storage=self.storage,
                                   sampler=make_sampler(self.spec, self.index), pruner=make_pruner(self.spec))
-        started_at = study.user_attrs.get("started_at", time.time())
+        started_at = time.time()
         done = 0
-        while not self.stop_asked():
+        while not self.stop_asked(study):
             for number in fail_dead_trials(study):
                 self.say(f"trial {number}: its worker died; marked failed")
             if budget_spent(study, self.spec, started_at):
@@ -139,6 +153,7 @@ class Worker:
         from optuna.trial import TrialState
 
         from ..data import DataError
+        from ..training.control import ChildControl
         from ..training.trainer import Trainer
 
         spec = self.spec
@@ -161,8 +176,9 @@ class Worker:
             trial.set_user_attr("message", str(e))
             study.tell(trial, state=TrialState.FAIL)
             raise
+        # The trial's own control: `tui-trainer stop TRIAL_DIR` stops this trial, not the worker.
         trainer = Trainer(cfg, data=self.data, runs_dir=self.runs, preset=spec.preset, device_name=self.device,
-                          sink=sink, control=self.control, dataset=dataset,
+                          sink=sink, control=ChildControl(self.control), dataset=dataset,
                           stop_rules=[pruning_rule(trial)] if spec.pruner != "none" else [],
                           study=(spec.name, trial.number))
         result = trainer.run()
@@ -170,24 +186,24 @@ class Worker:
             trial.set_user_attr("run_dir", str(trainer.run_dir))
         if isinstance(result, RunFailed):
             trial.set_user_attr("message", result.message)
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             self.say(f"trial {trial.number}: failed: {result.message}")
         elif result.stopped:
             trial.set_user_attr("message", f"stopped by the user after {result.epochs} epochs; last.pt is kept")
-            study.tell(trial, state=TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         elif result.state == PRUNED:
             trial.set_user_attr("message", result.ended)
-            study.tell(trial, state=TrialState.PRUNED)
+            study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             self.say(f"trial {trial.number}: {result.ended}")
         else:
             value = result.final_acc if spec.objective == "final_acc" else result.best_acc
             if value is None:
                 trial.set_user_attr("message", "no test score to judge it by")
-                study.tell(trial, state=TrialState.FAIL)
+                study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             else:
                 if result.ended:
                     trial.set_user_attr("message", result.ended)
-                study.tell(trial, value)
+                study.tell(trial, value, skip_if_finished=True)  # failed meanwhile as dead: keep that
                 self.say(f"trial {trial.number}: {spec.objective} {value:.2%}")
 
     @staticmethod

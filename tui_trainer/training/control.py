@@ -63,6 +63,20 @@ class RunControl:
         {"stop": self.request_stop, "pause": self.pause, "resume": self.resume}.get(command, lambda: None)()
 
 
+class ChildControl(RunControl):
+    """One run of several (a queued run, a search trial): its own run folder's control file, as any
+    run's, and the stop of whatever runs them. Stopping the run alone leaves the parent going."""
+
+    def __init__(self, parent: RunControl):
+        super().__init__()
+        self.parent = parent
+
+    def poll_file(self, force: bool = False) -> None:
+        super().poll_file(force)
+        if self.parent.stop_requested:
+            self.request_stop()
+
+
 def send_command(run_dir: Path, command: str) -> None:
     """Ask the process training in `run_dir` to stop, pause or resume."""
     if command not in COMMANDS:

@@ -24,7 +24,7 @@ from .. import locations, presets
 from ..atomic import atomic_write
 from ..config import Config, ConfigError
 from . import runs
-from .control import CONTROL_FILE, RunControl, send_command
+from .control import CONTROL_FILE, ChildControl, RunControl, send_command
 from .events import RunFailed, RunFinished, Sink
 from .listing import flatten
 from .summary import read_summary
@@ -369,19 +369,6 @@ class QueueSummary:
 Output = Callable[[QueueItem], ContextManager[Sink]]
 
 
-class _ItemControl(RunControl):
-    """One queued run's control: its run folder's file, as any run's, and the queue's stop."""
-
-    def __init__(self, queue_control: RunControl):
-        super().__init__()
-        self.queue_control = queue_control
-
-    def poll_file(self, force: bool = False) -> None:
-        super().poll_file(force)
-        if self.queue_control.stop_requested:
-            self.request_stop()
-
-
 def _silent(item: QueueItem) -> ContextManager[Sink]:  # noqa: ARG001
     return contextlib.nullcontext(lambda event: None)
 
@@ -402,7 +389,8 @@ def run_queue(runs_dir: Path | str, *, data: str | None = None, device: str = "a
     ran: list[Done] = []
     try:
         control.watch_file(queue.folder)
-        while not control.stop_requested and (item := queue.pop_next()) is not None:
+        # A fresh read of the control file: a stop that came as the last run ended is for the queue.
+        while not (control.poll_file(force=True) or control.stop_requested) and (item := queue.pop_next()) is not None:
             ran.append(_run_item(queue, item, data, device, control, output))
             queue.record_done(ran[-1])
     finally:
@@ -432,6 +420,6 @@ def _run_item(queue: Queue, item: QueueItem, data: str | None, device: str, cont
             sink(event)
 
         trainer = Trainer(cfg, data=item.data or data, runs_dir=queue.runs_dir, preset=name, device_name=device,
-                          sink=report, control=_ItemControl(control))
+                          sink=report, control=ChildControl(control))
         result = trainer.run()
     return Done.of_run(item, result, started)

@@ -6,6 +6,7 @@ reads its storage every few seconds. A trial is an ordinary run: enter opens it 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,7 @@ class SearchScreen(Screen):
         self.places: SearchPlaces | None = None
         self.view: StudyView | None = None
         self.by_index = -1  # -1: by trial number; else the index of a searched parameter
+        self._starting_until = 0.0  # a lead just started takes seconds to mark itself live
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,7 +85,8 @@ class SearchScreen(Screen):
         except ConfigError as e:
             self.notify(str(e), title="Not a usable study file", severity="error", timeout=15)
             return
-        self.places = SearchPlaces(spec, self.app.runs, None)
+        self.places = SearchPlaces(spec, self.app.runs, spec.storage)
+        self._starting_until = 0.0
         self.view, self.by_index = None, -1
         self.draw()
         self.refresh_study()
@@ -112,6 +115,8 @@ class SearchScreen(Screen):
         count = f"{len(rep.rows)}/{spec.budget if spec.budget < 10_000 else '∞'} trials" if rep else "not started"
         best = f" · best [b green]{rep.best.value:.2%}[/] (trial {rep.best.number})" if rep and rep.best else ""
         problem = f"\n[red]{view.problem}[/]" if view and view.problem else ""
+        if note := spec.pruning_problem():
+            problem += f"\n[yellow]note: {note}[/]"
         title.update(f"[b]{spec.name}[/] ({spec.path}) · {spec.preset}, {spec.sampler}, {spec.pruner} pruner · "
                      f"{state} · {count}{best}{problem}")
         self.query_one(TrialsTable).show(spec, rep)
@@ -141,14 +146,16 @@ class SearchScreen(Screen):
         if places is None:
             self.action_open()
             return
-        if (pid := places.lead_pid()) is not None:
-            self.notify(f"{places.spec.name} is already running here (pid {pid})", severity="warning")
+        if (pid := places.lead_pid()) is not None or time.monotonic() < self._starting_until:
+            self.notify(f"{places.spec.name} is already running here" + (f" (pid {pid})" if pid else " (starting)"),
+                        severity="warning")
             return
         if self.app.training_here():
             self.notify("A run trains in this app: the study's trials will share the CPU with it", severity="warning")
 
         def answered(text: str | None) -> None:
             if text:
+                self._starting_until = time.monotonic() + 30.0
                 self.start(places, int(text))
 
         self.app.push_screen(AskModal(f"Start {places.spec.name} in the background.\nWorker processes:",

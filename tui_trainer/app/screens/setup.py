@@ -94,7 +94,8 @@ class SetupScreen(Screen):
                 tooltip="LR range test on these settings; a key puts the suggested LR into the form"),
         Binding("f9", "queue_add", "Add to queue", show=False, priority=True,
                 tooltip="Add these settings to the run queue (runs one after another, in the background)"),
-        Binding("ctrl+u", "show_queue", "Show queue", show=False, priority=True,
+        # Not a priority binding: in a form field ctrl+u still deletes to the start of the line.
+        Binding("ctrl+u", "show_queue", "Show queue", show=False,
                 tooltip="The run queue: reorder, remove, run or stop it"),
         Binding("ctrl+f", "build_study", "Search these", show=False, priority=True,
                 tooltip="Build a hyperparameter study over these settings: fields to search and their ranges"),
@@ -370,12 +371,18 @@ class SetupScreen(Screen):
             self.notify("Save these settings as a preset first (F6): a queued run names its preset",
                         title="Not queued", severity="warning")
             return
+        self.queue_add(self.preset_name, config_sets(base, self.query_one(ConfigForm).config))
+
+    @work(thread=True, group="queue-add", exit_on_error=False)
+    def queue_add(self, preset: str, sets: list[str]) -> None:
+        """Off the UI thread: the queue file's lock may be held by the runner or another app."""
         try:
-            item = Queue(self.app.runs).add(self.preset_name, config_sets(base, self.query_one(ConfigForm).config))
+            item = Queue(self.app.runs).add(preset, sets)
         except (ConfigError, QueueError, OSError) as e:
-            self.notify(str(e), title="Not queued", severity="error")
+            self.app.call_from_thread(self.notify, str(e), title="Not queued", severity="error")
             return
-        self.notify(f"#{item.id} {item.describe()}", title="Queued (ctrl+u shows the queue)")
+        self.app.call_from_thread(self.notify, f"#{item.id} {item.describe()}",
+                                  title="Queued (the Queue button shows it)")
 
     def action_build_study(self) -> None:
         if self.refuse_invalid("A study"):

@@ -52,7 +52,9 @@ class StudyPlot(CachedPlot):
             return
         p = self.by
         plt.title(f"{objective} by {p.key}")
-        values = [r.params.get(p.key) for r in done]
+        done = [r for r in done if r.params.get(p.key) is not None]  # trials from before the key was searched
+        ys = [r.value * 100 for r in done]
+        values = [r.params[p.key] for r in done]
         if p.choices:
             labels = [format_value(c) for c in p.choices]
             xs = [float(labels.index(format_value(v))) if format_value(v) in labels else -1.0 for v in values]
