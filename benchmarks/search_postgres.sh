@@ -16,11 +16,12 @@ as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/bash -c "$*"; else bas
 cleanup() { as_pg "$PG_BIN/pg_ctl -D $WORK/db -m fast stop" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-"$PY" -c "import psycopg2" 2>/dev/null || "$PY" -m pip install --quiet 'psycopg2-binary'
+"$PY" -c "import psycopg" 2>/dev/null || "$PY" -m pip install --quiet 'psycopg[binary]'
 as_pg "$PG_BIN/initdb -D $WORK/db -A trust -U tt" >/dev/null
 as_pg "$PG_BIN/pg_ctl -D $WORK/db -o '-p $PORT -k $WORK -c listen_addresses=' -l $WORK/pg.log -w start" >/dev/null
-as_pg "$PG_BIN/psql -h $WORK -p $PORT -U tt -d postgres -qc 'CREATE DATABASE studies'" 2>/dev/null \
-  || as_pg "$PG_BIN/createdb -h $WORK -p $PORT -U tt studies"
+"$PY" -c "
+import psycopg
+psycopg.connect(host='$WORK', port=$PORT, user='tt', dbname='postgres', autocommit=True).execute('CREATE DATABASE studies')"
 URL="postgresql://tt@/studies?host=$WORK&port=$PORT"
 
 cat > "$WORK/pg-demo.toml" <<TOML
@@ -46,15 +47,28 @@ done
 wait
 took=$(( $(date +%s) - start ))
 "$PY" -m tui_trainer search "$WORK/pg-demo.toml" --storage "$URL" --runs "$WORK/runs-1" --status
+"$PY" -m tui_trainer search "$WORK/pg-demo.toml" --storage "$URL" --runs "$WORK/runs-1" --status --json \
+  > "$WORK/status.json"
 "$PY" - "$WORK" "$took" <<'PYCHECK'
 import json, sys, pathlib
 work, took = pathlib.Path(sys.argv[1]), sys.argv[2]
-trials = {w: [json.loads(l) for l in (work / f"worker-{w}.jsonl").read_text().splitlines()[:-1]] for w in (1, 2)}
-numbers = [t["trial"] for w in trials for t in trials[w]]
-print(f"\n| process | trials it ran |\n|---|---|")
-for w, ts in trials.items():
-    print(f"| search {w} | {', '.join(str(t['trial']) for t in ts)} |")
-print(f"\n{len(numbers)} trials in {took} s, distinct: {len(set(numbers)) == len(numbers)}, "
-      f"the study's total (6): {sorted(numbers) == list(range(6))}, both worked: {all(trials.values())}")
-sys.exit(0 if sorted(numbers) == list(range(6)) and all(trials.values()) else 1)
+status = json.loads((work / "status.json").read_text())
+trials = status["trials"]
+by_pid: dict = {}
+for t in trials:
+    by_pid.setdefault(t["pid"], []).append(t["trial"])
+folders = {w: sorted(p.name for p in (work / f"runs-{w}").glob("2*")) for w in (1, 2)}
+print("\n| worker pid | trials it ran |\n|---|---|")
+for pid, numbers in by_pid.items():
+    print(f"| {pid} | {', '.join(map(str, numbers))} |")
+numbers = [t["trial"] for t in trials]
+ok = sorted(numbers) == list(range(6)) and len(by_pid) == 2 and all(folders.values())
+print(f"\n{len(numbers)} trials in {took} s: distinct and the study's total (6): {sorted(numbers) == list(range(6))}; "
+      f"run by 2 processes: {len(by_pid) == 2}; run folders per process: {[len(f) for f in folders.values()]}; "
+      f"best {status['best_value']:.2%} (trial {status['best_trial']}); {status['complete']} complete, "
+      f"{status['pruned']} pruned, {status['failed']} failed")
+if not ok:
+    for w in (1, 2):
+        print(f"--- search {w} stderr:", (work / f"worker-{w}.err").read_text()[-1500:])
+sys.exit(0 if ok else 1)
 PYCHECK

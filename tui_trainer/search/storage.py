@@ -12,7 +12,7 @@ from pathlib import Path
 
 JOURNAL = "journal.log"
 DB_SCHEMES = ("sqlite", "postgresql", "mysql")
-DRIVERS = {"postgresql": "psycopg2-binary (pip install 'tui-trainer[postgres]')",
+DRIVERS = {"postgresql": "psycopg (pip install 'tui-trainer[postgres]')",
            "mysql": "pymysql and give the URL as mysql+pymysql://..."}
 
 
@@ -50,7 +50,7 @@ def open_storage(url: str | None, folder: Path):  # noqa: ANN201 - an optuna Bas
         # A server that does not answer is one line after 10 s, not a hang for the TCP timeout.
         connect = {"connect_args": {"connect_timeout": 10}} if scheme == "postgresql" else {}
         try:
-            return RDBStorage(url, engine_kwargs={"pool_pre_ping": True, **connect})
+            return _retried(lambda: RDBStorage(url, engine_kwargs={"pool_pre_ping": True, **connect}))
         except ModuleNotFoundError as e:
             raise StorageError(f"--storage {_hidden(url)}: the {e.name} driver is not installed; "
                                f"install {DRIVERS.get(scheme, e.name)}") from None
@@ -62,6 +62,21 @@ def open_storage(url: str | None, folder: Path):  # noqa: ANN201 - an optuna Bas
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as e:
         raise StorageError(f"journal {path}: {e.strerror or e}") from None
+
+
+def _retried(open_it, tries: int = 4):  # noqa: ANN001, ANN202
+    """Two processes opening a new database at once both create its tables, and one loses with a
+    unique-key error; the tables are there when it tries again."""
+    import time
+
+    for attempt in range(tries):
+        try:
+            return open_it()
+        except Exception as e:  # noqa: BLE001 - only that race is tried again; the caller judges the rest
+            lost_race = "unique" in str(e).lower() or "already exists" in str(e).lower()
+            if not lost_race or attempt == tries - 1:
+                raise
+            time.sleep(0.5 + attempt)
 
 
 def _hidden(url: str) -> str:

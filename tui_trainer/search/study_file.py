@@ -122,6 +122,8 @@ class StudySpec:
         run = self.base.run
         if self.pruner == "none":
             return None
+        if run.epochs == 1:
+            return "the pruner cannot stop a trial of one epoch early"
         if run.eval_every >= run.epochs and "run.eval_every" not in {p.key for p in self.space}:
             return (f"the pruner cannot stop a trial early: run.eval_every = {run.eval_every} evaluates only after the "
                     f"last of {run.epochs} epochs; add \"run.eval_every\" = 1 under [set]")
