@@ -5,7 +5,7 @@ coalesced) under Textual's headless driver at 120x40; the headless side is the b
 `tui-trainer train` runs it. Runs alternate (headless, app, headless, app) so drift in the
 machine's speed hits both alike.
 
-    python benchmarks/app_overhead.py --data DIR [--preset cpu-quick] [--images 15000] [--rounds 2]
+    python benchmarks/app_overhead.py --data DIR [--preset cpu-quick] [--images 15000] [--rounds 2] [--system-pane]
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import torch
 
 from tui_trainer import presets
 from tui_trainer.app.app import TrainerApp
+from tui_trainer.app.widgets.system_pane import SystemPane
 from tui_trainer.data import Dataset, load_dataset
 from tui_trainer.training.events import EpochEnded
 from tui_trainer.training.trainer import Trainer
@@ -31,12 +32,17 @@ def headless(cfg, data: Dataset, runs: str) -> float:
     return statistics.fmean(e.images_per_s for e in ended)
 
 
-def in_app(cfg, data: Dataset, runs: str) -> float:
+def in_app(cfg, data: Dataset, runs: str, pane: bool) -> float:
     async def scenario() -> float:
         app = TrainerApp(data.source, runs, "auto")
         app.dataset = data
         async with app.run_test(size=(120, 40)) as pilot:
             session = app.start_run(cfg.copy(), "bench-app")
+            if pane:  # the system pane's sampler and sparklines, open the whole run
+                await pilot.pause(0.5)
+                await pilot.press("s")
+                await pilot.pause(0.5)
+                assert app.screen.query_one(SystemPane).display, "the system pane did not open"
             while session.live:
                 await pilot.pause(0.2)
             return statistics.fmean(e.images_per_s for e in session.epochs)
@@ -51,6 +57,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--runs", default="/tmp/tui-trainer-bench-runs")
+    parser.add_argument("--system-pane", action="store_true", help="with the Training screen's system pane open")
     args = parser.parse_args()
     full = load_dataset(args.data)
     data = Dataset(full.train_x[:args.images], full.train_y[:args.images], full.test_x, full.test_y,
@@ -62,9 +69,10 @@ def main() -> None:
     results = {"headless": [], "app": []}
     for _ in range(args.rounds):
         results["headless"].append(headless(cfg, data, args.runs))
-        results["app"].append(in_app(cfg, data, args.runs))
+        results["app"].append(in_app(cfg, data, args.runs, args.system_pane))
     h, a = (statistics.fmean(results[k]) for k in ("headless", "app"))
-    print(f"app overhead, preset {args.preset}, {args.images} images x {args.epochs} epoch(s), "
+    print(f"app overhead{' with the system pane open' if args.system_pane else ''}, preset {args.preset}, "
+          f"{args.images} images x {args.epochs} epoch(s), "
           f"{args.rounds} rounds — {date.today()}, {platform.node()}, torch {torch.__version__}")
     print("| mode | img/s (each round) | mean | vs headless |\n|---|---|---:|---:|")
     for name, mean in (("headless engine", h), ("app open (120x40)", a)):

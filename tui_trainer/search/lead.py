@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..training import runs as run_dirs
+from ..workspace.columns import format_value
 from ..training.control import send_command
 from . import storage as storages
 from .study_file import StudySpec
@@ -170,13 +171,9 @@ def request_stop(places: SearchPlaces) -> list[TrialRow]:
 def trial_line(row: TrialRow) -> str:
     value = f"{row.value:.2%}" if row.value is not None else "-"
     took = f"{row.seconds / 60:.1f} min" if row.seconds is not None else ""
-    params = ", ".join(f"{k}={_short(v)}" for k, v in row.params.items())
+    params = ", ".join(f"{k}={format_value(v, short=True)}" for k, v in row.params.items())
     why = f"  ({row.message})" if row.message and row.state != "complete" else ""
     return f"trial {row.number:>3}  {row.state:<8}  {value:>7}  {took:>8}  {params}{why}"
-
-
-def _short(value) -> str:  # noqa: ANN001
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def final_lines(rep: StudyReport) -> list[str]:
@@ -185,7 +182,7 @@ def final_lines(rep: StudyReport) -> list[str]:
              f"{c.get('failed', 0)} failed"]
     if rep.best is not None:
         lines.append(f"best: trial {rep.best.number}, {rep.best.value:.2%}, "
-                     + ", ".join(f"{k}={_short(v)}" for k, v in rep.best.params.items()))
+                     + ", ".join(f"{k}={format_value(v, short=True)}" for k, v in rep.best.params.items()))
         lines.append(f"best run: {rep.best.run_dir}")
     return lines
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import presets
 from ..config import Config, ConfigError, allowed_text, check_field, field_info, split_path
+from ..workspace.columns import format_value
 
 OBJECTIVES = ("final_acc", "best_acc")
 SAMPLERS = ("tpe", "random", "grid")
@@ -50,21 +51,13 @@ class Param:
 
     def describe(self) -> str:
         if self.choices:
-            return " | ".join(format_value(c) for c in self.choices)
+            return " | ".join(format_value(c, short=True) for c in self.choices)
         span = f"{self.low:g} .. {self.high:g}"
         return span + (" log" if self.log else "") + (f" step {self.step:g}" if self.step else "")
 
 
 def encode(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, list) else value
-
-
-def format_value(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(map(str, value)) + "]"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 @dataclass

@@ -135,17 +135,18 @@ def diff_keys(records: list[Record]) -> list[str]:
             if any(r.get(key, _MISSING) != first.get(key, _MISSING) for r in rest)]
 
 
-def format_value(value: Any) -> str:
-    """A config value as short text: 0.00133, 1, 2e-05, 32,64,64, true, [] (empty list), - (None)."""
+def format_value(value: Any, short: bool = False) -> str:
+    """A config value as short text: 0.00133, 1, 2e-05, 32,64,64, true, [] (empty list), - (None).
+    `short`: floats to 4 significant digits, for a table of sampled values (0.2502518083848236)."""
     if value is None:
         return "-"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        text = repr(value)  # the shortest text that reads back as the same float
+        text = f"{value:.4g}" if short else repr(value)  # repr: the shortest text that reads back the same
         return text[:-2] if text.endswith(".0") else text
     if isinstance(value, (list, tuple)):
-        return ",".join(format_value(v) for v in value) if value else "[]"
+        return ",".join(format_value(v, short) for v in value) if value else "[]"
     return str(value)
 
 

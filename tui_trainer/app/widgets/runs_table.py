@@ -152,7 +152,7 @@ class RunsTable(Vertical):
             for key in columns[1:]:
                 c = COLUMNS.get(key)
                 if c is None:
-                    cells.append(_cell(format_value(rec.get(key))))
+                    cells.append(_cell(format_value(rec.get(key), short=True)))
                     continue
                 text = c.display(rec)
                 if c.key == "state":

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 
-from ...search.study_file import Param, StudySpec, format_value
+from ...search.study_file import Param, StudySpec
+from ...workspace.columns import format_value
 from ...search.trials import StudyReport
 from .plots import CachedPlot, log_ticks
 

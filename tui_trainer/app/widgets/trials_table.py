@@ -4,7 +4,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...search.study_file import StudySpec, format_value
+from ...search.study_file import StudySpec
+from ...workspace.columns import format_value
 from ...search.trials import StudyReport, TrialRow
 
 STATE_STYLES = {"complete": "", "running": "bold cyan", "pruned": "yellow", "failed": "red", "waiting": "dim"}
@@ -34,7 +35,7 @@ class TrialsTable(DataTable):
             value = f"{row.value:.2%}" if row.value is not None else "-"
             took = f"{row.seconds / 60:.1f}" if row.seconds is not None else ""
             cells = [f"{'★' if best else ' '}{row.number}", row.state, value, took,
-                     *(format_value(row.params.get(p.key, "")) if p.key in row.params else "-" for p in spec.space)]
+                     *(format_value(row.params.get(p.key, ""), short=True) if p.key in row.params else "-" for p in spec.space)]
             self.add_row(*(Text(c, style=style) for c in cells), key=str(row.number))
             self.rows_by_key[str(row.number)] = row
         if self.row_count:
