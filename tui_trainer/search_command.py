@@ -115,16 +115,17 @@ def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     from .cli import EXIT_FAILED
-    from .search.lead import final_lines, find_study, trial_line
-    from .search.trials import importances, report
+    from .search.lead import final_lines, look, trial_line
 
-    study = find_study(places)
-    if study is None:
+    view = look(places)
+    if view.problem:
+        print(f"tui-trainer search: {view.problem}", file=sys.stderr)
+        return EXIT_FAILED
+    if view.report is None:
         print(f"tui-trainer search: no study {places.spec.name} in {places.where()} yet; "
               f"start it with `tui-trainer search {args.study}`", file=sys.stderr)
         return EXIT_FAILED
-    rep = report(study, places.spec)
-    pid = places.lead_pid()
+    rep, pid = view.report, view.lead_pid
     if args.json:
         print(json.dumps({**rep.final_json(), "running_here": pid, "trials": [r.to_json() for r in rep.rows]}))
         return 0
@@ -134,8 +135,8 @@ def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
         print(("* " if rep.best is row else "  ") + trial_line(row))
     for line in final_lines(rep):
         print(line)
-    if (imp := importances(study)) is not None:
-        print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
+    if view.importances is not None:
+        print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in view.importances.items()))
     return 0
 
 

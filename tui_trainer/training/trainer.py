@@ -353,8 +353,10 @@ class Trainer:
         rules = self.stop_rules
         if self.cfg.run.early_stop_patience > 0:
             rules = [early_stopping(self.cfg.run.early_stop_patience, self.cfg.run.early_stop_min_delta), *rules]
+        if not rules:
+            return None  # the common case: no need to read metrics.csv again
         history = runs.read_metrics(self.run_dir)
-        if not rules or not history or history[-1].test_acc is None:
+        if not history or history[-1].test_acc is None:
             return None
         return next((v for rule in rules if (v := rule(history)) is not None), None)
 

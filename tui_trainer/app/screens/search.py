@@ -92,7 +92,7 @@ class SearchScreen(Screen):
         self.refresh_study()
 
     def refresh_study(self) -> None:
-        if self.places is not None:
+        if self.places is not None and self.is_current:  # no storage reads while another screen shows
             self.read_study(self.places)
 
     @work(thread=True, group="study", exclusive=True, exit_on_error=False)
