@@ -7,8 +7,10 @@ Torch is imported only by the commands that need it, so errors and listings come
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -62,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last.pt")
     train.add_argument("--json", action="store_true", help="one JSON object per epoch and a final summary")
     train.add_argument("--no-bell", action="store_true", help="no terminal bell when the run ends")
+    train.add_argument("--nproc", metavar="N", help="train on N processes of this machine (torch.distributed: "
+                       "gloo on CPU, one GPU each with nccl); auto: every GPU when there are several")
+    train.add_argument("--port", type=int, help="with --nproc: the rendezvous port (default: a free one)")
     data_options(train)
     runs_option(train)
 
@@ -160,34 +165,85 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, name = resolve_config(args)
+    from . import torchrun_launch
+    from .training import distributed
     from .training.control import RunControl
     from .training.device import resolve
+    from .training.events import RunFailed
     from .training.trainer import Trainer
     from .train_output import make_reporter
 
     try:
-        resolve(args.device)
-    except ValueError as e:
+        place = resolve(args.device)
+        n, _ = torchrun_launch.processes(args.nproc or "1", args.device)
+        if distributed.launched() and args.nproc is not None:
+            raise torchrun_launch.LaunchError("--nproc starts the processes itself; under torchrun, "
+                                              "give torchrun --nproc-per-node instead")
+        world = n if not distributed.launched() else int(os.environ["WORLD_SIZE"])
+        if args.port is not None:
+            if n == 1:
+                raise torchrun_launch.LaunchError("--port is for --nproc 2 or more")
+            torchrun_launch.check_port(args.port)
+        # The resumed run's own config decides its batch; a missing folder is the trainer's to report.
+        run_cfg = cfg or (run_dirs.read_config(args.resume) if (args.resume / run_dirs.CONFIG).is_file() else None)
+        if run_cfg is not None:
+            distributed.check_split(run_cfg, world, place.device.type)
+    except (ValueError, torchrun_launch.LaunchError, distributed.DistributedError) as e:
+        raise UsageError(f"tui-trainer train: {e}") from None
+    if n > 1:
+        return torchrun_launch.launch(args, n)
+    try:
+        group = distributed.join(args.device)
+    except distributed.DistributedError as e:
         raise UsageError(f"tui-trainer train: {e}") from None
     control = RunControl()
-    reporter = make_reporter(args.json)
+    # Rank 0 shows the run; the other ranks of a run on several processes train their share silently.
+    reporter = make_reporter(args.json) if group.main else None
+    note = reporter.note if reporter else lambda text: None
 
     def on_signal(signum, frame):  # noqa: ARG001
         if control.stop_requested:
             raise KeyboardInterrupt  # a second Ctrl-C: the user means it
-        reporter.note(f"{signal.Signals(signum).name}: stopping at the next step and saving last.pt ...")
+        note(f"{signal.Signals(signum).name}: stopping at the next step and saving last.pt ...")
         control.request_stop()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     # A resumed run without --data trains on the data it recorded; the first line says which.
-    trainer = Trainer(cfg, data=args.data, runs_dir=args.runs, preset=name,
-                      device_name=args.device, sink=reporter, control=control, resume=args.resume,
-                      epochs=args.epochs if args.resume else None)
-    with reporter:
-        result = trainer.run()
+    trainer = Trainer(cfg, data=args.data, runs_dir=args.runs, preset=name, device_name=args.device,
+                      sink=_under_launcher(reporter) if reporter else None, control=control, resume=args.resume,
+                      epochs=args.epochs if args.resume else None, group=group)
+    with reporter or contextlib.nullcontext():
+        try:
+            result = trainer.run()
+        finally:
+            group.close()
+    if reporter is None:
+        # Rank 0 reports what all ranks agreed on, and a lost peer is the launcher's to name.
+        if isinstance(result, RunFailed) and not trainer.failure_agreed and distributed.LOST_CONTACT not in result.message:
+            print(f"tui-trainer train: rank {group.rank}: {result.message}", file=sys.stderr, flush=True)
+        return EXIT_FAILED if isinstance(result, RunFailed) else EXIT_STOPPED if result.stopped else 0
     announce_end(result, bell=not args.no_bell, note=reporter.note)
     return reporter.exit_code(result)
+
+
+def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped
+    """Rank 0 of a --nproc run tells the launcher its run folder, and leaves a lost peer to the
+    launcher's line, which can name the rank that died."""
+    from .torchrun_launch import RUN_NOTE_ENV
+    from .training.distributed import LOST_CONTACT
+    from .training.events import RunFailed, RunStarted
+
+    note = os.environ.get(RUN_NOTE_ENV)
+    if not note:
+        return sink
+
+    def told(event) -> None:  # noqa: ANN001
+        if isinstance(event, RunStarted):
+            Path(note).write_text(event.run_dir)
+        if not (isinstance(event, RunFailed) and LOST_CONTACT in event.message):
+            sink(event)
+    return told
 
 
 def announce_end(result, bell: bool, note) -> None:  # noqa: ANN001 - RunFinished | RunFailed, a printer

@@ -124,6 +124,8 @@ class RunConfig:
     early_stop_min_delta: float = setting(0.0, "the smallest test-accuracy gain that counts as one (0.002: 0.2 points)",
                                           min=0.0, max=1.0)
     tensorboard: bool = setting(False, "also write TensorBoard scalars under the run folder (the tensorboard extra)")
+    sync_bn: bool = setting(False, "BatchNorm statistics over the global batch when training on several CUDA "
+                                   "processes (--nproc); off, each process normalizes its own slice")
 
 
 SECTIONS: dict[str, type] = {

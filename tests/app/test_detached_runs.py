@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import time
 
-from tui_trainer.app.app import TrainerApp
+import psutil
+
+from tui_trainer.app.app import TrainerApp, work_going_on
 from tui_trainer.training import runs
 from tui_trainer.training.summary import read_summary
 
@@ -29,9 +31,46 @@ def test_a_run_started_in_a_served_app_is_its_own_process_and_outlives_the_app(t
             await wait_for(pilot, lambda: app.session.epochs, 120, "the first epoch in the Training view")
             return run_dir
 
-    run_dir = run(scenario())
+    summary = summary_once_ended(run(scenario()))
+    assert summary.state == "finished" and summary.epochs_done == 4 and summary.preset == "tiny-long"
+
+
+def summary_once_ended(run_dir):
+    """The run's summary once its process, left going when the app exited, has ended it."""
     deadline = time.time() + 120
     while (summary := read_summary(run_dir)) is None or summary.state == "live":
         assert time.time() < deadline, "the run did not finish after the app exited"
         time.sleep(0.5)
-    assert summary.state == "finished" and summary.epochs_done == 4 and summary.preset == "tiny-long"
+    return summary
+
+
+def test_a_run_on_two_processes_from_setup_is_detached_work_the_app_shows_live(tmp_path, app_home):
+    """Setup's processes field at 2: F5 starts `tui-trainer train --nproc 2` detached, the Training
+    screen follows it through the run folder, and quitting says it goes on."""
+    from textual.widgets import Select
+
+    data = small_cifar(tmp_path / "data")
+
+    async def scenario():
+        app = TrainerApp(data, tmp_path / "runs", "cpu")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await select_preset(pilot, "tiny-long")
+            select = app.screen.query_one("#nproc", Select)
+            await wait_for(pilot, lambda: len(select._options) > 2, 30, "the process choices")
+            select.value = 2
+            await pilot.pause()
+            assert app.nproc == 2
+            await pilot.press("f5")
+            await wait_for(pilot, lambda: app.session is not None and app.session.kind == "attached", 120,
+                           "the app to attach to its 2-process run")
+            run_dir = app.session.run_dir
+            launcher = psutil.Process(runs.live_pid(run_dir)).parent()
+            assert launcher.pid != os.getpid() and os.getsid(launcher.pid) != os.getsid(0)
+            await wait_for(pilot, lambda: app.session.epochs, 120, "the first epoch in the Training view")
+            assert app.session.started.device.endswith("x 2 processes")
+            said = work_going_on(tmp_path / "runs", app.started_runs)
+            assert len(said) == 1 and f"run {run_dir.name} goes on in the background" in said[0]
+            return run_dir
+
+    summary = summary_once_ended(run(scenario()))
+    assert summary.state == "finished" and summary.epochs_done == 4 and summary.device.endswith("x 2 processes")

@@ -81,6 +81,8 @@ class TrainerApp(App):
             # open) and an SSH link bandwidth; a user can still ask for them.
             self.animation_level = "none"
         self.session: RunSession | None = None
+        self.nproc = 1  # training processes for a new run, from Setup's field; 2+: detached work
+        self.started_runs: list[Path] = []  # detached runs started here, told of at quit if still live
         # Published on the UI thread after each event is recorded (None: a new session).
         self.session_signal: Signal[Event | None] = Signal(self, "session")
         self.dataset: Any = None  # the loaded Dataset, cached for evaluations and thumbnails
@@ -201,7 +203,7 @@ class TrainerApp(App):
         the app is served to a browser, as detached work that this app then attaches to."""
         if self.refuse_if_training("Not started"):
             return None
-        if self.detach_runs:
+        if self.detach_runs or self.nproc > 1:
             self.start_detached_run(cfg, preset, resume, epochs)
             return None
         session = RunSession("local", control=RunControl(), preset=preset, run_dir=resume)
@@ -229,8 +231,10 @@ class TrainerApp(App):
 
     def start_detached_run(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None) -> None:
         """`tui-trainer train` in a session of its own: a closed browser tab (which quits this app's
-        process) never stops it, and a new tab attaches to it from the Runs screen."""
-        self.notify("Starting the run in the background ...", timeout=5)
+        process) never stops it, and a new tab attaches to it from the Runs screen. A run on several
+        processes is started so too: its ranks are torchrun's children, not threads of the app."""
+        on = f" on {self.nproc} processes" if self.nproc > 1 else ""
+        self.notify(f"Starting the run{on} in the background ...", timeout=5)
         self.run_worker(partial(self._start_and_attach, cfg, preset, resume, epochs), thread=True,
                         group="detached-run", exit_on_error=False)
 
@@ -239,10 +243,11 @@ class TrainerApp(App):
 
         try:
             run_dir = start_train(self.runs, cfg, preset, resume=resume, epochs=epochs, data=self.data,
-                                  device=self.device)
+                                  device=self.device, nproc=self.nproc)
         except DetachedRunError as e:
             self.call_from_thread(self.notify, str(e), title="Not started", severity="error", timeout=15)
             return
+        self.started_runs.append(run_dir)
         self.call_from_thread(self.attach_run, run_dir)
 
     def attach_run(self, run_dir: Path) -> RunSession | None:
@@ -416,19 +421,21 @@ def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = No
     app = TrainerApp(data, Path(runs), device, preset, handle_signals=True, bell=bell, detach_runs=detach_runs)
     app.run()
     app.finish_session()
-    for line in work_going_on(Path(runs)):
+    for line in work_going_on(Path(runs), app.started_runs):
         print(line, file=sys.stderr)
     return app.return_code or 0
 
 
-def work_going_on(runs: Path) -> list[str]:
+def work_going_on(runs: Path, started_runs: list[Path] = ()) -> list[str]:
     """What goes on in the background after the app closes, and how to come back to it."""
     from ..training.queue import runner_pid
     from ..training.runs import live_pid
 
     from ..search.lead import STUDY_FILE
 
-    lines = []
+    lines = [f"tui-trainer: run {run_dir.name} goes on in the background (pid {pid}); follow it with "
+             f"`tui-trainer` then F3 and a, or stop it with `tui-trainer stop {run_dir}`"
+             for run_dir in started_runs if (pid := live_pid(run_dir)) is not None]
     for folder in sorted((runs / "studies").glob("*/")):
         if (pid := live_pid(folder)) is not None:
             try:

@@ -55,6 +55,14 @@ class AugmentPreview(Message):
 
 
 @dataclass
+class ProcessChoices(Message):
+    """How many training processes this machine takes: what auto means, the most, the device type."""
+    auto: int
+    most: int
+    kind: str
+
+
+@dataclass
 class DataStatus(Message):
     text: str
     train_size: int | None = None

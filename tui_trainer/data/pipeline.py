@@ -35,7 +35,9 @@ class TrainBatches:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, aug: AugmentConfig, batch_size: int,
                  mean: Sequence[float], std: Sequence[float], num_classes: int, seed: int,
-                 device: torch.device | str, channels_last: bool, dtype: torch.dtype):
+                 device: torch.device | str, channels_last: bool, dtype: torch.dtype,
+                 shard: tuple[int, int] = (0, 1)):
+        """`shard` (rank, world): this process's slice of every global batch of `batch_size`."""
         if batch_size > len(x):
             raise DataError(f"batch size {batch_size} is larger than the {len(x)} training images: "
                             "lower data.batch_size")
@@ -43,6 +45,7 @@ class TrainBatches:
             raise DataError(f"training labels must be class indices 0..{num_classes - 1}; "
                             "the data set and its class list disagree")
         self.aug, self.batch_size, self.seed, self.dtype = aug, batch_size, seed, dtype
+        self.rank, self.world = shard
         self.mean, self.std = tuple(map(float, mean)), tuple(map(float, std))
         self.n, self.height, self.width = len(x), x.shape[-2], x.shape[-1]
         self.device = torch.device(device)
@@ -77,8 +80,9 @@ class TrainBatches:
         """The batches of epoch `epoch` (0-based); the same seed and epoch give the same batches."""
         images, order = self._augment(epoch)
         labels = self.y[order]
+        # Every rank draws the same mixing numbers: a global batch is mixed alike in every slice.
         rng = np.random.default_rng(_seed(self.seed, epoch, _MIX))
-        b = self.batch_size
+        b = self.batch_size // self.world
         for start in range(0, self.steps_per_epoch * b, b):
             inputs = normalize(images[start:start + b], self.mean, self.std, self.dtype)
             yield self._mix(inputs, labels[start:start + b], rng)
@@ -101,6 +105,9 @@ class TrainBatches:
             index = order + n * (self.first_flips[order] ^ bool(epoch % 2))
         elif aug.flip == "random":
             index = order + n * (torch.rand(n, generator=g)[order] < 0.5)
+        mine = self._my_positions()
+        if mine is not None:  # drawn for the whole epoch above, so every world size sees the same epoch
+            order, dy, dx, index = order[mine], dy[mine], dx[mine], index[mine]
         # Every crop window as a view (N, C, 2p+1, 2p+1, H, W); indexing picks one per image.
         windows = self.source.unfold(2, self.height, 1).unfold(3, self.width, 1)
         images = windows[index.to(self.device), :, dy.to(self.device), dx.to(self.device)]
@@ -109,11 +116,20 @@ class TrainBatches:
             s = min(aug.cutout, self.height, self.width)
             top = torch.randint(0, self.height - s + 1, (n, 1), generator=g)
             left = torch.randint(0, self.width - s + 1, (n, 1), generator=g)
+            if mine is not None:
+                top, left = top[mine], left[mine]
             rows = (top + torch.arange(s)).to(self.device)
             cols = (left + torch.arange(s)).to(self.device)
-            image = torch.arange(n, device=self.device)[:, None, None]
+            image = torch.arange(len(images), device=self.device)[:, None, None]
             images[image, :, rows[:, :, None], cols[:, None, :]] = 0
         return images, order.to(self.device)
+
+    def _my_positions(self) -> torch.Tensor | None:
+        """Positions in the epoch's order that this rank trains: its slice of each global batch."""
+        if self.world == 1:
+            return None
+        steps, b = self.steps_per_epoch, self.batch_size // self.world
+        return torch.arange(steps * self.batch_size).view(steps, self.world, b)[:, self.rank].flatten()
 
     def _mix(self, inputs: torch.Tensor, targets: torch.Tensor, rng: np.random.Generator) -> Batch:
         if not self.mixers or rng.random() >= self.aug.mix_prob:

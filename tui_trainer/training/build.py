@@ -13,9 +13,10 @@ from .optim import build_optimizer
 WHITENING_IMAGES = 5000
 
 
-def build_training(cfg: Config, data: Dataset, place: device.Placement, *, fresh: bool = True
-                   ) -> tuple[torch.nn.Module, torch.optim.Optimizer, TrainBatches]:
-    """Seeded from cfg.run.seed; `fresh` False when a checkpoint's weights will be loaded over them."""
+def build_training(cfg: Config, data: Dataset, place: device.Placement, *, fresh: bool = True,
+                   shard: tuple[int, int] = (0, 1)) -> tuple[torch.nn.Module, torch.optim.Optimizer, TrainBatches]:
+    """Seeded from cfg.run.seed; `fresh` False when a checkpoint's weights will be loaded over them;
+    `shard` (rank, world) for one process of several."""
     torch.manual_seed(cfg.run.seed)
     model = build_model(cfg.model.name, data.num_classes, cfg.model.widths or None, cfg.model.zero_gamma)
     if fresh and hasattr(model, "init_from_data"):
@@ -25,5 +26,5 @@ def build_training(cfg: Config, data: Dataset, place: device.Placement, *, fresh
     optimizer = build_optimizer(model, cfg.optimizer)
     batches = TrainBatches(data.train_x.to(place.device), data.train_y.to(place.device), cfg.augment,
                            cfg.data.batch_size, cfg.data.mean, cfg.data.std, data.num_classes, cfg.run.seed,
-                           place.device, place.bf16, torch.float32)
+                           place.device, place.bf16, torch.float32, shard)
     return model, optimizer, batches

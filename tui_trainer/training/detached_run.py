@@ -18,8 +18,9 @@ class DetachedRunError(Exception):
 
 
 def start_train(runs_dir: Path, cfg: Config | None, preset: str, *, resume: Path | None, epochs: int | None,
-                data: str, device: str) -> Path:
-    """Start the run and return its folder once its process has marked it live (blocks: a worker)."""
+                data: str, device: str, nproc: int = 1) -> Path:
+    """Start the run and return its folder once its process (rank 0 of `nproc`, a child of the
+    launcher) has marked it live (blocks: a worker)."""
     runs_dir = Path(runs_dir)
     pending = runs_dir / ".pending"
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{runs.safe_name(preset)}"
@@ -31,7 +32,7 @@ def start_train(runs_dir: Path, cfg: Config | None, preset: str, *, resume: Path
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: f.write(to_toml(cfg).encode()))
         args = ["train", "--preset", str(path), "--data", data]
-    args += ["--runs", str(runs_dir), "--device", device, "--no-bell"]
+    args += ["--runs", str(runs_dir), "--device", device, "--no-bell"] + (["--nproc", str(nproc)] if nproc > 1 else [])
     before = {p.name for p in runs_dir.iterdir()} if runs_dir.is_dir() else set()
     log = pending / f"{stamp}.log"
     pid = start_detached(args, log)
@@ -39,13 +40,22 @@ def start_train(runs_dir: Path, cfg: Config | None, preset: str, *, resume: Path
     while time.monotonic() < deadline:
         for folder in ([resume] if resume is not None else
                        [p for p in runs_dir.iterdir() if p.is_dir() and p.name not in before]):
-            if runs.live_pid(folder) == pid:
+            if (live := runs.live_pid(folder)) is not None and _started_by(pid, live):
                 return folder
         if not _alive(pid):
             said = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
             raise DetachedRunError(said[-1] if said else f"the run's process (pid {pid}) ended at once; see {log}")
         time.sleep(0.3)
     raise DetachedRunError(f"the run (pid {pid}) did not start within {FOUND_WITHIN_S:.0f} s; see {log}")
+
+
+def _started_by(pid: int, live: int) -> bool:
+    import psutil
+
+    try:
+        return live == pid or live in {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.Error:
+        return False
 
 
 def _alive(pid: int) -> bool:

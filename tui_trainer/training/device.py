@@ -42,8 +42,9 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve(device: str = "auto", precision: str = "auto") -> Placement:
-    """Pick the device and precision; raises ValueError with a user-facing message."""
+def resolve(device: str = "auto", precision: str = "auto", index: int | None = None) -> Placement:
+    """Pick the device and precision; raises ValueError with a user-facing message. `index`: which
+    GPU, for one process of several on a machine."""
     if device not in DEVICES:
         raise ValueError(f"--device {device!r} is invalid: expected one of {', '.join(DEVICES)}")
     if device == "auto":
@@ -52,7 +53,7 @@ def resolve(device: str = "auto", precision: str = "auto") -> Placement:
         raise ValueError("--device cuda: no CUDA GPU is available here (use --device cpu or auto)")
     if device == "mps" and not torch.backends.mps.is_available():
         raise ValueError("--device mps: Apple's MPS backend is not available here (use --device cpu or auto)")
-    dev = torch.device(device)
+    dev = torch.device(device) if index is None or device != "cuda" else torch.device(device, index)
     if precision == "auto":
         fast = {"cuda": torch.cuda.is_available() and torch.cuda.is_bf16_supported(),
                 "cpu": cpu_has_fast_bf16(), "mps": False}[dev.type]

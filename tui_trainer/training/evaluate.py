@@ -36,6 +36,20 @@ class EvalResult:
     classes: list[str]
     worst: list[Mistake] = field(default_factory=list)
 
+    @classmethod
+    def from_counts(cls, confusion: torch.Tensor, loss_sum: float, classes: list[str],
+                    worst: list[Mistake] | None = None) -> EvalResult:
+        correct, n = confusion.diag(), int(confusion.sum())
+        return cls(accuracy=correct.sum().item() / max(n, 1), loss=loss_sum / max(n, 1), n=n,
+                   per_class=(correct / confusion.sum(1).clamp(min=1)).tolist(), confusion=confusion.tolist(),
+                   classes=list(classes), worst=worst or [])
+
+    def summed(self, sum_: Callable[[torch.Tensor], torch.Tensor]) -> EvalResult:
+        """The result over every process's part of the test set; `sum_` adds a tensor over them."""
+        counts = sum_(torch.tensor([self.loss * self.n, *sum(self.confusion, [])], dtype=torch.float64))
+        k = len(self.classes)
+        return EvalResult.from_counts(counts[1:].round().long().view(k, k), counts[0].item(), self.classes)
+
     def to_json(self) -> dict:
         return {"accuracy": self.accuracy, "loss": self.loss, "n": self.n,
                 "per_class": dict(zip(self.classes, self.per_class)), "confusion": self.confusion,
@@ -86,17 +100,13 @@ def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         if progress:
             progress(min(start + EVAL_BATCH, n), n)
     model.train(was_training)
-    correct = confusion.diag()
-    totals = confusion.sum(1).clamp(min=1)
     mistakes: list[Mistake] = []
     if worst and wrong_conf:
         conf_all, idx_all, pred_all = torch.cat(wrong_conf), torch.cat(wrong_idx), torch.cat(wrong_pred)
         for k in conf_all.argsort(descending=True)[:worst].tolist():
             i = int(idx_all[k])
             mistakes.append(Mistake(i, int(labels[i]), int(pred_all[k]), float(conf_all[k])))
-    return EvalResult(accuracy=correct.sum().item() / max(n, 1), loss=loss_sum / max(n, 1), n=n,
-                      per_class=(correct / totals).tolist(), confusion=confusion.tolist(),
-                      classes=list(classes), worst=mistakes)
+    return EvalResult.from_counts(confusion, loss_sum, classes, mistakes)
 
 
 def evaluate_checkpoint(path: Path, data_source: str, device_name: str = "auto", tta: bool = False,

@@ -11,6 +11,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import torch
 
@@ -22,6 +23,7 @@ from ..models import count_parameters
 from . import checkpoints, device, runs, system
 from .checkpoints import CheckpointError
 from .control import CONTROL_FILE, RunControl
+from .distributed import LOST_CONTACT, Solo, lost_contact
 from .ema import WeightEMA
 from .evaluate import EvalResult, evaluate_model
 from .events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
@@ -42,12 +44,21 @@ class RunError(Exception):
     """A problem the user can fix; becomes a RunFailed event with this message."""
 
 
+class AgreedError(RunError):
+    """A failure every process of a run raises alike (a divergence, rank 0's failed write): rank 0
+    reports it, the other ranks need not repeat it."""
+
+
+T = TypeVar("T")
+
+
 @dataclass
 class _Run:
     """What one run trains with, built once by Trainer._set_up."""
     place: device.Placement
     data: Dataset
-    model: torch.nn.Module
+    model: torch.nn.Module  # unwrapped: what checkpoints and evaluation use
+    net: torch.nn.Module  # what a step calls: the model, or DDP around it on several processes
     optimizer: torch.optim.Optimizer
     ema: WeightEMA | None
     batches: TrainBatches
@@ -94,6 +105,17 @@ class _Tally:
     def speed(self, now: float) -> float:
         return self.epoch_images / max(now - self.t0, 1e-9)
 
+    def reduce(self, group: Solo) -> None:
+        """Every process's sums, once its part of the epoch is trained (or stopped)."""
+        if group.world == 1:
+            return
+        mine = torch.stack([self.loss_sum.double(), self.correct.double(),
+                            self.loss_sum.new_tensor(self.seen, dtype=torch.float64),
+                            self.loss_sum.new_tensor(self.epoch_images, dtype=torch.float64)])
+        total = group.sum_(mine)
+        self.loss_sum, self.correct = total[0], total[1]
+        self.seen, self.epoch_images = int(total[2]), int(total[3])
+
     def sums(self) -> dict:
         """What last.pt keeps of an epoch stopped part-way, for resume to carry on."""
         return {"loss_sum": self.loss_sum.item(), "correct": self.correct.item(), "seen": self.seen,
@@ -105,13 +127,16 @@ class Trainer:
 
     `data` None: the default data folder for a new run, the recorded one for a resumed run.
     `stop_rules` may end the run after an evaluated epoch (a search's pruner); run.early_stop_patience
-    adds early stopping. `study` (name, trial number) labels a search's trial in its summary and tags."""
+    adds early stopping. `study` (name, trial number) labels a search's trial in its summary and tags.
+    `group`: this process's place in a run on several processes (distributed.join); rank 0 alone
+    writes the run folder and reports."""
 
     def __init__(self, cfg: Config | None = None, *, data: str | None = None, runs_dir: Path | str = "runs",
                  preset: str = "custom", device_name: str = "auto", sink: Sink | None = None,
                  control: RunControl | None = None, resume: Path | str | None = None,
                  epochs: int | None = None, dataset: Dataset | None = None,
-                 stop_rules: list[StopRule] | None = None, study: tuple[str, int] | None = None):
+                 stop_rules: list[StopRule] | None = None, study: tuple[str, int] | None = None,
+                 group: Solo | None = None):
         if cfg is None and resume is None:
             raise ValueError("Trainer needs a config or a run folder to resume")
         self.cfg = cfg
@@ -126,16 +151,20 @@ class Trainer:
         self.dataset = dataset
         self.stop_rules = list(stop_rules or [])
         self.study = study
+        self.group = group or Solo()
         self.run_dir: Path | None = None
         self.summary: RunSummary | None = None
         self.recorders: list = []  # more listeners the run itself adds: a TensorBoard writer
         self._next_system_sample = 0.0
         self._next_data_report = 0.0
         self._live_marked = False
+        self.failure_agreed = False
 
     # --- reporting ----------------------------------------------------------------------------
 
     def emit(self, event: Event) -> None:
+        if not self.group.main:
+            return
         if self.run_dir is not None:
             try:
                 runs.append_event(self.run_dir, event)
@@ -151,12 +180,18 @@ class Trainer:
             return self._run()
         except (RunError, DataError, CheckpointError, ConfigError, ValueError) as e:
             failed = RunFailed(str(e), str(self.run_dir) if self.run_dir else None)
+            self.failure_agreed = isinstance(e, AgreedError)
+        except RuntimeError as e:
+            if self.group.world == 1 or (reason := lost_contact(e)) is None:
+                failed = self._unexpected(e)
+            else:  # a peer process died or hung up mid-collective
+                failed = RunFailed(f"rank {self.group.rank} {LOST_CONTACT} ({reason}); resume with: "
+                                   f"tui-trainer train --resume {self.run_dir} --nproc {self.group.world}",
+                                   str(self.run_dir) if self.run_dir else None)
         except OSError as e:
             failed = RunFailed(f"{e.filename or 'file system'}: {e.strerror or e}", str(self.run_dir) if self.run_dir else None)
         except Exception as e:  # noqa: BLE001 - anything else is a bug; keep its trace for the report
-            where = self._save_traceback()
-            failed = RunFailed(f"unexpected {type(e).__name__}: {e}" + (f" (traceback in {where})" if where else ""),
-                               str(self.run_dir) if self.run_dir else None)
+            failed = self._unexpected(e)
         # Only a run this process started: a refused resume leaves the old run's summary as it was.
         if self.summary is not None and self._live_marked:
             try:
@@ -164,14 +199,19 @@ class Trainer:
             except OSError:
                 pass  # the disk that failed the run may refuse this too; events.jsonl has the message
         self.emit(failed)
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.group.main:
             runs.clear_live(self.run_dir)  # after the last event, so a follower reads it before the run looks dead
         return failed
+
+    def _unexpected(self, e: Exception) -> RunFailed:
+        where = self._save_traceback()
+        return RunFailed(f"unexpected {type(e).__name__}: {e}" + (f" (traceback in {where})" if where else ""),
+                         str(self.run_dir) if self.run_dir else None)
 
     def _save_traceback(self) -> Path | None:
         if self.run_dir is None:
             return None
-        path = self.run_dir / "error.log"
+        path = self.run_dir / ("error.log" if self.group.main else f"error-rank{self.group.rank}.log")
         try:
             path.write_text(traceback.format_exc())
         except OSError:
@@ -237,32 +277,46 @@ class Trainer:
     def _run(self) -> RunFinished:
         """The whole run: set up, then each epoch trained and ended, then the finish."""
         started = time.perf_counter()
-        r = self._set_up(self._prepare_run_dir())
+        r = self._set_up(self._open())
         stopped, verdict = False, None
         for epoch in range(r.start.epoch, self.cfg.run.epochs):
             tally = self._train_epoch(r, epoch)
+            tally.reduce(self.group)
             if tally.stopped_at is not None:
-                self._save_last(r, epoch, tally.stopped_at, tally.sums(), {"test_acc": self.last_test_acc})
+                self._on_main(lambda: self._save_last(r, epoch, tally.stopped_at, tally.sums(),
+                                                      {"test_acc": self.last_test_acc}))
                 stopped = True
                 break
             self._end_epoch(r, epoch, tally)
-            if epoch + 1 < self.cfg.run.epochs and (verdict := self._judge()) is not None:
+            if epoch + 1 < self.cfg.run.epochs and (verdict := self._on_main(self._judge)) is not None:
                 break
         return self._finish(r, stopped, verdict, time.perf_counter() - started)
 
+    def _open(self) -> dict | None:
+        """The run folder, made or reopened by rank 0; the other ranks learn where it is, its
+        config and data, and resume from the same last.pt (sent, so no other machine needs the folder)."""
+        def prepare():
+            state = self._prepare_run_dir()
+            return state, self.run_dir, self.cfg.to_dict(), self.data_source
+        state, run_dir, cfg, data = self._on_main(prepare)
+        if not self.group.main:
+            self.run_dir, self.cfg, self.data_source = run_dir, Config.from_dict(cfg), data
+        return state
+
     def _set_up(self, state: dict | None) -> _Run:
         """Device, data, model, optimizer and batches; from last.pt when resuming. Emits RunStarted."""
-        cfg = self.cfg
-        place = device.resolve(self.device_name, cfg.run.precision)
+        cfg, g = self.cfg, self.group
+        place = device.resolve(self.device_name, cfg.run.precision, g.local_rank)
         data = self.dataset or load_dataset(self.data_source, cfg.data, progress=self._data_progress)
         if state is not None and list(state["classes"]) != list(data.classes):
             raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
-        self.control.watch_file(self.run_dir)
-        if cfg.run.tensorboard:
-            from .tensorboard import TensorBoardWriter  # imported only by runs that ask for it
-            self.recorders.append(TensorBoardWriter(self.run_dir))
+        if g.main:  # the one reader of the control file; the others learn of a stop by agreement
+            self.control.watch_file(self.run_dir)
+            if cfg.run.tensorboard:
+                from .tensorboard import TensorBoardWriter  # imported only by runs that ask for it
+                self.recorders.append(TensorBoardWriter(self.run_dir))
 
-        model, optimizer, batches = build_training(cfg, data, place, fresh=state is None)
+        model, optimizer, batches = build_training(cfg, data, place, fresh=state is None, shard=(g.rank, g.world))
         start = checkpoints.ResumePoint()
         if state is not None:
             start = checkpoints.restore(state, model, optimizer, self.run_dir / "checkpoints" / "last.pt")
@@ -271,12 +325,19 @@ class Trainer:
         if ema is not None and state is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
         self.best_acc, self.best_epoch, self.last_test_acc = start.best_acc, start.best_epoch, start.test_acc
+        # Muon needs nothing more under DDP: every rank orthogonalizes the same all-reduced gradient.
+        net = g.wrap(model, cfg.run.sync_bn)
 
         parameters = count_parameters(model)
-        self._write_summary(device=place.describe(), precision=place.precision, parameters=parameters)
-        self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), place.describe(), place.precision, parameters,
-                             batches.steps_per_epoch, start.epoch, list(data.classes), time.time(), self.data_source))
-        return _Run(place, data, model, optimizer, ema, batches, start,
+        described = place.describe() + (f" x {g.world} processes" if g.world > 1 else "")
+
+        def announce() -> None:
+            self._write_summary(device=described, precision=place.precision, parameters=parameters)
+            self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), described, place.precision, parameters,
+                                 batches.steps_per_epoch, start.epoch, list(data.classes), time.time(),
+                                 self.data_source))
+        self._on_main(announce)
+        return _Run(place, data, model, net, optimizer, ema, batches, start,
                     checkpoints.header(cfg, data.classes, place.precision))
 
     def _train_epoch(self, r: _Run, epoch: int) -> _Tally:
@@ -284,22 +345,20 @@ class Trainer:
         cfg, steps = self.cfg, r.batches.steps_per_epoch
         total_steps = steps * cfg.run.epochs
         resuming = epoch == r.start.epoch
-        tally = _Tally.begin(r.place.device, r.start.partial if resuming else None)
+        # An epoch stopped part-way counts its sums once, on rank 0, however many ranks resume it.
+        tally = _Tally.begin(r.place.device, r.start.partial if resuming and self.group.main else None)
         tally.lr = lr_at(cfg.schedule, cfg.optimizer.lr, epoch * steps, steps, total_steps)
         next_report = tally.t0 + PROGRESS_INTERVAL_S
         for step, batch in enumerate(r.batches.epoch(epoch)):
             if resuming and step < r.start.step:
                 continue  # resuming mid-epoch: the epoch's batches are a function of (seed, epoch)
-            if self.control.paused and not self.control.stop_requested:
-                tally.t0 += self._wait_paused(epoch + 1)  # paused time is not training time
-                next_report = time.perf_counter() + PROGRESS_INTERVAL_S
-            if self.control.stop_requested:
+            if self._stop_here(tally, epoch, step):
                 tally.stopped_at = step
                 return tally
             tally.lr = lr_at(cfg.schedule, cfg.optimizer.lr, epoch * steps + step, steps, total_steps)
             set_lr(r.optimizer, tally.lr)
             with r.place.autocast():
-                logits = r.model(batch.inputs)
+                logits = r.net(batch.inputs)
                 loss = mixed_loss(logits, batch, cfg.augment.label_smoothing)
             r.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -311,9 +370,11 @@ class Trainer:
             if now >= next_report:  # the only host sync of a step, a few times a second
                 next_report = now + PROGRESS_INTERVAL_S
                 running = tally.loss_sum.item() / max(tally.seen, 1)
-                self._check_finite(running, epoch + 1, step + 1, tally.lr)
-                self.emit(BatchProgress(epoch + 1, step + 1, steps, running, tally.lr, tally.speed(now),
-                                        tally.correct.item() / max(tally.seen, 1)))
+                if self.group.world == 1:  # several processes check at their agreed steps instead
+                    self._check_finite(running, epoch + 1, step + 1, tally.lr)
+                # Rank 0's running figures stand for the batch's; its speed times the ranks, for all.
+                self.emit(BatchProgress(epoch + 1, step + 1, steps, running, tally.lr,
+                                        tally.speed(now) * self.group.world, tally.correct.item() / max(tally.seen, 1)))
                 if now >= self._next_system_sample:
                     self._next_system_sample = now + SYSTEM_INTERVAL_S
                     self.emit(system.sample())
@@ -336,17 +397,21 @@ class Trainer:
         ended = EpochEnded(epoch + 1, train_loss, tally.correct.item() / max(tally.seen, 1), test_loss, test_acc,
                            tally.lr, tally.elapsed_before + time.perf_counter() - tally.t0,
                            tally.epoch_images / max(train_seconds, 1e-9), is_best)
-        # Row first, checkpoint second: a kill in between leaves a row that resume cuts off.
-        runs.append_metrics(self.run_dir, ended)
-        self.emit(ended)
         metrics = {"train_loss": ended.train_loss, "train_acc": ended.train_acc,
                    "test_loss": test_loss, "test_acc": test_acc}
         if is_best:
             self.best_acc, self.best_epoch = test_acc, epoch + 1
-            payload = checkpoints.weights_payload(r.header, self._eval_state(r), epoch + 1, metrics)
-            self._save(self.run_dir / "checkpoints" / "best.pt", payload, epoch + 1, "best")
-        self._save_last(r, epoch + 1, 0, None, metrics)
-        self._write_summary()
+
+        def record() -> None:
+            # Row first, checkpoint second: a kill in between leaves a row that resume cuts off.
+            runs.append_metrics(self.run_dir, ended)
+            self.emit(ended)
+            if is_best:
+                payload = checkpoints.weights_payload(r.header, self._eval_state(r), epoch + 1, metrics)
+                self._save(self.run_dir / "checkpoints" / "best.pt", payload, epoch + 1, "best")
+            self._save_last(r, epoch + 1, 0, None, metrics)
+            self._write_summary()
+        self._on_main(record)
 
     def _judge(self) -> Verdict | None:
         """Whether a stop rule ends the run after this epoch (judged only on evaluated epochs)."""
@@ -366,15 +431,18 @@ class Trainer:
         tta = self.cfg.run.tta and not stopped and (verdict is None or verdict.state != PRUNED)
         if tta:
             final_acc = self._evaluate(r, tta=True).accuracy
-        epochs_done = len(runs.read_metrics(self.run_dir))
         state = verdict.state if verdict else "stopped" if stopped else "finished"
-        finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch, epochs_done, seconds,
-                               final_acc, stopped, verdict.message if verdict else None, state)
-        # The summary first: whoever the event wakes (a notify command) reads the final one.
-        self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta)
-        self.emit(finished)
-        runs.clear_live(self.run_dir)
-        return finished
+
+        def close() -> RunFinished:
+            finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch,
+                                   len(runs.read_metrics(self.run_dir)), seconds, final_acc, stopped,
+                                   verdict.message if verdict else None, state)
+            # The summary first: whoever the event wakes (a notify command) reads the final one.
+            self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta)
+            self.emit(finished)
+            runs.clear_live(self.run_dir)
+            return finished
+        return self._on_main(close)
 
     # --- the phases' helpers ------------------------------------------------------------------
 
@@ -384,10 +452,47 @@ class Trainer:
             self._next_data_report = now + PROGRESS_INTERVAL_S
             self.emit(DataProgress(done, total))
 
+    def _stop_here(self, tally: _Tally, epoch: int, step: int) -> bool:
+        """Whether the run stops before this step; waits here while paused. Several processes ask
+        at the same steps and agree, so they stop, pause and diverge together."""
+        if not self.group.due(step):
+            return False
+        stop, pause, diverged = self.group.agree(self.control.stop_requested, self.control.paused, tally.loss_sum)
+        if diverged:
+            loss = tally.loss_sum.item() / max(tally.seen, 1)
+            self._check_finite(loss if not math.isfinite(loss) else math.nan, epoch + 1, step, tally.lr)
+        if pause and not stop:
+            paused_s, stop = self._wait_paused(epoch + 1)
+            tally.t0 += paused_s  # paused time is not training time
+        return stop
+
+    def _on_main(self, work: Callable[[], T]) -> T:
+        """Rank 0's share of the run (the run folder, records, checkpoints, stop rules), its result
+        or its failure sent to every rank: a full disk on rank 0 then ends every rank with its
+        message, where the others would wait in the next collective."""
+        if self.group.world == 1:
+            return work()
+        result = failure = None
+        if self.group.main:
+            try:
+                result = work()
+            except Exception as e:  # noqa: BLE001 - told to the others, then raised here as it was
+                failure = e
+        result, message = self.group.share((result, None if failure is None else str(failure) or repr(failure)))
+        if failure is not None:
+            raise failure
+        if message is not None:
+            raise AgreedError(message)
+        return result
+
     def _evaluate(self, r: _Run, tta: bool = False) -> EvalResult:
+        """Each process evaluates its part of the test set with rank 0's BatchNorm statistics."""
+        g = self.group
         with r.eval_weights():
-            return evaluate_model(r.model, r.data.test_x, r.data.test_y, self.cfg.data.mean, self.cfg.data.std,
-                                  r.place, r.data.classes, tta=tta)
+            g.sync_buffers(r.model)
+            result = evaluate_model(r.model, g.shard(r.data.test_x), g.shard(r.data.test_y), self.cfg.data.mean,
+                                    self.cfg.data.std, r.place, r.data.classes, tta=tta)
+        return result.summed(g.sum_) if g.world > 1 else result
 
     def _eval_state(self, r: _Run) -> dict[str, torch.Tensor]:
         with r.eval_weights():
@@ -426,16 +531,22 @@ class Trainer:
 
     def _check_finite(self, loss: float, epoch: int, step: int, lr: float) -> None:
         if not math.isfinite(loss):
-            raise RunError(f"training diverged: the loss became {loss} by epoch {epoch}, step {step} "
+            raise AgreedError(f"training diverged: the loss became {loss} by epoch {epoch}, step {step} "
                            f"(lr {lr:.3g}); lower optimizer.lr or add schedule.warmup_epochs. "
                            f"best.pt and the last good last.pt are kept")
 
-    def _wait_paused(self, epoch: int) -> float:
-        """Block while paused; returns the seconds spent."""
+    def _wait_paused(self, epoch: int) -> tuple[float, bool]:
+        """Block while paused; returns the seconds spent and whether a stop ended the pause. Several
+        processes wait together, agreeing a few times a second (so no collective times out)."""
         start = time.perf_counter()
         self.emit(RunPaused(epoch, True))
-        while self.control.paused and not self.control.stop_requested:
-            self.control.wait_while_paused()
+        stop = False
+        idle = torch.zeros(())
+        while True:
+            self.control.wait_while_paused()  # returns at once on ranks other than 0: they wait in agree
+            stop, pause, _ = self.group.agree(self.control.stop_requested, self.control.paused, idle)
+            if stop or not pause:
+                break
         self.emit(RunPaused(epoch, False))
-        return time.perf_counter() - start
+        return time.perf_counter() - start, stop
 

@@ -9,14 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Label, ListItem, ListView, Static
+from textual.widgets import Button, Footer, Header, Label, ListItem, ListView, Select, Static
 from textual.worker import get_current_worker
 
 from ... import presets
 from ...config import Config, ConfigError
 from ...locations import user_presets
 from ...training.queue import Queue, QueueError, config_sets
-from ..messages import AugmentPreview, DataStatus, ParamCount
+from ..messages import AugmentPreview, DataStatus, ParamCount, ProcessChoices
 from ..widgets.config_form import ConfigForm
 from ..widgets.augment_strip import AugmentStrip
 from ..widgets.lr_plot import LRSchedulePlot
@@ -81,6 +81,7 @@ class SetupScreen(Screen):
     """Preset list left, the grouped form right, the LR plot and what the run needs under them."""
 
     AUTO_FOCUS = "#presets"
+    _auto_processes = 1
 
     BINDINGS = [
         Binding("f5", "start", "Start", priority=True, tooltip="Train these settings (refused while a field is invalid)"),
@@ -125,6 +126,12 @@ class SetupScreen(Screen):
             with Vertical(id="setup-info"):
                 yield Static("parameters: -", id="params")
                 yield Static("data: ...", id="data-status")
+                with Horizontal(id="processes-row"):
+                    yield Static(f"device: {self.app.device}", id="device")
+                    yield Select([("1 process", 1)], value=1, allow_blank=False, compact=True, id="nproc",
+                                 tooltip="Training processes (DDP, through torchrun's launcher). auto: every "
+                                         "GPU when there are several, else 1. Two or more start the run as "
+                                         "background work that the app attaches to and that outlives it")
                 yield Static("", id="form-status")
                 with Horizontal(classes="setup-buttons"):
                     yield Button("Start (F5)", id="start", variant="success", compact=True)
@@ -143,6 +150,7 @@ class SetupScreen(Screen):
             self.load_preset(initial)
         self.query_one("#form-status", Static).update("")
         self.check_data()
+        self.count_processes()
         self.refresh_derived()
 
     # --- presets -------------------------------------------------------------------------------
@@ -289,6 +297,26 @@ class SetupScreen(Screen):
         if message.train_size and self.train_estimate != message.train_size:
             self.train_estimate = message.train_size
             self.refresh_derived()
+
+    @work(thread=True, group="processes", exit_on_error=False)
+    def count_processes(self) -> None:
+        from ...torchrun_launch import process_range  # torch: imported off the UI thread
+
+        self.post_message(ProcessChoices(*process_range(self.app.device)))
+
+    def on_process_choices(self, message: ProcessChoices) -> None:
+        self._auto_processes = message.auto
+        self.query_one("#device", Static).update(Text.assemble(("device: ", "dim"), message.kind))
+        choices = [(f"auto: {message.auto} process{'es' * (message.auto > 1)}", 0)]
+        choices += [(f"{n} process{'es' * (n > 1)}", n) for n in range(1, message.most + 1)]
+        select = self.query_one("#nproc", Select)
+        select.set_options(choices)
+        select.value = 0
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "nproc" and isinstance(event.value, int):
+            self.app.nproc = self._auto_processes if event.value == 0 else event.value
+            event.stop()
 
     # --- actions -------------------------------------------------------------------------------
 
