@@ -66,9 +66,8 @@ def make_runs(root: Path, n: int) -> None:
 
 
 async def measure_screen(root: Path, rounds: int) -> dict[str, list[float]]:
-    from textual.widgets import DataTable
-
     from tui_trainer.app.app import TrainerApp
+    from tui_trainer.app.widgets.virtual_table import VirtualTable
 
     out: dict[str, list[float]] = {"screen": [], "sort": [], "filter": []}
     for _ in range(rounds):
@@ -81,7 +80,7 @@ async def measure_screen(root: Path, rounds: int) -> dict[str, list[float]]:
             await pilot.pause(0.5)
             start = time.perf_counter()
             await pilot.press("f3")
-            table = app.screen.query_one("#runs", DataTable)
+            table = app.screen.query_one("#runs", VirtualTable)
             while table.row_count < len(list(root.iterdir())):
                 await pilot.pause(0.005)
             await pilot.pause()  # one more frame: the table drawn

@@ -1,4 +1,4 @@
-"""Training throughput of the seed-notebook recipe: this engine against the notebook's own loop.
+"""Training throughput of the seed-notebook-cyclic recipe: this engine against the notebook's own loop.
 
 Both train seed_cnn with Adam, CyclicLR triangular2, random crop + flip and MixUp 0.4 at batch 32
 on the same images, in the same process, one after the other. The notebook's loop is rebuilt as it
@@ -109,7 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     data = load_dataset(args.data)
     images = min(args.images, len(data.train_x))
-    cfg = presets.find("seed-notebook").load()
+    cfg = presets.find("seed-notebook-cyclic").load()
     engine = engine_epoch(data, images, cfg.copy(), args.runs)
     notebook = notebook_epoch(data, images, cfg)
     print(f"seed-notebook throughput, {images} images, batch 32 — {date.today()}, {platform.node()}, "

@@ -66,14 +66,18 @@ def test_builtin_presets_are_valid_and_described(home):
         assert cfg.description and "\n" not in cfg.description
 
 
-def test_seed_notebook_preset_is_the_notebook(home):
-    cfg = presets.find("seed-notebook").load()
-    assert (cfg.model.name, cfg.data.batch_size, cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.weight_decay) == \
-        ("seed_cnn", 32, "adam", 2e-3, 1e-3)
-    assert (cfg.schedule.name, cfg.schedule.base_lr_factor, cfg.schedule.max_lr_factor) == ("triangular2", 0.5, 2.0)
-    assert (cfg.augment.mixup_alpha, cfg.augment.crop_padding, cfg.augment.flip) == (0.4, 4, "random")
-    assert (cfg.run.epochs, cfg.run.seed, cfg.run.best_after_epoch) == (200, 42, 10)
-    assert cfg.data.mean == [0.4914, 0.4822, 0.4465] and cfg.data.std == [0.2023, 0.1994, 0.2010]
+def test_seed_notebook_presets_are_the_notebook_as_it_ran_and_as_it_reads(home):
+    ran, cyclic = (presets.find(name).load() for name in ("seed-notebook", "seed-notebook-cyclic"))
+    for cfg in (ran, cyclic):
+        assert (cfg.model.name, cfg.data.batch_size, cfg.optimizer.name, cfg.optimizer.weight_decay) == \
+            ("seed_cnn", 32, "adam", 1e-3)
+        assert (cfg.augment.mixup_alpha, cfg.augment.crop_padding, cfg.augment.flip) == (0.4, 4, "random")
+        assert (cfg.run.epochs, cfg.run.seed, cfg.run.best_after_epoch) == (200, 42, 10)
+        assert cfg.data.mean == [0.4914, 0.4822, 0.4465] and cfg.data.std == [0.2023, 0.1994, 0.2010]
+    # As it ran: the LR CyclicLR's constructor set (base_lr), never stepped; crops drawn once.
+    assert (ran.optimizer.lr, ran.schedule.name, ran.augment.fixed) == (1e-3, "constant", True)
+    assert (cyclic.optimizer.lr, cyclic.schedule.name, cyclic.augment.fixed) == (2e-3, "triangular2", False)
+    assert (cyclic.schedule.base_lr_factor, cyclic.schedule.max_lr_factor) == (0.5, 2.0)
 
 
 def test_user_presets_are_saved_and_listed_beside_builtins(home):

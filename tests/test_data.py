@@ -214,6 +214,31 @@ def test_epochs_differ(small):
     assert not torch.equal(tb.augmented(0), tb.augmented(1))
 
 
+def test_fixed_augmentation_keeps_each_images_crop_flip_and_cutout(small):
+    aug = AugmentConfig(crop_padding=4, flip="random", cutout=6, fixed=True)
+    tb = batches(small.train_x[:100], aug, seed=3, batch_size=10)  # no image left out of an epoch
+    e0, e1 = tb.augmented(0), tb.augmented(5)
+    assert torch.equal(e0, e1)  # per image, the same every epoch
+    assert not torch.equal(e0, small.train_x[:100])  # yet augmented
+    assert not torch.equal(e0, batches(small.train_x[:100], aug, seed=4).augmented(0))  # from the seed
+    # Each epoch still shuffles: the batches of two epochs hold the same images in other orders.
+    first, later = (torch.cat([b.inputs for b in tb.epoch(e)]) for e in (0, 5))
+    assert not torch.equal(first, later)
+    assert torch.equal(first.flatten(1).sum(1).sort().values, later.flatten(1).sum(1).sort().values)
+
+
+def test_ranks_split_each_global_batch_of_the_same_epoch(small):
+    """Two ranks' slices of a step, side by side, are the one-process batch of that step."""
+    aug = AugmentConfig(crop_padding=4, flip="random", cutout=6)
+    one = list(batches(small.train_x, aug, batch_size=20, seed=2).epoch(3))
+    ranks = [list(batches(small.train_x, aug, batch_size=20, seed=2, shard=(r, 2)).epoch(3)) for r in (0, 1)]
+    assert len(one) == len(ranks[0]) == len(ranks[1]) == 5
+    for whole, a, b in zip(one, *ranks):
+        assert len(a.inputs) == len(b.inputs) == 10
+        assert torch.equal(torch.cat([a.inputs, b.inputs]), whole.inputs)
+        assert torch.equal(torch.cat([a.targets_a, b.targets_a]), whole.targets_a)
+
+
 def test_alternating_flip(small):
     tb = batches(small.train_x, AugmentConfig(crop_padding=0, flip="alternating"))
     e0, e1, e2 = tb.augmented(0), tb.augmented(1), tb.augmented(2)

@@ -21,7 +21,6 @@ from tui_trainer.config import to_toml
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.data.writers import write_cifar_batches
 from tui_trainer.training import runs
-from tui_trainer.training.control import send_command
 from tui_trainer.training.evaluate import evaluate_checkpoint
 
 EPOCHS = 2
@@ -117,9 +116,11 @@ def test_a_stop_mid_epoch_resumed_on_two_processes_repeats_the_uninterrupted_run
     wait_for(lambda: runs_dir.is_dir() and any(runs_dir.iterdir()), what="the run folder")
     run_dir = only_run(runs_dir)
     wait_for(lambda: batch_progress(run_dir, 2), what="epoch 2 under way")
-    send_command(run_dir, "stop")  # what `tui-trainer stop` and the app do: rank 0 reads it
-    _, err = proc.communicate(timeout=120)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: the launcher's agent passes it on to the ranks
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"resume with: tui-trainer train --resume {run_dir}" in out
+    assert json.loads((run_dir / "summary.json").read_text())["state"] == "stopped"
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
     assert last["epoch"] == 1 and 0 < last["step"] < 32  # part-way through epoch 2, once for both ranks
     resumed = train(place, "--resume", str(run_dir), "--nproc", "2", runs_dir=runs_dir)

@@ -184,10 +184,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             if n == 1:
                 raise torchrun_launch.LaunchError("--port is for --nproc 2 or more")
             torchrun_launch.check_port(args.port)
-        # The resumed run's own config decides its batch; a missing folder is the trainer's to report.
-        run_cfg = cfg or (run_dirs.read_config(args.resume) if (args.resume / run_dirs.CONFIG).is_file() else None)
-        if run_cfg is not None:
-            distributed.check_split(run_cfg, world, place.device.type)
+        if world > 1:  # the resumed run's own config decides its batch; a missing one is the trainer's to report
+            run_cfg = cfg or (run_dirs.read_config(args.resume) if (args.resume / run_dirs.CONFIG).is_file() else None)
+            if run_cfg is not None:
+                distributed.check_split(run_cfg, world, place.device.type)
     except (ValueError, torchrun_launch.LaunchError, distributed.DistributedError) as e:
         raise UsageError(f"tui-trainer train: {e}") from None
     if n > 1:
@@ -219,10 +219,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         finally:
             group.close()
     if reporter is None:
-        # Rank 0 reports what all ranks agreed on, and a lost peer is the launcher's to name.
-        if isinstance(result, RunFailed) and not trainer.failure_agreed and distributed.LOST_CONTACT not in result.message:
-            print(f"tui-trainer train: rank {group.rank}: {result.message}", file=sys.stderr, flush=True)
-        return EXIT_FAILED if isinstance(result, RunFailed) else EXIT_STOPPED if result.stopped else 0
+        # Rank 0 reports, and exits with, what all ranks agreed on (a stop, a divergence): were the
+        # others to exit non-zero first, torchrun's agent would tear rank 0 down as it finishes.
+        # A lost peer is the launcher's to name.
+        if isinstance(result, RunFailed) and not trainer.failure_agreed:
+            if distributed.LOST_CONTACT not in result.message:
+                print(f"tui-trainer train: rank {group.rank}: {result.message}", file=sys.stderr, flush=True)
+            return EXIT_FAILED
+        return 0
     announce_end(result, bell=not args.no_bell, note=reporter.note)
     return reporter.exit_code(result)
 

@@ -107,6 +107,8 @@ class AugmentConfig:
     mix_prob: float = setting(1.0, "fraction of batches mixed when MixUp/CutMix is on",
                               min=0.0, max=1.0)
     label_smoothing: float = setting(0.0, "label smoothing", min=0.0, max=0.9)
+    fixed: bool = setting(False, "crop, flip and cutout drawn once per image and kept every epoch (the "
+                                 "seed notebook's list of transformed images); the order still changes")
 
 
 @dataclass

@@ -18,7 +18,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .training.distributed import LOST_CONTACT
+
 RUN_NOTE_ENV = "TUI_TRAINER_RUN_NOTE"  # where rank 0 writes its run folder, for the failure line
+# How long the agent waits, after passing on a Ctrl-C or SIGTERM, for the ranks to stop at their
+# next agreed step and write last.pt before it kills them: torch's 30 s can be too short for an
+# evaluation or a slow step of a large model.
+SHUTDOWN_S = 300
 
 
 class LaunchError(Exception):
@@ -100,7 +106,7 @@ def launch(args: argparse.Namespace, n: int) -> int:
     os.environ[RUN_NOTE_ENV] = str(note)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=n, run_id=f"tui-trainer-{os.getpid()}",
                           rdzv_backend="c10d", rdzv_endpoint=f"127.0.0.1:{port}", max_restarts=0,
-                          monitor_interval=0.5)
+                          monitor_interval=0.5, shutdown_timeout=SHUTDOWN_S)
     # The agent's own log lines (workers started, signals sent, its failure report) would bury the
     # run's output; what they say is told below in one line.
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
@@ -122,15 +128,31 @@ def _failed(error, run_dir: str | None, n: int) -> int:  # noqa: ANN001 - a Chil
     """The ranks report their own failures (a stop, a divergence); a rank that died cannot."""
     died = {rank: f for rank, f in error.failures.items() if f.exitcode < 0}
     if not died:
+        lost = _recorded_message(run_dir)  # rank 0 lost its peers, none died: left unsaid by rank 0
+        if lost and LOST_CONTACT in lost:
+            print(f"tui-trainer train: {lost}", file=sys.stderr)
         return max(f.exitcode for f in error.failures.values())
     rank, failure = min(died.items(), key=lambda item: item[1].timestamp)
-    resume = f"; resume with: tui-trainer train --resume {run_dir} --nproc {n}" if run_dir else ""
-    line = (f"rank {rank} (pid {failure.pid}) was killed by {failure.signal_name()}; "
-            f"the other processes were stopped, last.pt is kept{resume}")
+    kept = run_dir is not None and (Path(run_dir) / "checkpoints" / "last.pt").is_file()
+    line = f"rank {rank} (pid {failure.pid}) was killed by {failure.signal_name()}; the other processes were stopped"
+    if kept:
+        line += f", last.pt is kept; resume with: tui-trainer train --resume {run_dir} --nproc {n}"
+    elif run_dir is not None:
+        line += " before the first epoch ended (no last.pt to resume from)"
     print(f"tui-trainer train: {line}", file=sys.stderr)
     if run_dir:
         _record_failure(Path(run_dir), line)
     return 1
+
+
+def _recorded_message(run_dir: str | None) -> str | None:
+    from .training.summary import read_summary
+
+    try:
+        summary = read_summary(Path(run_dir)) if run_dir else None
+    except (OSError, ValueError):
+        return None
+    return summary.message if summary is not None else None
 
 
 def _record_failure(run_dir: Path, line: str) -> None:

@@ -20,7 +20,7 @@ from tui_trainer.config import AugmentConfig
 from tui_trainer.data import DataError
 
 # Separate random streams per (seed, epoch): turning e.g. MixUp on leaves crops and order alone.
-_AUGMENT, _MIX, _FIRST_FLIPS = 1, 2, 3
+_AUGMENT, _MIX, _FIRST_FLIPS, _FIXED = 1, 2, 3, 4
 
 
 class Batch(NamedTuple):
@@ -67,7 +67,7 @@ class TrainBatches:
             memory_format=torch.channels_last if channels_last else torch.contiguous_format)
         # 'alternating' (from airbench) flips each image at random in epoch 0 and then every epoch
         # flips it the other way, so any two consecutive epochs see both orientations.
-        g = torch.Generator().manual_seed(_seed(seed, 0, _FIRST_FLIPS))
+        g = torch.Generator().manual_seed(stream_seed(seed, 0, _FIRST_FLIPS))
         self.first_flips = torch.rand(self.n, generator=g) < 0.5
 
     @property
@@ -80,8 +80,9 @@ class TrainBatches:
         """The batches of epoch `epoch` (0-based); the same seed and epoch give the same batches."""
         images, order = self._augment(epoch)
         labels = self.y[order]
-        # Every rank draws the same mixing numbers: a global batch is mixed alike in every slice.
-        rng = np.random.default_rng(_seed(self.seed, epoch, _MIX))
+        # Every rank draws the same mixing numbers, so each slice of a global batch is mixed with
+        # the same lam; the pairs are drawn within a slice, so N processes pair differently than one.
+        rng = np.random.default_rng(stream_seed(self.seed, epoch, _MIX))
         b = self.batch_size // self.world
         for start in range(0, self.steps_per_epoch * b, b):
             inputs = normalize(images[start:start + b], self.mean, self.std, self.dtype)
@@ -95,29 +96,35 @@ class TrainBatches:
         n, p, aug = self.n, self.aug.crop_padding, self.aug
         # Drawn on the CPU, in the same order whatever is used, so a seed gives the same epoch on
         # every device and augmented() matches epoch().
-        g = torch.Generator().manual_seed(_seed(self.seed, epoch, _AUGMENT))
+        g = torch.Generator().manual_seed(stream_seed(self.seed, epoch, _AUGMENT))
         order = torch.randperm(n, generator=g)
         if not shuffle:
             order = torch.arange(n)
-        dy, dx = torch.randint(0, 2 * p + 1, (2, n), generator=g)[:, order]
+        # augment.fixed: each image's crop, flip and cutout drawn once, from a stream of their own,
+        # as a list made of a torchvision dataset holds them (the seed notebook's loader).
+        draws = torch.Generator().manual_seed(stream_seed(self.seed, 0, _FIXED)) if aug.fixed else g
+        dy, dx = torch.randint(0, 2 * p + 1, (2, n), generator=draws)[:, order]
         index = order
         if aug.flip == "alternating":
             index = order + n * (self.first_flips[order] ^ bool(epoch % 2))
         elif aug.flip == "random":
-            index = order + n * (torch.rand(n, generator=g)[order] < 0.5)
+            index = order + n * (torch.rand(n, generator=draws)[order] < 0.5)
+        if aug.cutout:
+            # Squares lie wholly inside the image, so every image loses the same area.
+            s = min(aug.cutout, self.height, self.width)
+            top = torch.randint(0, self.height - s + 1, (n, 1), generator=draws)
+            left = torch.randint(0, self.width - s + 1, (n, 1), generator=draws)
+            if aug.fixed:  # drawn per image, not per position in the epoch
+                top, left = top[order], left[order]
         mine = self._my_positions()
         if mine is not None:  # drawn for the whole epoch above, so every world size sees the same epoch
             order, dy, dx, index = order[mine], dy[mine], dx[mine], index[mine]
+            if aug.cutout:
+                top, left = top[mine], left[mine]
         # Every crop window as a view (N, C, 2p+1, 2p+1, H, W); indexing picks one per image.
         windows = self.source.unfold(2, self.height, 1).unfold(3, self.width, 1)
         images = windows[index.to(self.device), :, dy.to(self.device), dx.to(self.device)]
         if aug.cutout:
-            # Squares lie wholly inside the image, so every image loses the same area.
-            s = min(aug.cutout, self.height, self.width)
-            top = torch.randint(0, self.height - s + 1, (n, 1), generator=g)
-            left = torch.randint(0, self.width - s + 1, (n, 1), generator=g)
-            if mine is not None:
-                top, left = top[mine], left[mine]
             rows = (top + torch.arange(s)).to(self.device)
             cols = (left + torch.arange(s)).to(self.device)
             image = torch.arange(len(images), device=self.device)[:, None, None]
@@ -201,6 +208,7 @@ def _affine(mean: tuple[float, ...], std: tuple[float, ...], shape: torch.Size, 
     return tuple(t.to(device, dtype).contiguous(memory_format=layout) for t in (1 / (255 * s), -m / s))
 
 
-def _seed(seed: int, epoch: int, stream: int) -> int:
+def stream_seed(seed: int, index: int, stream: int) -> int:
+    """The seed of random stream `stream` for item `index` (an epoch, a rank) of a run's seed."""
     # SeedSequence hashes the words into unrelated seeds; sums such as seed + epoch would collide.
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1, np.uint64)[0])
+    return int(np.random.SeedSequence([seed, index, stream]).generate_state(1, np.uint64)[0])

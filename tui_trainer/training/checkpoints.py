@@ -79,15 +79,18 @@ def weights_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], epoc
 def training_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], *, epoch: int, step: int,
                      partial: dict | None, metrics: dict[str, Any], optimizer: dict, ema: dict | None,
                      train_weights: dict[str, torch.Tensor] | None, best_acc: float | None,
-                     best_epoch: int | None) -> dict[str, Any]:
+                     best_epoch: int | None, rngs: list[torch.Tensor] | None = None) -> dict[str, Any]:
     """last.pt: best.pt's contents plus all that resume needs to continue at (epoch, step) exactly:
     optimizer and EMA state, the raw training weights when the EMA's are the evaluated ones, the
-    RNG, and the sums of an epoch stopped part-way."""
+    RNG (`rngs`: every rank's, for a run on several processes), and the sums of an epoch stopped
+    part-way."""
     payload = {**weights_payload(head, weights, epoch, metrics), "step": step, "partial": partial,
                "optimizer": optimizer, "ema": ema, "rng": torch.get_rng_state(),
                "best_acc": best_acc, "best_epoch": best_epoch}
     if train_weights is not None:
         payload["train_weights"] = train_weights
+    if rngs is not None:
+        payload["rngs"] = rngs
     return payload
 
 
@@ -103,15 +106,17 @@ class ResumePoint:
 
 
 def restore(payload: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
-            path: Path | str = "last.pt") -> ResumePoint:
-    """Load last.pt's training state into `model` and `optimizer` and the global RNG."""
+            path: Path | str = "last.pt", rank: int = 0, world: int = 1) -> ResumePoint:
+    """Load last.pt's training state into `model` and `optimizer` and the global RNG (rank
+    `rank`'s of `world`, when last.pt holds that many)."""
     try:
         model.load_state_dict(payload.get("train_weights") or payload["state_dict"])
         optimizer.load_state_dict(payload["optimizer"])
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} does not fit this run's config.toml (model or optimizer changed?): "
                               f"{_short(e)[:120]}") from None
-    torch.set_rng_state(payload["rng"])
+    rngs = payload.get("rngs") or []
+    torch.set_rng_state(rngs[rank] if len(rngs) == world > 1 else payload["rng"])
     return ResumePoint(payload["epoch"], payload["step"], payload.get("partial"), payload.get("best_acc"),
                        payload.get("best_epoch"), (payload.get("metrics") or {}).get("test_acc"))
 

@@ -39,7 +39,9 @@ def lost_contact(error: BaseException) -> str | None:
     """A short reason when `error` is a collective that failed because a peer process died or hung
     up (gloo raises plain RuntimeErrors for it); None for any other error."""
     text = str(error)
-    if not isinstance(error, dist.DistError) and not any(word in text for word in ("gloo", "NCCL", "c10d")):
+    # gloo reports a peer's socket closing mid-collective as a plain RuntimeError.
+    hung_up = "gloo" in text and any(word in text for word in ("Connection", "closed", "Read error", "Write error"))
+    if not (isinstance(error, dist.DistNetworkError) or hung_up):
         return None
     # "[.../pair.cc:545] Read error [127.0.0.1]:7572: Connection reset by peer. This is typically ..."
     return re.sub(r"\[[^\]]*\]:?\d*:?\s*", "", text.splitlines()[0]).split(". ")[0].strip()[:120]
@@ -64,7 +66,7 @@ def check_split(cfg: Config, world: int, device_type: str) -> None:
 class Solo:
     """The one process of a run that is not distributed."""
 
-    rank, world, local_rank, main = 0, 1, None, True
+    rank, world, local_rank, main, machines = 0, 1, None, True, False
 
     def due(self, step: int) -> bool:  # noqa: ARG002 - one process reads its own flags at every step
         return True
@@ -74,6 +76,9 @@ class Solo:
 
     def share(self, value):
         return value
+
+    def gather(self, value) -> list:
+        return [value]
 
     def sum_(self, values: torch.Tensor) -> torch.Tensor:
         return values
@@ -97,8 +102,11 @@ class Group(Solo):
     def __init__(self, device_type: str):
         self.rank, self.world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
         self.local_rank = int(os.environ["LOCAL_RANK"])
-        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", self.world))
+        # Several machines when this one holds only some of the ranks (torchrun --nnodes).
+        self.machines = int(os.environ.get("LOCAL_WORLD_SIZE", self.world)) != self.world
         self.main = self.rank == 0
+        # Threads: the launcher's OMP_NUM_THREADS (torchrun's default is 1 a process; --nproc gives
+        # each its share of the cores), so a user's own setting is kept.
         self.device = torch.device("cpu")
         if device_type == "cuda":
             if self.local_rank >= torch.cuda.device_count():
@@ -106,9 +114,6 @@ class Group(Solo):
                                        f"{torch.cuda.device_count()}; start at most that many processes on it")
             torch.cuda.set_device(self.local_rank)  # one GPU per local rank
             self.device = torch.device("cuda", self.local_rank)
-        else:
-            # Processes on one machine share its cores; more threads than cores make them fight.
-            torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // local_world))
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo", timeout=TIMEOUT,
                                 **({"device_id": self.device} if device_type == "cuda" else {}))
 
@@ -130,6 +135,12 @@ class Group(Solo):
         dist.broadcast_object_list(box, src=0, device=self.device)
         return box[0]
 
+    def gather(self, value) -> list:
+        """Every rank's `value` (any picklable object), in rank order, on every rank."""
+        values = [None] * self.world
+        dist.all_gather_object(values, value)
+        return values
+
     def sum_(self, values: torch.Tensor) -> torch.Tensor:
         """`values` added over the ranks (on this rank's device: NCCL reduces only GPU tensors)."""
         on_device = values.to(self.device)
@@ -139,10 +150,10 @@ class Group(Solo):
     def wrap(self, model: torch.nn.Module, sync_bn: bool) -> torch.nn.Module:
         """DDP around `model`, which stays the unwrapped module the checkpoints hold."""
         if sync_bn:
-            # In place: the BatchNorm layers are swapped for SyncBatchNorm ones sharing their
-            # parameters, so the optimizer built before still owns them and state_dict keys hold.
-            for name, child in list(model.named_children()):
-                model.add_module(name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(child))
+            # In place below the root (no model here is a bare BatchNorm): the layers become
+            # SyncBatchNorm ones sharing their parameters, so the optimizer built before still
+            # owns them and the state_dict keys hold.
+            torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
         ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
 

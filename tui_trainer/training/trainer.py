@@ -18,7 +18,7 @@ import torch
 from ..config import Config, ConfigError
 from .. import locations
 from ..data import Dataset, DataError, load_dataset
-from ..data.pipeline import TrainBatches, mixed_loss
+from ..data.pipeline import TrainBatches, mixed_loss, stream_seed
 from ..models import count_parameters
 from . import checkpoints, device, runs, system
 from .checkpoints import CheckpointError
@@ -36,6 +36,7 @@ from .listing import flatten
 from .notes import edit_tags
 from .summary import RunSummary, read_summary, write_summary
 
+RANK_STREAM = 5  # the random stream a rank's dropout is seeded from (pipeline's streams are 1-4)
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
 SYSTEM_INTERVAL_S = 5.0  # system samples in events.jsonl: enough for a pane, a few lines a minute
 
@@ -185,8 +186,9 @@ class Trainer:
             if self.group.world == 1 or (reason := lost_contact(e)) is None:
                 failed = self._unexpected(e)
             else:  # a peer process died or hung up mid-collective
-                failed = RunFailed(f"rank {self.group.rank} {LOST_CONTACT} ({reason}); resume with: "
-                                   f"tui-trainer train --resume {self.run_dir} --nproc {self.group.world}",
+                again = ("the same torchrun lines with --resume" if self.group.machines else
+                         f"tui-trainer train --resume {self.run_dir} --nproc {self.group.world}")
+                failed = RunFailed(f"rank {self.group.rank} {LOST_CONTACT} ({reason}); resume with: {again}",
                                    str(self.run_dir) if self.run_dir else None)
         except OSError as e:
             failed = RunFailed(f"{e.filename or 'file system'}: {e.strerror or e}", str(self.run_dir) if self.run_dir else None)
@@ -211,7 +213,10 @@ class Trainer:
     def _save_traceback(self) -> Path | None:
         if self.run_dir is None:
             return None
-        path = self.run_dir / ("error.log" if self.group.main else f"error-rank{self.group.rank}.log")
+        if not self.group.main:  # only rank 0 writes the run folder (which another machine may not have)
+            traceback.print_exc()
+            return None
+        path = self.run_dir / "error.log"
         try:
             path.write_text(traceback.format_exc())
         except OSError:
@@ -283,8 +288,9 @@ class Trainer:
             tally = self._train_epoch(r, epoch)
             tally.reduce(self.group)
             if tally.stopped_at is not None:
+                rngs = self._rank_rngs()
                 self._on_main(lambda: self._save_last(r, epoch, tally.stopped_at, tally.sums(),
-                                                      {"test_acc": self.last_test_acc}))
+                                                      {"test_acc": self.last_test_acc}, rngs))
                 stopped = True
                 break
             self._end_epoch(r, epoch, tally)
@@ -307,23 +313,14 @@ class Trainer:
         """Device, data, model, optimizer and batches; from last.pt when resuming. Emits RunStarted."""
         cfg, g = self.cfg, self.group
         place = device.resolve(self.device_name, cfg.run.precision, g.local_rank)
-        data = self.dataset or load_dataset(self.data_source, cfg.data, progress=self._data_progress)
-        if state is not None and list(state["classes"]) != list(data.classes):
-            raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
         if g.main:  # the one reader of the control file; the others learn of a stop by agreement
             self.control.watch_file(self.run_dir)
             if cfg.run.tensorboard:
                 from .tensorboard import TensorBoardWriter  # imported only by runs that ask for it
                 self.recorders.append(TensorBoardWriter(self.run_dir))
-
-        model, optimizer, batches = build_training(cfg, data, place, fresh=state is None, shard=(g.rank, g.world))
-        start = checkpoints.ResumePoint()
-        if state is not None:
-            start = checkpoints.restore(state, model, optimizer, self.run_dir / "checkpoints" / "last.pt")
-        # After the weights are loaded: an EMA switched on at resume starts from them, not from init.
-        ema = WeightEMA(model, cfg.run.ema_decay) if cfg.run.ema_decay > 0 else None
-        if ema is not None and state is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
+        # Every rank builds its own; one that cannot (its machine lacks the data, its GPU is full)
+        # tells the others here, where they would otherwise wait for it in the first collective.
+        data, model, optimizer, batches, start, ema = self._everyone(lambda: self._build(place, state))
         self.best_acc, self.best_epoch, self.last_test_acc = start.best_acc, start.best_epoch, start.test_acc
         # Muon needs nothing more under DDP: every rank orthogonalizes the same all-reduced gradient.
         net = g.wrap(model, cfg.run.sync_bn)
@@ -339,6 +336,25 @@ class Trainer:
         self._on_main(announce)
         return _Run(place, data, model, net, optimizer, ema, batches, start,
                     checkpoints.header(cfg, data.classes, place.precision))
+
+    def _build(self, place: device.Placement, state: dict | None) -> tuple:
+        cfg, g = self.cfg, self.group
+        data = self.dataset or load_dataset(self.data_source, cfg.data, progress=self._data_progress)
+        if state is not None and list(state["classes"]) != list(data.classes):
+            raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
+        model, optimizer, batches = build_training(cfg, data, place, fresh=state is None, shard=(g.rank, g.world))
+        start = checkpoints.ResumePoint()
+        if state is not None:
+            start = checkpoints.restore(state, model, optimizer, self.run_dir / "checkpoints" / "last.pt",
+                                        g.rank, g.world)
+        if g.world > 1 and len((state or {}).get("rngs") or ()) != g.world:
+            # The same weights on every rank, then a random stream each: dropout masks of their own.
+            torch.manual_seed(stream_seed(cfg.run.seed, g.rank, RANK_STREAM))
+        # After the weights are loaded: an EMA switched on at resume starts from them, not from init.
+        ema = WeightEMA(model, cfg.run.ema_decay) if cfg.run.ema_decay > 0 else None
+        if ema is not None and state is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
+        return data, model, optimizer, batches, start, ema
 
     def _train_epoch(self, r: _Run, epoch: int) -> _Tally:
         """One epoch's steps; returns early, at a step boundary, when a stop is asked for."""
@@ -401,6 +417,7 @@ class Trainer:
                    "test_loss": test_loss, "test_acc": test_acc}
         if is_best:
             self.best_acc, self.best_epoch = test_acc, epoch + 1
+        rngs = self._rank_rngs()
 
         def record() -> None:
             # Row first, checkpoint second: a kill in between leaves a row that resume cuts off.
@@ -409,7 +426,7 @@ class Trainer:
             if is_best:
                 payload = checkpoints.weights_payload(r.header, self._eval_state(r), epoch + 1, metrics)
                 self._save(self.run_dir / "checkpoints" / "best.pt", payload, epoch + 1, "best")
-            self._save_last(r, epoch + 1, 0, None, metrics)
+            self._save_last(r, epoch + 1, 0, None, metrics, rngs)
             self._write_summary()
         self._on_main(record)
 
@@ -466,6 +483,25 @@ class Trainer:
             tally.t0 += paused_s  # paused time is not training time
         return stop
 
+    def _everyone(self, work: Callable[[], T]) -> T:
+        """`work` on every rank; any rank's failure is raised on all of them (the first failing
+        rank's message), so none waits for a rank that has given up."""
+        if self.group.world == 1:
+            return work()
+        result = failure = None
+        try:
+            result = work()
+        except Exception as e:  # noqa: BLE001 - told to the others, then raised as theirs
+            failure = e
+            if not isinstance(e, (RunError, DataError, CheckpointError, ConfigError, ValueError, OSError)):
+                traceback.print_exc()  # a bug: its trace, on this rank's stderr
+        said = self.group.gather(None if failure is None else str(failure) or repr(failure))
+        first = next(((rank, message) for rank, message in enumerate(said) if message is not None), None)
+        if first is None:
+            return result
+        rank, message = first
+        raise AgreedError(message if rank == 0 else f"rank {rank}: {message}")
+
     def _on_main(self, work: Callable[[], T]) -> T:
         """Rank 0's share of the run (the run folder, records, checkpoints, stop rules), its result
         or its failure sent to every rank: a full disk on rank 0 then ends every rank with its
@@ -498,12 +534,18 @@ class Trainer:
         with r.eval_weights():
             return checkpoints.cpu_state(r.model)
 
-    def _save_last(self, r: _Run, epoch_done: int, step: int, partial: dict | None, metrics: dict) -> None:
+    def _rank_rngs(self) -> list[torch.Tensor] | None:
+        """Every rank's RNG for last.pt, so that each resumes its own dropout masks; None on one
+        process, whose last.pt keeps its one RNG as ever."""
+        return self.group.gather(torch.get_rng_state()) if self.group.world > 1 else None
+
+    def _save_last(self, r: _Run, epoch_done: int, step: int, partial: dict | None, metrics: dict,
+                   rngs: list[torch.Tensor] | None = None) -> None:
         payload = checkpoints.training_payload(
             r.header, self._eval_state(r), epoch=epoch_done, step=step, partial=partial, metrics=metrics,
             optimizer=r.optimizer.state_dict(), ema=r.ema.state_dict() if r.ema is not None else None,
             train_weights=checkpoints.cpu_state(r.model) if r.ema is not None else None,
-            best_acc=self.best_acc, best_epoch=self.best_epoch)
+            best_acc=self.best_acc, best_epoch=self.best_epoch, rngs=rngs)
         self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
 
     def _write_summary(self, **changes) -> None:

@@ -9,16 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from ...training.listing import RunRow
 from ...workspace.columns import COLUMNS, SUMMARY_COLUMNS, config_keys, diff_keys, format_value, sort_records
 from ...workspace.filter import Filter, FilterError, parse
+from .virtual_table import Cell, TableColumn, VirtualTable
 
 STATE_STYLES = {"live": "bold green", "finished": "green", "stopped": "yellow", "stopped early": "green",
                 "pruned": "dim", "failed": "red", "unreadable": "red"}
@@ -55,16 +57,21 @@ class RunsTable(Vertical):
         self.colours: dict[str, tuple[int, int, int]] = {}
         self._columns: list[str] = []
         self._records: dict[Path, dict] = {}
+        # Each run's cells for the columns shown, kept while its row object (the listing hands back
+        # the same one for a folder that did not change) and the columns stay: a sort or a filter
+        # only reorders them.
+        self._cells: dict[Path, tuple[RunRow, list[Cell]]] = {}
+        self._widths: dict[str, int] = {}
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: words, tag:NAME, best_acc>0.85, optimizer.lr<0.5 ... (? for help)",
                     id="runs-filter")
         yield Static("", id="filter-error")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield VirtualTable(id="runs")
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#runs", DataTable)
+    def table(self) -> VirtualTable:
+        return self.query_one("#runs", VirtualTable)
 
     # --- what the screen calls ---------------------------------------------------------------
 
@@ -138,45 +145,52 @@ class RunsTable(Vertical):
         cut = summary.index("final_acc") + 1
         columns = ["mark"] + summary[:cut] + settings + summary[cut:]
         if columns != self._columns:
-            table.clear(columns=True)
-            for key in columns:
-                table.add_column(self._header(key), key=key)
-            self._columns = columns
-        else:
-            table.clear()
-            for key in columns:  # the sort arrow moves between headers
-                table.columns[key].label = Text(self._header(key))
-        previous_preset = None
-        for row, rec in zip(self.shown_rows, shown):
-            cells = [self._mark(row)]
-            for key in columns[1:]:
-                c = COLUMNS.get(key)
-                if c is None:
-                    cells.append(_cell(format_value(rec.get(key), short=True)))
-                    continue
-                text = c.display(rec)
-                if c.key == "state":
-                    cells.append(Text(text, style=STATE_STYLES.get(text, "")))
-                elif c.key == "note" and row.problem:
-                    cells.append(Text(f"⚠ {row.problem}"[:60], style="red"))
-                elif c.key == "preset" and self.grouped:
-                    cells.append(Text(text, style="bold" if text != previous_preset else "dim"))
-                    previous_preset = text
-                else:
-                    cells.append(_cell(text))
-            table.add_row(*cells, key=str(row.path))
+            self._columns, self._cells = columns, {}
+        if any(self._cells.get(r.path, (None,))[0] is not r for r in self.rows):
+            self._cells = {r.path: cached if (cached := self._cells.get(r.path)) and cached[0] is r
+                           else (r, self._row_cells(r, self._records[r.path])) for r in self.rows}
+            self._widths = {key: max([cell_len(self._header(key, arrow=True)),
+                                      *(_width(cells[i]) for _, cells in self._cells.values())])
+                            for i, key in enumerate(columns)}
+        preset = columns.index("preset")
+        lines, previous_preset = [], None
+        for row in self.shown_rows:
+            cells = list(self._cells[row.path][1])
+            cells[0] = self._mark(row)
+            if self.grouped:
+                text = str(cells[preset])
+                cells[preset] = Text(text, style="bold" if text != previous_preset else "dim")
+                previous_preset = text
+            lines.append(cells)
+        paths = [r.path for r in self.shown_rows]
+        table.set_data([TableColumn(key, self._header(key), self._widths[key]) for key in columns], lines,
+                       cursor=paths.index(keep.path) if keep and keep.path in paths else 0)
         title = f"{len(self.shown_rows)} of {len(self.rows)} runs" if len(self.shown_rows) != len(self.rows) else ""
         table.border_subtitle = title
-        if self.shown_rows:
-            paths = [r.path for r in self.shown_rows]
-            table.move_cursor(row=paths.index(keep.path) if keep and keep.path in paths else 0, animate=False)
         self.post_message(self.Highlighted(self.highlighted()))
 
-    def _header(self, key: str) -> str:
+    def _row_cells(self, row: RunRow, rec: dict) -> list[Cell]:
+        cells: list[Cell] = [" "]  # the mark, drawn at each redraw
+        for key in self._columns[1:]:
+            c = COLUMNS.get(key)
+            if c is None:
+                cells.append(format_value(rec.get(key), short=True))
+                continue
+            text = c.display(rec)
+            if c.key == "state":
+                cells.append(Text(text, style=STATE_STYLES.get(text, "")))
+            elif c.key == "note" and row.problem:
+                cells.append(Text(f"⚠ {row.problem}"[:60], style="red"))
+            else:
+                cells.append(text)
+        return cells
+
+    def _header(self, key: str, arrow: bool | None = None) -> str:
+        """The column's header, with the sort arrow on the sorted one (`arrow`: as if sorted)."""
         if key == "mark":
             return " "
         label = COLUMNS[key].header if key in COLUMNS else key
-        return label + (" ▼" if self.descending else " ▲") if key == self.sort_key else label
+        return label + (" ▼" if self.descending else " ▲") if (arrow or key == self.sort_key) else label
 
     def _mark(self, row: RunRow) -> Text:
         if row.path not in self.selected:
@@ -186,8 +200,7 @@ class RunsTable(Vertical):
 
     def _redraw_marks(self) -> None:
         table = self.table
-        for row in self.shown_rows:
-            table.update_cell(str(row.path), "mark", self._mark(row))
+        table.update_rows({i: [self._mark(row), *table.rows[i][1:]] for i, row in enumerate(self.shown_rows)})
 
     # --- events --------------------------------------------------------------------------------
 
@@ -202,20 +215,15 @@ class RunsTable(Vertical):
     def _filter_done(self) -> None:
         self.table.focus()
 
-    @on(DataTable.HeaderSelected, "#runs")
-    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+    def on_virtual_table_header_selected(self, event: VirtualTable.HeaderSelected) -> None:
         event.stop()
-        key = event.column_key.value
-        if key and key != "mark":
-            self.sort_by(key)
+        if event.key != "mark":
+            self.sort_by(event.key)
 
-    @on(DataTable.RowHighlighted, "#runs")
-    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_virtual_table_row_highlighted(self, event: VirtualTable.RowHighlighted) -> None:
         event.stop()
         self.post_message(self.Highlighted(self.highlighted()))
 
 
-def _cell(text: str) -> str | Text:
-    # DataTable reads a str cell as markup, so a "[" in a note or name must come as Text; plain
-    # strings stay str, which measures faster than a Text per cell.
-    return Text(text) if "[" in text else text
+def _width(cell: Cell) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
