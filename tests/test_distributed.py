@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from conftest import CLI, ROOT, cli_env, tiny_config
+from tui_trainer.cli import main
 from tui_trainer.config import to_toml
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.data.writers import write_cifar_batches
@@ -193,22 +194,26 @@ def test_the_readmes_torchrun_lines_run_two_machines_here(place):
     (["--nproc", str(len(os.sched_getaffinity(0)) + 1)], "CPU cores, and each process needs one"),
     (["--nproc", "two"], "--nproc 'two' is invalid"),
 ])
-def test_what_several_processes_refuse_is_one_line_and_exit_2(place, tmp_path, args, said):
-    proc = train(place, "--preset", "tiny.toml", "--data", "synthetic", *args, runs_dir=tmp_path / "runs")
-    assert proc.returncode == 2 and said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+def test_what_several_processes_refuse_is_one_line_and_exit_2(place, tmp_path, capsys, args, said):
+    # In this process: the refusals come before any process is started.
+    code = main(["train", "--preset", str(place / "tiny.toml"), "--data", "synthetic", *args,
+                 "--runs", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and said in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_rendezvous_port_in_use_is_one_line(place, tmp_path):
+def test_a_rendezvous_port_in_use_is_one_line(place, tmp_path, capsys):
     with socket.socket() as held:
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        proc = train(place, "--preset", "tiny.toml", "--data", "synthetic", "--nproc", "2", "--port", str(port),
-                     runs_dir=tmp_path / "runs")
-    assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip() == (f"tui-trainer train: --port {port}: Address already in use (another run or "
-                                   f"program holds it); choose another port, or leave --port out for a free one")
+        code = main(["train", "--preset", str(place / "tiny.toml"), "--data", "synthetic", "--nproc", "2",
+                     "--port", str(port), "--runs", str(tmp_path / "runs")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"tui-trainer train: --port {port}: Address already in use (another run or program holds it); "
+        f"choose another port, or leave --port out for a free one")
 
 
 def test_a_divergence_on_two_processes_ends_both_with_one_message(place, tmp_path):
