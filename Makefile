@@ -7,8 +7,7 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	# --no-compile: byte-compiling all of torch takes a minute; imports compile what they use.
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-compile -e '.[test,export,tensorboard,serve]'
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,export,tensorboard,serve]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 run: $(STAMP)
