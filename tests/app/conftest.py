@@ -44,6 +44,13 @@ precision = "fp32"
 """
 
 
+@pytest.fixture(autouse=True)
+def no_prepared_runs_screen(monkeypatch):
+    """The app composes its Runs screen a second after start-up; tests that do not ask for it
+    skip that work (test_runs_screen checks it)."""
+    monkeypatch.setattr(TrainerApp, "PREPARE_RUNS_AFTER_S", None)
+
+
 @pytest.fixture
 def app_home(tmp_path, monkeypatch):
     """User presets and HOME inside tmp_path, with a tiny user preset 'tiny-app'."""

@@ -12,12 +12,13 @@ from conftest import CLI, cli_env
 from rich.console import Console
 from textual.widgets import OptionList, TextArea
 
+from tui_trainer.app.app import TrainerApp
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.overlay_plot import OverlayPlot
 from tui_trainer.config import Config, to_toml
 from tui_trainer.training import runs
 
-from .conftest import make_app, run, six_runs, wait_for
+from .conftest import SIX, make_app, run, six_runs, wait_for
 
 async def open_runs(pilot, count):
     await pilot.press("f3")
@@ -25,6 +26,42 @@ async def open_runs(pilot, count):
     assert isinstance(screen, RunsScreen)
     await wait_for(pilot, lambda: len(screen.table.shown_rows) == count, 20, "the runs table")
     return screen
+
+
+def test_no_runs_folder_yet_shows_an_empty_table(tmp_path, app_home):
+    async def scenario():
+        app = make_app(tmp_path)  # tmp_path/runs does not exist: a new user's first F3
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("f3")
+            screen = app.screen
+            await wait_for(pilot, lambda: screen.table.table.columns, 20, "the table's header")
+            assert screen.table.table.row_count == 0 and screen.current is None
+            await pilot.press("slash", "x", "enter", "space", "e", "c")  # nothing to act on: no error
+            await pilot.pause()
+            assert app.screen is screen
+
+    run(scenario())
+
+
+def test_the_runs_screen_is_prepared_unseen_and_f3_shows_its_table_at_once(tmp_path, app_home, monkeypatch):
+    six_runs(tmp_path / "runs")
+    monkeypatch.setattr(TrainerApp, "PREPARE_RUNS_AFTER_S", 0.2)
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app._runs_composed, 20, "the preparation")
+            await pilot.pause()
+            await wait_for(pilot, lambda: all(w.is_finished for w in app.workers), 30, "the listing")
+            assert app.current_mode == "setup" and app.screen.id != "runs-screen"
+            assert app.focused is not None and app.focused.screen is app.screen  # Setup keeps its focus
+            await pilot.press("f3")
+            screen = app.screen
+            assert isinstance(screen, RunsScreen)
+            assert len(screen.table.shown_rows) == len(SIX)  # no listing waited for
+            assert screen.table.table.row_count == len(SIX)
+
+    run(scenario())
 
 
 def fake_run(root, name="20240101-120000-fake"):

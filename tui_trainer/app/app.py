@@ -61,6 +61,8 @@ class TrainerApp(App):
         # footer is better spent on the mode keys.
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
+    # Seconds after start-up at which the Runs screen is composed unseen (None: not; tests).
+    PREPARE_RUNS_AFTER_S: float | None = 1.0
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
@@ -90,6 +92,7 @@ class TrainerApp(App):
         self._other_data: dict[tuple, Any] = {}  # other data than --data, or other data settings
         self._data_lock = threading.Lock()
         self._quitting = False
+        self._runs_composed = False  # the Runs screen exists: composed by F3 or prepared
 
     def on_mount(self) -> None:
         if self._settings_problem:
@@ -101,6 +104,19 @@ class TrainerApp(App):
             signal.signal(signal.SIGHUP, lambda signum, frame: self._hang_up(loop))
             loop.add_signal_handler(signal.SIGTERM, self._terminate)
         self.switch_mode("setup")
+        if self.PREPARE_RUNS_AFTER_S is not None:
+            self.set_timer(self.PREPARE_RUNS_AFTER_S, self._prepare_runs_screen)
+
+    def _prepare_runs_screen(self) -> None:
+        """Compose the Runs screen behind Setup, where it lists the runs folder in a worker, so the
+        first F3 shows the table at once. Done cold on the key press, a first visit costs about
+        2 s with a thousand runs: Textual restyles every widget of the app twice for a new mode's
+        screen, and the listing reads every folder. Both switches land before the next frame, so
+        nothing is seen; with a dialog open (or Setup left already) the first F3 does it instead."""
+        if self.current_mode == "setup" and len(self.screen_stack) == 1 and not self._runs_composed:
+            self._runs_composed = True
+            self.switch_mode("runs")
+            self.switch_mode("setup")
 
     def _hang_up(self, loop: asyncio.AbstractEventLoop) -> None:
         """The terminal is gone (an SSH drop): close the UI but let a local run train to its end.
@@ -175,6 +191,7 @@ class TrainerApp(App):
     # --- modes -----------------------------------------------------------------------------------
 
     def action_goto(self, mode: str) -> None:
+        self._runs_composed = self._runs_composed or mode == "runs"
         if self.current_mode != mode:
             self.switch_mode(mode)
 

@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from ...config import ConfigError, check_field
 from ...training import runs as run_dirs
@@ -148,8 +148,8 @@ class RunsScreen(Screen):
         self._listed: tuple | None = None
         self._ckpt_cache: dict = {}
         self._metrics_cache: dict[Path, tuple[tuple, list[EpochEnded]]] = {}
-        self._dirty = True
         self._predict_path = ""  # the last image path asked for, offered again
+        self._listing: Worker | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -190,12 +190,13 @@ class RunsScreen(Screen):
         self.action_refresh()
 
     def on_screen_resume(self) -> None:
-        if self._dirty:
-            self.action_refresh()
+        # Also when nothing here said the runs changed: another process may have started one,
+        # and a listing of unchanged folders is a few stats each. After the first frame: the
+        # worker's stats would share the GIL with drawing the screen.
+        self.call_after_refresh(self.action_refresh)
 
     def on_session_event(self, event: Event | None) -> None:
         if event is None or isinstance(event, (RunStarted, CheckpointSaved, RunFinished, RunFailed)):
-            self._dirty = True
             if self.app.screen is self:
                 self.action_refresh()
 
@@ -206,8 +207,10 @@ class RunsScreen(Screen):
     # --- listing -------------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
-        self._dirty = False
-        self.list_runs()
+        # One listing at a time: a new mode's screen hears of its mount and two resumes at once,
+        # and two cold listings of a thousand folders would share the GIL with the first frame.
+        if self._listing is None or self._listing.is_finished:
+            self._listing = self.list_runs()
 
     @work(thread=True, group="runs-list", exclusive=True, exit_on_error=False)
     def list_runs(self) -> None:

@@ -145,8 +145,8 @@ class RunsTable(Vertical):
         cut = summary.index("final_acc") + 1
         columns = ["mark"] + summary[:cut] + settings + summary[cut:]
         if columns != self._columns:
-            self._columns, self._cells = columns, {}
-        if any(self._cells.get(r.path, (None,))[0] is not r for r in self.rows):
+            self._columns, self._cells, self._widths = columns, {}, {}
+        if not self._widths or any(self._cells.get(r.path, (None,))[0] is not r for r in self.rows):
             self._cells = {r.path: cached if (cached := self._cells.get(r.path)) and cached[0] is r
                            else (r, self._row_cells(r, self._records[r.path])) for r in self.rows}
             self._widths = {key: max([cell_len(self._header(key, arrow=True)),
