@@ -419,6 +419,8 @@ def lr_find_plot(result, width: int = 72, height: int = 16) -> str:  # noqa: ANN
 
     import plotext as plt
 
+    from .log_axis import log_ticks
+
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
@@ -426,8 +428,7 @@ def lr_find_plot(result, width: int = 72, height: int = 16) -> str:  # noqa: ANN
     plt.plot(xs, result.losses, marker="braille")
     if result.suggested_lr is not None:
         plt.vline(math.log10(result.suggested_lr))
-    decades = list(range(math.ceil(min(xs)), math.floor(max(xs)) + 1))
-    plt.xticks(decades, [f"1e{d}" for d in decades])
+    plt.xticks(*log_ticks(min(xs), max(xs)))
     plt.title("smoothed loss against optimizer.lr")
     return re.sub(r"\x1b\[[0-9;]*m", "", plt.build())  # plain text: it may go to a file or a pipe
 

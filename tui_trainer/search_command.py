@@ -31,12 +31,12 @@ def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .cli import EXIT_FAILED, UsageError
-    from .search.lead import STORAGE_ENV, SearchPlaces
+    from .search.lead import STORAGE_ENV, SearchPlaces, workers_problem
     from .search.storage import StorageError
     from .search.study_file import load_study
 
-    if args.workers < 1 or args.workers > 64:
-        raise UsageError(f"tui-trainer search: --workers {args.workers} is invalid: expected 1 to 64")
+    if problem := workers_problem(str(args.workers)):
+        raise UsageError(f"tui-trainer search: --workers {args.workers} is invalid: {problem}")
     spec = load_study(args.study)  # ConfigError: exit 2, one line
     # --storage, else what the lead handed its workers (not in argv: `ps` shows argv), else the file's
     url = args.storage or os.environ.get(STORAGE_ENV) or spec.storage

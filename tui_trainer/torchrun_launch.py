@@ -45,10 +45,7 @@ def process_range(device_name: str) -> tuple[int, int, str]:
 def processes(nproc: str, device_name: str) -> tuple[int, str]:
     """The number of processes `--nproc` asks for on this machine, and their device type. More
     processes than devices is refused."""
-    import torch
-
-    auto, _, kind = process_range(device_name)
-    cuda = kind == "cuda"
+    auto, most, kind = process_range(device_name)
     if nproc == "auto":
         return auto, kind
     try:
@@ -61,12 +58,10 @@ def processes(nproc: str, device_name: str) -> tuple[int, str]:
         return n, kind
     if device_name == "mps":
         raise LaunchError("--nproc: MPS trains in one process (use --device cpu or cuda for several)")
-    if cuda and n > torch.cuda.device_count():
-        raise LaunchError(f"--nproc {n}: this machine has {torch.cuda.device_count()} GPU(s), one process each")
-    cores = len(os.sched_getaffinity(0))
-    if not cuda and n > cores:
-        raise LaunchError(f"--nproc {n}: this machine has {cores} CPU cores, and each process needs one "
-                          f"(give at most --nproc {cores})")
+    if n > most:
+        what = f"{most} GPU(s), one process each" if kind == "cuda" else \
+            f"{most} CPU cores, and each process needs one (give at most --nproc {most})"
+        raise LaunchError(f"--nproc {n}: this machine has {what}")
     return n, kind
 
 

@@ -29,6 +29,13 @@ POLL_S = 1.0
 LEAD_LOCK = ".lead.lock"
 STORAGE_ENV = "TUI_TRAINER_STORAGE"  # how a lead hands its workers the storage URL
 STUDY_FILE = "study_file"  # in the study folder: the path of the file it was started from
+MAX_WORKERS = 64  # worker processes one lead starts
+
+
+def workers_problem(text: str) -> str | None:
+    """Why a number of workers (as typed) is refused, or None."""
+    ok = text.strip().isdigit() and 1 <= int(text) <= MAX_WORKERS
+    return None if ok else f"expected a whole number from 1 to {MAX_WORKERS}"
 
 
 class StudyMismatch(storages.StorageError):

@@ -16,7 +16,8 @@ from textual.widgets import Button, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from ...config import Config, ConfigError
-from ..widgets.plots import CachedPlot, log_ticks
+from ...log_axis import log_ticks
+from ..widgets.plots import CachedPlot
 
 if TYPE_CHECKING:  # the engine imports torch: only the sweep's thread loads it, not the app's start
     from ...data import Dataset

@@ -20,7 +20,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from ...config import ConfigError
 from ...locations import example_studies
-from ...search.lead import SearchPlaces, StudyView, known_study_files, look, request_stop, start_search
+from ...search.lead import (SearchPlaces, StudyView, known_study_files, look, request_stop, start_search,
+                            workers_problem)
 from ...search.storage import StorageError
 from ...search.study_file import StudySpec, load_study
 from ..widgets.study_plot import StudyPlot
@@ -42,10 +43,6 @@ class StudyAction(Message):
     """A start or a stop done off the UI thread: what to tell the user."""
     text: str
     error: bool = False
-
-
-def check_workers(text: str) -> str | None:
-    return None if text.strip().isdigit() and 1 <= int(text) <= 64 else "workers: a whole number from 1 to 64"
 
 
 class SearchScreen(Screen):
@@ -159,7 +156,7 @@ class SearchScreen(Screen):
                 self.start(places, int(text))
 
         self.app.push_screen(AskModal(f"Start {places.spec.name} in the background.\nWorker processes:",
-                                      "2", check_workers), answered)
+                                      "2", workers_problem), answered)
 
     @work(thread=True, group="study-action", exit_on_error=False)
     def start(self, places: SearchPlaces, workers: int) -> None:

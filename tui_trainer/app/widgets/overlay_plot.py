@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from ...training.events import EpochEnded
 from ..session import thin
-from .plots import MAX_POINTS, CachedPlot, log_ticks
+from ...log_axis import log_ticks
+from .plots import MAX_POINTS, CachedPlot
 
 # Distinct on dark and light themes; plotext takes RGB tuples.
 PALETTE = [(86, 180, 233), (230, 159, 0), (0, 158, 115), (240, 228, 66), (204, 121, 167), (213, 94, 0),

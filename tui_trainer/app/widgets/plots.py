@@ -13,6 +13,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from ...log_axis import log_ticks
 from ...training.events import EpochEnded
 from ..session import thin
 
@@ -47,30 +48,6 @@ class CachedPlot(PlotextPlot):
         self._built_key = key
         self.builds += 1
         return self._built
-
-
-def log_ticks(lo: float, hi: float) -> tuple[list[float], list[str]]:
-    """Tick positions (log10 values) and labels for a log10 axis drawn on a linear scale."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
-        return [], []
-    if hi - lo < 1e-9:
-        return [lo], [f"{10 ** lo:.2g}"]
-    ticks: list[float] = []
-    mantissas = (1, 2, 5) if hi - lo <= 2.5 else (1,)
-    for decade in range(math.floor(lo) - 1, math.ceil(hi) + 1):
-        for m in mantissas:
-            v = decade + math.log10(m)
-            if lo - 1e-9 <= v <= hi + 1e-9:
-                ticks.append(v)
-    if len(ticks) < 2:  # less than a factor 2 of range: label the ends
-        ticks = [lo, hi]
-    return ticks, [_sci(10 ** t) for t in ticks]
-
-
-def _sci(v: float) -> str:
-    """2e-3, 1e-4, 5e0: short and the same shape on every tick."""
-    mantissa, exponent = f"{v:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
 
 
 def log10_series(values: list[float], floor_ratio: float = 1e-3) -> tuple[list[float], float]:

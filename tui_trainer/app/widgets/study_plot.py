@@ -6,7 +6,8 @@ import math
 from ...search.study_file import Param, StudySpec
 from ...workspace.columns import format_value
 from ...search.trials import StudyReport
-from .plots import CachedPlot, log_ticks
+from ...log_axis import log_ticks
+from .plots import CachedPlot
 
 
 class StudyPlot(CachedPlot):
