@@ -44,7 +44,7 @@ def resume_training(home, run_dir: Path, *extra) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(home))
 
 
-def wait_for(predicate, timeout=180.0, interval=0.0005):
+def wait_for(predicate, timeout=180.0, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -64,9 +64,10 @@ def assert_intact(run_dir: Path) -> int:
 
 
 def test_sigkill_at_any_moment_leaves_loadable_checkpoints_and_whole_metrics(home, tmp_path):
-    # A wide FC layer makes last.pt ~20 MB, so its write lasts long enough to be caught mid-way.
+    # A wide FC layer after cheap convs makes last.pt ~15 MB, so its write lasts long enough to be
+    # caught mid-way, in epochs of a few seconds.
     preset = tmp_path / "crash.toml"
-    preset.write_text(to_toml(tiny_config(**{"model.widths": [16, 32, 256], "data.batch_size": 128, "run.epochs": 40})))
+    preset.write_text(to_toml(tiny_config(**{"model.widths": [4, 4, 192], "data.batch_size": 128, "run.epochs": 40})))
     runs_dir = tmp_path / "runs"
     proc = start_training(home, preset, runs_dir)
     assert wait_for(lambda: any(runs_dir.glob("*/checkpoints/last.pt"))), proc.stderr.read() if proc.poll() else ""
@@ -76,11 +77,24 @@ def test_sigkill_at_any_moment_leaves_loadable_checkpoints_and_whole_metrics(hom
     def writing_checkpoint():
         return any(name.startswith(".") and ".tmp" in name for name in os.listdir(ckpt_dir))
 
+    def metrics_size():
+        return (run_dir / runs.METRICS).stat().st_size if (run_dir / runs.METRICS).exists() else 0
+
+    def catch_a_checkpoint_write():
+        # The epoch's row lands just before its checkpoints are written: poll slowly for the row,
+        # then fast for the write (a fast poll all epoch long would take a core from the run).
+        for _ in range(5):
+            size = metrics_size()
+            assert wait_for(lambda: metrics_size() > size, timeout=120), "no epoch ended"
+            if wait_for(writing_checkpoint, timeout=3, interval=0.0005):
+                return True
+        return False
+
     # Three kills: during a checkpoint write, at an arbitrary moment mid-epoch, during a write again.
     epochs_seen = []
     for how in ("during write", "mid-epoch", "during write"):
         if how == "during write":
-            assert wait_for(writing_checkpoint, timeout=120), "never saw a checkpoint being written"
+            assert catch_a_checkpoint_write(), "never saw a checkpoint being written"
         else:
             time.sleep(1.3)
         proc.send_signal(signal.SIGKILL)

@@ -29,7 +29,7 @@ def read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 
 def test_run_survives_the_terminal_going_away(tmp_path):
     preset = tmp_path / "hangup.toml"
-    preset.write_text(to_toml(tiny_config(**{"run.epochs": 4})))
+    preset.write_text(to_toml(tiny_config(**{"run.epochs": 3, "model.widths": [8, 16, 32]})))
     runs_dir = tmp_path / "runs"
     env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / ".config"), TERM="xterm-256color",
                COLUMNS="120", LINES="40", TEXTUAL_ANIMATIONS="none")
@@ -54,7 +54,7 @@ def test_run_survives_the_terminal_going_away(tmp_path):
         os.close(fd)  # the terminal goes away: the kernel sends SIGHUP to the app
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"the app was killed by signal {os.WTERMSIG(status) if os.WIFSIGNALED(status) else '?'}"
-    assert [m.epoch for m in runs.read_metrics(run_dir)] == [1, 2, 3, 4]
+    assert [m.epoch for m in runs.read_metrics(run_dir)] == [1, 2, 3]
     events, _ = runs.read_events(run_dir)
     assert type(events[-1]).__name__ == "RunFinished" and not events[-1].stopped
     assert (run_dir / "checkpoints" / "best.pt").exists() and runs.live_pid(run_dir) is None
