@@ -43,6 +43,27 @@ def test_no_runs_folder_yet_shows_an_empty_table(tmp_path, app_home):
     run(scenario())
 
 
+def test_the_checkpoint_table_can_be_told_of_no_run_before_it_mounts():
+    from textual.app import App
+
+    from tui_trainer.app.widgets.checkpoint_table import CheckpointTable
+
+    class One(App):
+        async def on_mount(self) -> None:
+            table = CheckpointTable()
+            table.show([])  # the runs table's first "nothing highlighted" can come this early
+            await self.mount(table)
+
+    async def scenario():
+        app = One()
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            table = app.query_one(CheckpointTable)
+            assert len(table.columns) == 5 and table.row_count == 1
+
+    run(scenario())
+
+
 def test_the_runs_screen_is_prepared_unseen_and_f3_shows_its_table_at_once(tmp_path, app_home, monkeypatch):
     six_runs(tmp_path / "runs")
     monkeypatch.setattr(TrainerApp, "PREPARE_RUNS_AFTER_S", 0.2)

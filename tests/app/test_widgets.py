@@ -8,9 +8,9 @@ import numpy as np
 from tui_trainer.app.session import RunSession, Series, thin
 from tui_trainer.app.widgets.confusion import abbreviations
 from tui_trainer.app.widgets.lr_plot import schedule_points
-from tui_trainer.log_axis import log_ticks
 from tui_trainer.app.widgets.thumbnails import HALF, downscale, half_block
 from tui_trainer.config import Config
+from tui_trainer.log_axis import log_ticks
 from tui_trainer.training.events import BatchProgress, EpochEnded
 from tui_trainer.training.schedules import lr_curve
 

@@ -28,11 +28,16 @@ class CheckpointTable(DataTable):
         self.rows_shown: list[CheckpointInfo] = []
 
     def on_mount(self) -> None:
-        for label, width in (("file", 7), ("epoch", 6), ("test acc", 8), ("size", 7), ("status", 12)):
-            self.add_column(label, width=width)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        if not self.columns:
+            for label, width in (("file", 7), ("epoch", 6), ("test acc", 8), ("size", 7), ("status", 12)):
+                self.add_column(label, width=width)
 
     def show(self, rows: list[CheckpointInfo] | None) -> None:
         """None: still reading; []: the run has none."""
+        self._add_columns()  # the runs table can say "no run highlighted" before this table mounts
         keep = self.selected()
         self.clear()
         self.rows_shown = rows or []
