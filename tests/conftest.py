@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,6 +38,17 @@ def cli_env(home: Path) -> dict[str, str]:
 
 
 CLI = [sys.executable, "-m", "tui_trainer"]
+
+
+def run_cli(home, *args, timeout=240):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_env(home), timeout=timeout)
+
+
+def one_line_error(proc, code):
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
 
 
 @pytest.fixture(autouse=True)

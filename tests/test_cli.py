@@ -4,19 +4,8 @@ import subprocess
 
 import pytest
 
-from conftest import CLI, cli_env, tiny_config
+from conftest import CLI, cli_env, one_line_error, run_cli, tiny_config
 from tui_trainer.config import to_toml
-
-
-def run_cli(home, *args, timeout=240):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=cli_env(home), timeout=timeout)
-
-
-def one_line_error(proc, code):
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -44,6 +33,7 @@ def test_broken_preset_files_name_the_file_line_and_field(home, tmp_path):
 
 
 def test_missing_data_offline_says_where_to_put_it(home, tmp_path):
+    (tmp_path / "empty").mkdir()  # an empty folder is where CIFAR-10 would be downloaded (a missing one: exit 2)
     line = one_line_error(run_cli(home, "train", "--preset", "cpu-quick", "--data", str(tmp_path / "empty"),
                                   "--runs", str(tmp_path / "runs")), 1)
     assert "cifar-10-batches-py" in line and "--data" in line
@@ -152,13 +142,15 @@ def test_a_refused_resume_says_why_in_one_line_and_leaves_the_run_as_it_was(home
     from tui_trainer.config import Config
     from tui_trainer.training.fixtures import write_run_folder
 
-    old = write_run_folder(tmp_path, "20240101-120000-old", Config(), [0.5], summary=False)
-    line = one_line_error(run_cli(home, "train", "--resume", str(old)), 1)
+    # Refusals a look at the folder can make are bad input (exit 2), as --resume of no run folder is.
+    old = write_run_folder(tmp_path, "20240101-120000-old", Config(), [0.5], summary=False, checkpoint=b"PK")
+    line = one_line_error(run_cli(home, "train", "--resume", str(old)), 2)
     assert "does not record the data it was trained on" in line and "--data" in line
     assert not (old / "summary.json").exists()
 
     done = write_run_folder(tmp_path, "20261201-120000-done", Config(), [0.5])
     before = (done / "summary.json").read_text()
-    line = one_line_error(run_cli(home, "train", "--resume", str(done), "--data", "synthetic"), 1)
+    line = one_line_error(run_cli(home, "train", "--resume", str(done), "--data", "synthetic"), 2)
     assert "last.pt" in line
+    assert "not a run folder" in one_line_error(run_cli(home, "train", "--resume", str(tmp_path / "missing")), 2)
     assert (done / "summary.json").read_text() == before  # still "finished", not "failed"

@@ -33,8 +33,11 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("predict")
     data = make_synthetic(n_train=1024, n_test=300)
     # seed_cnn's own widths: at half of them one epoch of 1,024 images reads 2x-upscaled files
-    # (resized back) too poorly for the 60% asserted below.
-    cfg = tiny_config(**{"run.epochs": 1, "run.tensorboard": HAS_TENSORBOARD, "model.widths": [16, 32, 64]})
+    # (resized back) too poorly for the 60% asserted below. fp32, so that predict (which computes
+    # in the checkpoint's precision) and the fp32 reference below agree on every CPU: at `auto`, a
+    # CPU with bf16 (AVX-512 bf16, AMX) predicts in bf16 (test_predict_in_bf16_... covers that).
+    cfg = tiny_config(**{"run.epochs": 1, "run.tensorboard": HAS_TENSORBOARD, "model.widths": [16, 32, 64],
+                         "run.precision": "fp32"})
     result = Trainer(cfg, data="synthetic", runs_dir=root / "runs", dataset=data).run()
     assert isinstance(result, RunFinished), result
     ckpt = Path(result.run_dir) / "checkpoints" / "best.pt"
@@ -100,6 +103,31 @@ def test_tta_is_evaluate_tta_logits(trained):
     with torch.no_grad():
         probs = tta_logits(trained["model"], x).softmax(-1)[0]
     assert p.best.index == int(probs.argmax()) and abs(p.best.probability - float(probs.max())) < 1e-5
+
+
+# bf16 keeps 8 bits of mantissa: logits of a few units move by up to ~0.05 through a small net, a
+# probability by about a hundredth (measured on an AMX CPU: at most 0.006 on these images).
+BF16_PROBABILITY = 0.03
+
+
+def test_predict_in_bf16_is_the_fp32_model_within_bf16_rounding(trained, tmp_path):
+    """A checkpoint trained in bf16 (precision auto on a CPU with bf16) predicts in bf16, as eval
+    evaluates it: the same classes as fp32 where the model is sure, probabilities within rounding."""
+    payload = dict(trained["payload"], precision="bf16")
+    bf16 = tmp_path / "bf16.pt"
+    checkpoints.save(bf16, payload)
+    for tta in (False, True):
+        result = predict_images(bf16, trained["files32"], "cpu", top=10, tta=tta)
+        x = normalize(trained["data"].test_x[:N32], payload["mean"], payload["std"])
+        with torch.no_grad():
+            reference = (tta_logits(trained["model"], x) if tta else trained["model"](x)).softmax(-1)
+        for p, want in zip(result.predictions, reference):
+            got = torch.zeros(10)
+            for g in p.top:
+                got[g.index] = g.probability
+            assert (got - want).abs().max() < BF16_PROBABILITY, (tta, p.path)
+            if want.max() - want.topk(2).values[1] > 2 * BF16_PROBABILITY:
+                assert p.best.index == int(want.argmax())
 
 
 def test_cli_table_counts_and_an_unreadable_file(trained, tmp_path, capsys):

@@ -67,13 +67,32 @@ def test_the_token_guards_the_page_and_the_websocket(served):
     assert get(base + "/static/js/textual.js")[0] == 200  # the page's own script needs no token
 
 
-def test_another_host_than_this_machine_is_warned_about(home, tmp_path):
+def served_briefly(home, tmp_path, *options) -> tuple[str, str]:
+    """What `tui-trainer serve` prints in its first seconds (stdout, stderr)."""
     pytest.importorskip("textual_serve")
-    proc = subprocess.Popen([*CLI, "serve", "--host", "0.0.0.0", "--port", str(free_port()), "--data", "synthetic",
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(free_port()), *options, "--data", "synthetic",
                              "--runs", str(tmp_path / "runs")], env=cli_env(home),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(3)
     proc.terminate()
-    out, err = proc.communicate(timeout=10)
+    return proc.communicate(timeout=10)
+
+
+def test_another_host_than_this_machine_is_warned_about(home, tmp_path):
+    out, err = served_briefly(home, tmp_path, "--host", "0.0.0.0")
     assert "WARNING: serving on 0.0.0.0" in err and "start, stop and delete runs" in err
     assert "/?token=" in out
+
+
+def test_a_short_token_is_warned_about_and_a_busy_port_is_one_line_before_any_url(home, tmp_path):
+    out, err = served_briefly(home, tmp_path, "--token", "a")
+    assert "WARNING: a 1-character --token is easy to guess" in err and "/?token=a" in out
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([*CLI, "serve", "--port", str(port), "--data", "synthetic", "--runs",
+                               str(tmp_path / "runs")], env=cli_env(home), capture_output=True, text=True, timeout=60)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and f"--port {port}" in lines[0], done.stderr
+    assert "token" not in done.stdout

@@ -3,7 +3,6 @@ checkpoints evaluate to what it recorded, and stop/resume continue exactly."""
 import math
 
 import pytest
-import torch
 
 from conftest import tiny_config
 from tui_trainer.data import load_dataset

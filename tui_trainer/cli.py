@@ -17,7 +17,9 @@ from pathlib import Path
 
 from . import locations, presets, queue_command, search_command
 from .config import Config, ConfigError, check_field
+from .text import shown
 from .training import runs as run_dirs
+from .training.summary import recorded_data
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
 FILTER_USAGE = ("--filter takes the Runs screen's syntax: words, tag:NAME, state:NAME, preset:NAME, "
@@ -135,10 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         command = args.command or "app"
         return COMMANDS[command](args)
     except UsageError as e:
-        print(e, file=sys.stderr)
+        print(shown(e), file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as e:
-        print(f"tui-trainer: {e}", file=sys.stderr)
+        print(shown(f"tui-trainer: {e}"), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("tui-trainer: interrupted", file=sys.stderr)
@@ -147,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except OSError as e:
-        print(f"tui-trainer: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        print(shown(f"tui-trainer: {e.filename or ''}: {e.strerror or e}"), file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -157,10 +159,29 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
             raise UsageError("tui-trainer train: --resume continues a run with its own config; drop --preset and --set")
         if args.epochs is not None:
             check_field("run.epochs", args.epochs)
+        if not (args.resume / run_dirs.CONFIG).is_file():
+            raise UsageError(f"tui-trainer train: --resume {args.resume}: not a run folder (no {run_dirs.CONFIG})")
+        if not (args.resume / "checkpoints" / "last.pt").is_file():
+            raise UsageError(f"tui-trainer train: --resume {args.resume}: no checkpoints/last.pt to resume from "
+                             f"(the run ended before its first epoch did); start it again instead")
+        if args.data is None and recorded_data(args.resume) is None:
+            raise UsageError(f"tui-trainer train: {args.resume} does not record the data it was trained on (an older "
+                             f"run): give --data DIR or --data synthetic")
         return None, args.resume.name
     if not args.preset:
         raise UsageError("tui-trainer train: --preset NAME|FILE is required (see `tui-trainer presets`)")
     return presets.resolve(args.preset, args.set, args.epochs)
+
+
+def data_folder(data: str | None, command: str) -> str:
+    """The data source a command reads: --data as given, else the default folder. A folder named
+    with --data that does not exist is a typo, not a place to download CIFAR-10 into."""
+    if data is None:
+        return locations.default_data()
+    if data != "synthetic" and not Path(data).expanduser().is_dir():
+        raise UsageError(f"tui-trainer {command}: --data {data}: no such folder (create it first to have CIFAR-10 "
+                         f"downloaded there, or give --data synthetic)")
+    return data
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -170,11 +191,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training.control import RunControl
     from .training.device import resolve
     from .training.events import RunFailed
+    from .training.preflight import check_new_run
     from .training.trainer import Trainer
     from .train_output import make_reporter
 
     try:
         place = resolve(args.device)
+        if cfg is not None:  # a new run: what would fail after the data load fails now, with no run folder
+            check_new_run(cfg, data_folder(args.data, "train"))
         n, _ = torchrun_launch.processes(args.nproc or "1", args.device)
         if distributed.launched() and args.nproc is not None:
             raise torchrun_launch.LaunchError("--nproc starts the processes itself; under torchrun, "
@@ -188,7 +212,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             run_cfg = cfg or (run_dirs.read_config(args.resume) if (args.resume / run_dirs.CONFIG).is_file() else None)
             if run_cfg is not None:
                 distributed.check_split(run_cfg, world, place.device.type)
-    except (ValueError, torchrun_launch.LaunchError, distributed.DistributedError) as e:
+    except (ValueError, torchrun_launch.LaunchError, distributed.DistributedError) as e:  # ConfigError too
         raise UsageError(f"tui-trainer train: {e}") from None
     if n > 1:
         return torchrun_launch.launch(args, n)
@@ -224,7 +248,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # A lost peer is the launcher's to name.
         if isinstance(result, RunFailed) and not trainer.failure_agreed:
             if distributed.LOST_CONTACT not in result.message:
-                print(f"tui-trainer train: rank {group.rank}: {result.message}", file=sys.stderr, flush=True)
+                print(shown(f"tui-trainer train: rank {group.rank}: {result.message}"), file=sys.stderr, flush=True)
             return EXIT_FAILED
         return 0
     announce_end(result, bell=not args.no_bell, note=reporter.note)
@@ -282,29 +306,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .training.checkpoints import CheckpointError
     from .training.evaluate import evaluate_checkpoint
 
-    from .training.summary import recorded_data
-
     # Without --data, a checkpoint is evaluated on the data its run recorded (the run folder is
     # two levels up: RUN/checkpoints/best.pt), else on the default data folder.
     data = args.data or recorded_data(args.checkpoint.resolve().parent.parent) or locations.default_data()
     try:
         result = evaluate_checkpoint(args.checkpoint, data, args.device, tta=args.tta)
     except (CheckpointError, DataError) as e:
-        print(f"tui-trainer eval: {e}", file=sys.stderr)
+        print(shown(f"tui-trainer eval: {e}"), file=sys.stderr)
         return EXIT_FAILED
     except ValueError as e:
         raise UsageError(f"tui-trainer eval: {e}") from None
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
-    print(f"{args.checkpoint}: accuracy {result.accuracy:.2%} on {result.n} test images"
+    print(f"{shown(args.checkpoint)}: accuracy {result.accuracy:.2%} on {result.n} test images"
           f"{' (TTA)' if args.tta else ''}, loss {result.loss:.4f}")
-    width = max(len(c) for c in result.classes)
-    for name, acc in zip(result.classes, result.per_class):
+    classes = [shown(c) for c in result.classes]
+    width = max(len(c) for c in classes)
+    for name, acc in zip(classes, result.per_class):
         print(f"  {name:<{width}}  {acc:6.1%}")
     print("confusion (rows: true, columns: predicted)")
-    print("  " + " ".join(f"{c[:5]:>5}" for c in result.classes))
-    for name, row in zip(result.classes, result.confusion):
+    print("  " + " ".join(f"{c[:5]:>5}" for c in classes))
+    for name, row in zip(classes, result.confusion):
         print(f"  {' '.join(f'{v:5d}' for v in row)}  {name}")
     return 0
 
@@ -318,15 +341,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     try:
         result = predict_images(args.checkpoint, args.images, args.device, top=args.top, tta=args.tta)
     except CheckpointError as e:
-        print(f"tui-trainer predict: {e}", file=sys.stderr)
+        print(shown(f"tui-trainer predict: {e}"), file=sys.stderr)
         return EXIT_FAILED
     except ValueError as e:
         raise UsageError(f"tui-trainer predict: {e}") from None
     for bad in result.unreadable:
-        print(f"tui-trainer predict: {bad.path}: {bad.reason}", file=sys.stderr)
+        print(shown(f"tui-trainer predict: {bad.path}: {bad.reason}"), file=sys.stderr)
     if not result.predictions:
         if not result.unreadable:
-            print(f"tui-trainer predict: no image files in {', '.join(map(str, args.images))}", file=sys.stderr)
+            print(shown(f"tui-trainer predict: no image files in {', '.join(map(str, args.images))}"), file=sys.stderr)
         return EXIT_FAILED
     if args.json:
         for p in result.predictions:
@@ -336,18 +359,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     tta = " (TTA)" if args.tta else ""
     if len(result.predictions) == 1 and not any(p.is_dir() for p in args.images):
         p = result.predictions[0]
-        print(f"{p.path}: {p.best.name} {p.best.probability:.1%}{tta}")
-        width = max(len(g.name) for g in p.top)
+        print(f"{shown(p.path)}: {shown(p.best.name)} {p.best.probability:.1%}{tta}")
+        width = max(len(shown(g.name)) for g in p.top)
         for g in p.top:
-            print(f"  {g.name:<{width}}  {g.probability:6.1%}  {'█' * round(g.probability * 30)}")
+            print(f"  {shown(g.name):<{width}}  {g.probability:6.1%}  {'█' * round(g.probability * 30)}")
         return 0
-    rows = [(str(p.path), p.best.name, f"{p.best.probability:.1%}",
-             ", ".join(f"{g.name} {g.probability:.1%}" for g in p.top[1:])) for p in result.predictions]
+    rows = [(shown(p.path), shown(p.best.name), f"{p.best.probability:.1%}",
+             ", ".join(f"{shown(g.name)} {g.probability:.1%}" for g in p.top[1:])) for p in result.predictions]
     head = ("path", "class", "prob", f"next {len(result.predictions[0].top) - 1}" if args.top > 1 else "")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
     for r in [head, *rows]:
         print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]}".rstrip())
-    counts = result.counts()
+    counts = {shown(name): n for name, n in result.counts().items()}
     print(f"\ntop-1 counts over {len(result.predictions)} images{tta}"
           + (f" ({len(result.unreadable)} unreadable)" if result.unreadable else "") + ":")
     width = max(len(name) for name in counts)
@@ -363,9 +386,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         result = export_checkpoint(args.checkpoint, args.format, args.output)
     except (CheckpointError, ExportError) as e:  # MissingExtra too: exit 1, as a run lacking tensorboard
-        print(f"tui-trainer export: {e}", file=sys.stderr)
+        print(shown(f"tui-trainer export: {e}"), file=sys.stderr)
         return EXIT_FAILED
-    print(f"wrote {result.path}" + (f" and {result.sidecar}" if result.sidecar else ""))
+    print(shown(f"wrote {result.path}" + (f" and {result.sidecar}" if result.sidecar else "")))
     print(f"checked on {result.checked} random images: largest logit difference {result.max_abs_diff:.2g} "
           f"(tolerance {result.tolerance:g}), top-1 {'agrees' if result.top1_agree else 'DIFFERS'}")
     return 0
@@ -387,7 +410,7 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
         result = find_lr(cfg, data=args.data or locations.default_data(), device_name=args.device, steps=args.steps,
                          progress=progress)
     except DataError as e:
-        print(f"tui-trainer lr-find: {e}", file=sys.stderr)
+        print(shown(f"tui-trainer lr-find: {e}"), file=sys.stderr)
         return EXIT_FAILED
     except ValueError as e:
         raise UsageError(f"tui-trainer lr-find: {e}") from None
@@ -435,10 +458,10 @@ def lr_find_plot(result, width: int = 72, height: int = 16) -> str:  # noqa: ANN
 
 def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
     found = presets.discover()
-    width = max((len(p.name) for p in found), default=0)
+    width = max((len(shown(p.name)) for p in found), default=0)
     for p in found:
         where = "" if p.builtin else f"  [{p.path}]"
-        print(f"{p.name:<{width}}  {p.description()}{where}")
+        print(shown(f"{shown(p.name):<{width}}  {p.description()}{where}"))
     return 0
 
 
@@ -470,7 +493,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(json.dumps(export.to_json_rows(records)))
         return 0
     if not rows:
-        print(f"no runs in {args.runs}" + (f" match {args.filter!r}" if args.filter else ""))
+        print(shown(f"no runs in {args.runs}" + (f" match {args.filter!r}" if args.filter else "")))
         return 0
     for r in rows:
         s = r.summary
@@ -479,13 +502,15 @@ def cmd_runs(args: argparse.Namespace) -> int:
         planned = f"/{s.epochs_total}" if s.epochs_total else ""
         tags = f"  [{', '.join(r.tags)}]" if r.tags else ""
         problem = f"  ({r.problem})" if r.problem else ""
-        print(f"{r.name}  {r.state}  {s.epochs_done}{planned} epochs  best {best}{final}{tags}{problem}")
+        print(shown(f"{r.name}  {r.state}  {s.epochs_done}{planned} epochs  best {best}{final}{tags}{problem}"))
     return 0
 
 
 def run_folder(path: Path, command: str) -> Path:
-    if not (path / run_dirs.CONFIG).is_file() and not (path / "summary.json").is_file():
-        raise UsageError(f"tui-trainer {command}: {path} is not a run folder (no config.toml)")
+    """`path` if the trainer made it: a folder that merely holds a config.toml (a user's project,
+    say) is not one, and no notes.json is written into it."""
+    if not run_dirs.is_run_folder(path):
+        raise UsageError(f"tui-trainer {command}: {path} is not a run folder (no {', '.join(run_dirs.MARKS)})")
     return path
 
 
@@ -493,7 +518,7 @@ def cmd_note(args: argparse.Namespace) -> int:
     from .training.notes import set_note
 
     notes = set_note(run_folder(args.run_dir, "note"), args.text)
-    print(f"{args.run_dir.name}: note {'saved' if notes.note else 'cleared'}")
+    print(shown(f"{args.run_dir.name}: note {'saved' if notes.note else 'cleared'}"))
     return 0
 
 
@@ -503,13 +528,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
     run_dir = run_folder(args.run_dir, "tag")
     if not args.add and not args.remove:
         from .training.notes import read_notes
-        print(", ".join(read_notes(run_dir).tags) or "(no tags)")
+        print(shown(", ".join(read_notes(run_dir).tags) or "(no tags)"))
         return 0
     try:
         notes = edit_tags(run_dir, args.add, args.remove)
     except NotesError as e:
         raise UsageError(f"tui-trainer tag: {e}") from None
-    print(f"{run_dir.name}: tags {', '.join(notes.tags) or '(none)'}")
+    print(shown(f"{run_dir.name}: tags {', '.join(notes.tags) or '(none)'}"))
     return 0
 
 
@@ -518,10 +543,10 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
     pid = run_dirs.live_pid(args.run_dir)
     if pid is None:
-        print(f"tui-trainer stop: {args.run_dir} is not training now", file=sys.stderr)
+        print(shown(f"tui-trainer stop: {args.run_dir} is not training now"), file=sys.stderr)
         return EXIT_FAILED
     send_command(args.run_dir, "stop")
-    print(f"asked pid {pid} to stop {args.run_dir}; it saves last.pt first")
+    print(shown(f"asked pid {pid} to stop {args.run_dir}; it saves last.pt first"))
     return 0
 
 
@@ -540,8 +565,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("textual_serve") is None:
         print("tui-trainer serve: textual-serve is not installed: pip install 'tui-trainer[serve]'", file=sys.stderr)
         return EXIT_FAILED
+    from .ports import bind_problem
     from .serve import serve
 
+    if problem := bind_problem(args.port, args.host):
+        raise UsageError(f"tui-trainer serve: --port {args.port} on {args.host}: {problem}; choose another --port")
     return serve(host=args.host, port=args.port, data=args.data or locations.default_data(), runs=args.runs,
                  device=args.device, token=args.token, preset=args.preset)
 

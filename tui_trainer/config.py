@@ -11,7 +11,7 @@ import math
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Iterable, get_type_hints
 
 
 class ConfigError(ValueError):
@@ -187,6 +187,32 @@ class Config:
         return Config.from_dict(self.to_dict())
 
 
+# Settings counted in epochs that shape a run (its warmup, its step milestones, triangular2's
+# half-cycle, when best.pt starts being kept): a preset given another length keeps their share of it.
+EPOCH_KEYED = ("schedule.warmup_epochs", "schedule.milestones", "schedule.cycle_epochs", "run.best_after_epoch")
+
+
+def fit_epochs(cfg: Config, planned: int, keep: Iterable[str] = ()) -> None:
+    """Scale `cfg`'s epoch-keyed settings from a run of `planned` epochs to its run.epochs, in place,
+    but those named in `keep` (set explicitly). So `cpu-quick --epochs 1` warms up for a sixth of its
+    one epoch, as cpu-quick does of its six, instead of warming up all run long and never decaying.
+    A resumed run never comes here: --epochs there extends the run it was."""
+    factor = cfg.run.epochs / planned
+    if factor == 1:
+        return
+    for path in EPOCH_KEYED:
+        if path in keep:
+            continue
+        value = cfg.get(path)
+        if path == "run.best_after_epoch":
+            cfg.set(path, int(value * factor))
+        elif isinstance(value, list):
+            cfg.set(path, [v * factor for v in value])
+        else:
+            _, meta, _ = field_info(path)
+            cfg.set(path, min(max(value * factor, meta["min"]), meta["max"]))
+
+
 def split_path(path: str) -> tuple[str, str]:
     section, _, name = path.partition(".")
     if section not in SECTIONS or not name:
@@ -318,20 +344,9 @@ def load_toml(path: Path) -> Config:
 
 
 def to_toml(cfg: Config) -> str:
-    lines = [f"description = {_toml_value(cfg.description)}"]
-    for section in SECTIONS:
-        lines += ["", f"[{section}]"]
-        for name, value in dataclasses.asdict(getattr(cfg, section)).items():
-            lines.append(f"{name} = {_toml_value(value)}")
-    return "\n".join(lines) + "\n"
+    """The config as TOML text, written by tomlkit so that every string (a description holding an
+    ESC, quotes or a newline) reads back as it was."""
+    import tomlkit
 
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    return tomlkit.dumps({"description": cfg.description,
+                          **{section: dataclasses.asdict(getattr(cfg, section)) for section in SECTIONS}})

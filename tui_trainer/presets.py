@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .config import Config, ConfigError, load_toml, to_toml
+from .config import Config, ConfigError, fit_epochs, load_toml, to_toml
 from . import locations
 from .atomic import atomic_write
 
@@ -54,16 +54,20 @@ def find(name_or_path: str) -> Preset:
 
 def resolve(name_or_path: str, sets: Iterable[str] = (), epochs: int | None = None) -> tuple[Config, str]:
     """A preset with `--set KEY=VALUE` overrides and `--epochs N` applied, as `train` and a queued
-    item build it, and the preset's name; ConfigError names the preset, key or value that is wrong."""
+    item build it, and the preset's name; ConfigError names the preset, key or value that is wrong.
+    Another length keeps the shape of the preset's schedule (config.fit_epochs)."""
     found = find(name_or_path)
     cfg = found.load()
+    planned, explicit = cfg.run.epochs, set()
     for item in sets:
         key, eq, value = item.partition("=")
         if not eq:
             raise ConfigError([f"--set {item!r}: expected KEY=VALUE, e.g. optimizer.lr=0.01"])
         cfg.set(key.strip(), value)
+        explicit.add(key.strip())
     if epochs is not None:
         cfg.set("run.epochs", epochs)
+    fit_epochs(cfg, planned, keep=explicit)
     return cfg, found.name
 
 

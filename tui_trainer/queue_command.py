@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from .training import queue as q
+from .text import shown
 
 RECENT = 5  # done items `queue list` shows; --json gives them all
 
@@ -86,7 +87,7 @@ def _add(args: argparse.Namespace) -> int:
     position = next(i for i, it in enumerate(state.items, 1) if it.id == item.id)
     then = (f"the runner (pid {state.runner}) trains it in its turn" if state.runner is not None
             else "train the queue with: tui-trainer queue run --detach")
-    print(f"queued #{item.id} at position {position}: {item.describe()}; {then}")
+    print(shown(f"queued #{item.id} at position {position}: {item.describe()}; {then}"))
     return 0
 
 
@@ -115,18 +116,18 @@ def _list(args: argparse.Namespace) -> int:
         if progress is not None:
             best = f", best {progress.best_acc:.2%}" if progress.best_acc is not None else ""
             where += f" (epoch {progress.epochs_done}/{progress.epochs_total}{best})"
-        print(f"runner: pid {state.runner}, training #{state.running.item.id} {state.running.item.describe()}: {where}")
+        print(shown(f"runner: pid {state.runner}, training #{state.running.item.id} {state.running.item.describe()}: {where}"))
     if state.items:
         print(f"queued ({len(state.items)}):")
         for position, item in enumerate(state.items, 1):
-            print(f"  {position:>2}. #{item.id}  {item.describe()}")
+            print(shown(f"  {position:>2}. #{item.id}  {item.describe()}"))
     else:
         print("queued: none")
     if state.done:
-        shown = state.done[-RECENT:]
-        print(f"done ({len(shown)} most recent of {len(state.done)}):" if len(state.done) > RECENT else "done:")
-        for d in shown:
-            print(f"  #{d.item.id}  {_outcome(d)}")
+        recent = state.done[-RECENT:]
+        print(f"done ({len(recent)} most recent of {len(state.done)}):" if len(state.done) > RECENT else "done:")
+        for d in recent:
+            print(shown(f"  #{d.item.id}  {_outcome(d)}"))
     return 0
 
 
@@ -139,7 +140,7 @@ def _outcome(d: q.Done) -> str:
 
 def _remove(args: argparse.Namespace) -> int:
     item = q.Queue(args.runs).remove(args.id)
-    print(f"removed #{item.id}: {item.describe()}")
+    print(shown(f"removed #{item.id}: {item.describe()}"))
     return 0
 
 
@@ -181,7 +182,7 @@ def _run(args: argparse.Namespace) -> int:
             return 0
         return _detach(args) if args.detach else _run_here(args)
     except q.QueueBusy as e:  # also from the runner's own claim, when another started at the same moment
-        print(f"tui-trainer queue run: {e} (see tui-trainer queue list)", file=sys.stderr)
+        print(shown(f"tui-trainer queue run: {e} (see tui-trainer queue list)"), file=sys.stderr)
         return 1
 
 
@@ -204,7 +205,7 @@ def _run_here(args: argparse.Namespace) -> int:
     control = RunControl()
 
     def note(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        print(shown(text), file=sys.stderr, flush=True)
 
     def on_signal(signum, frame):  # noqa: ARG001
         if control.stop_requested:
@@ -218,7 +219,7 @@ def _run_here(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"event": "queue_item", **item.to_json()}), flush=True)
         else:
-            print(f"queue: #{item.id} {item.describe()}", flush=True)
+            print(shown(f"queue: #{item.id} {item.describe()}"), flush=True)
         reporter = make_reporter(args.json)
         ended: list[RunFinished | RunFailed] = []
 
@@ -232,11 +233,14 @@ def _run_here(args: argparse.Namespace) -> int:
         for result in ended:  # after the run, as train does: a slow notify command never holds it live
             announce_end(result, bell=not args.no_bell, note=reporter.note)
 
-    note(f"queue runner pid {os.getpid()}: training {len(q.Queue(args.runs).items())} queued runs of {args.runs} "
-         f"one after another (stop: Ctrl-C or tui-trainer queue stop)")
+    def claimed(queued: int) -> None:  # said once the queue is this runner's, never before a refusal
+        note(f"queue runner pid {os.getpid()}: training {queued} queued runs of {args.runs} "
+             f"one after another (stop: Ctrl-C or tui-trainer queue stop)")
+
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        summary = q.run_queue(args.runs, data=args.data, device=args.device, control=control, output=output)
+        summary = q.run_queue(args.runs, data=args.data, device=args.device, control=control, output=output,
+                              claimed=claimed)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -247,8 +251,8 @@ def _run_here(args: argparse.Namespace) -> int:
     else:
         counts = ", ".join(f"{n} {state}" for state, n in Counter(d.state for d in summary.done).items())
         more = "; continue with: tui-trainer queue run" if summary.stopped and summary.left else ""
-        print(f"queue {'stopped' if summary.stopped else 'done'}: ran {len(summary.done)}"
-              f"{f' ({counts})' if counts else ''}; {summary.left} left queued{more}", flush=True)
+        print(shown(f"queue {'stopped' if summary.stopped else 'done'}: ran {len(summary.done)}"
+              f"{f' ({counts})' if counts else ''}; {summary.left} left queued{more}"), flush=True)
     if summary.stopped:
         return EXIT_STOPPED
     return EXIT_FAILED if failed else 0

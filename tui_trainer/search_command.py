@@ -8,6 +8,8 @@ import signal
 import sys
 from pathlib import Path
 
+from .text import shown
+
 
 def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
     p = sub.add_parser("search", help="hyperparameter search: an Optuna study over a preset",
@@ -50,7 +52,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             return _stop(places)
         return _lead(args, places)
     except StorageError as e:
-        print(f"tui-trainer search: {e}", file=sys.stderr)
+        print(shown(f"tui-trainer search: {e}"), file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -61,13 +63,13 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     spec = places.spec
     lead = Lead(places, workers=args.workers, data=args.data, device=args.device, json_lines=args.json)
     if (pid := places.lead_pid()) is not None or (not args.detach and not lead.claim()):
-        print(f"tui-trainer search: study {spec.name} is already running here" + (f" (pid {pid})" if pid else "")
-              + f"; follow it with `tui-trainer search --status {args.study}` or stop it with --stop", file=sys.stderr)
+        print(shown(f"tui-trainer search: study {spec.name} is already running here" + (f" (pid {pid})" if pid else "")
+              + f"; follow it with `tui-trainer search --status {args.study}` or stop it with --stop"), file=sys.stderr)
         return EXIT_FAILED
     study = open_study(places)  # at once: a bad storage URL is one line here, not in a worker's log
     if args.detach:
         pid, log = start_search(places, workers=args.workers, data=args.data, device=args.device)
-        print(f"study {spec.name} runs in the background (pid {pid}), log {log}")
+        print(shown(f"study {spec.name} runs in the background (pid {pid}), log {log}"))
         print(f"follow it: tui-trainer search --status {args.study}   (or the app's Search screen, F4)")
         print(f"stop it:   tui-trainer search --stop {args.study}")
         return 0
@@ -82,7 +84,7 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
         print(json.dumps(rep.final_json()), flush=True)
     else:
         for line in final_lines(rep):
-            print(line)
+            print(shown(line))
     announce_study_end(rep, bell=sys.stderr.isatty(), note=say)
     if stopped:
         return EXIT_STOPPED
@@ -108,7 +110,7 @@ def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     try:
         worker.run()
     except DataError as e:
-        print(f"tui-trainer search: {e}", flush=True)
+        print(shown(f"tui-trainer search: {e}"), flush=True)
         return EXIT_FAILED
     return 0
 
@@ -119,22 +121,22 @@ def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
     view = look(places)
     if view.problem:
-        print(f"tui-trainer search: {view.problem}", file=sys.stderr)
+        print(shown(f"tui-trainer search: {view.problem}"), file=sys.stderr)
         return EXIT_FAILED
     if view.report is None:
-        print(f"tui-trainer search: no study {places.spec.name} in {places.where()} yet; "
-              f"start it with `tui-trainer search {args.study}`", file=sys.stderr)
+        print(shown(f"tui-trainer search: no study {places.spec.name} in {places.where()} yet; "
+              f"start it with `tui-trainer search {args.study}`"), file=sys.stderr)
         return EXIT_FAILED
     rep, pid = view.report, view.lead_pid
     if args.json:
         print(json.dumps({**rep.final_json(), "running_here": pid, "trials": [r.to_json() for r in rep.rows]}))
         return 0
-    print(f"study {rep.name}: " + (f"running here (pid {pid})" if pid else "not running here")
-          + f"; {len(rep.rows)} of {places.spec.budget if places.spec.budget < 10_000 else 'unlimited'} trials")
+    print(shown(f"study {rep.name}: " + (f"running here (pid {pid})" if pid else "not running here")
+          + f"; {len(rep.rows)} of {places.spec.budget if places.spec.budget < 10_000 else 'unlimited'} trials"))
     for row in rep.rows:
-        print(("* " if rep.best is row else "  ") + trial_line(row))
+        print(shown(("* " if rep.best is row else "  ") + trial_line(row)))
     for line in final_lines(rep):
-        print(line)
+        print(shown(line))
     if view.importances is not None:
         print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in view.importances.items()))
     return 0
@@ -145,13 +147,13 @@ def _stop(places) -> int:  # noqa: ANN001
 
     stopped = request_stop(places)
     pid = places.lead_pid()
-    print(f"study {places.spec.name}: stop asked" + (f" (lead pid {pid})" if pid else "")
-          + (f"; stopping trials {', '.join(str(r.number) for r in stopped)} (each saves last.pt)" if stopped else ""))
+    print(shown(f"study {places.spec.name}: stop asked" + (f" (lead pid {pid})" if pid else "")
+          + (f"; stopping trials {', '.join(str(r.number) for r in stopped)} (each saves last.pt)" if stopped else "")))
     return 0
 
 
 def _printer(json_mode: bool):  # noqa: ANN202
     """Progress lines: stdout normally, stderr under --json (stdout is for the JSON objects)."""
     def say(line: str) -> None:
-        print(line, file=sys.stderr if json_mode else sys.stdout, flush=True)
+        print(shown(line), file=sys.stderr if json_mode else sys.stdout, flush=True)
     return say

@@ -16,6 +16,7 @@ from pathlib import Path
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 COOKIE = "tui_trainer_token"
+MIN_TOKEN = 16  # below it, --token gets a warning: the random one is 24 characters
 
 
 def app_command(data: str, runs: Path, device: str, preset: str | None = None) -> str:
@@ -61,6 +62,10 @@ def make_server(command: str, host: str, port: int, token: str):  # noqa: ANN201
 def serve(*, host: str, port: int, data: str, runs: Path, device: str, token: str | None = None,
           preset: str | None = None) -> int:
     token = token or secrets.token_urlsafe(18)
+    if len(token) < MIN_TOKEN:
+        print(f"tui-trainer serve: WARNING: a {len(token)}-character --token is easy to guess; whoever guesses it can "
+              f"start, stop and delete runs. Leave --token out for a random one, or give {MIN_TOKEN} characters or more.",
+              file=sys.stderr)
     if host not in LOOPBACK:
         print(f"tui-trainer serve: WARNING: serving on {host}, not only this machine: whoever reaches it with the "
               f"token can start, stop and delete runs. Prefer an SSH tunnel to 127.0.0.1.", file=sys.stderr)

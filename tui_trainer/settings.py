@@ -12,6 +12,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from .text import clip
 
 
 @dataclass
@@ -33,7 +34,7 @@ def load_settings() -> tuple[Settings, str | None]:
     except FileNotFoundError:
         return Settings(), None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        return Settings(), f"{path}: {str(e)[:120]}; using the defaults"
+        return Settings(), f"{path}: {clip(str(e), 120)}; using the defaults"
     settings, problems = Settings(), []
     for key, value in raw.items():
         if key == "bell" and isinstance(value, bool):

@@ -13,11 +13,12 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 import tempfile
 from pathlib import Path
 
+from .ports import bind_problem
+from .text import shown
 from .training.distributed import LOST_CONTACT
 
 RUN_NOTE_ENV = "TUI_TRAINER_RUN_NOTE"  # where rank 0 writes its run folder, for the failure line
@@ -67,12 +68,9 @@ def processes(nproc: str, device_name: str) -> tuple[int, str]:
 
 def check_port(port: int) -> None:
     """One line for a rendezvous port already taken, where torch's store would fail with a trace."""
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError as e:
-            raise LaunchError(f"--port {port}: {e.strerror or e} (another run or program holds it); "
-                              f"choose another port, or leave --port out for a free one") from None
+    if problem := bind_problem(port):
+        raise LaunchError(f"--port {port}: {problem} (another run or program holds it); "
+                          f"choose another port, or leave --port out for a free one")
 
 
 def rank_argv(args: argparse.Namespace) -> list[str]:
@@ -125,7 +123,7 @@ def _failed(error, run_dir: str | None, n: int) -> int:  # noqa: ANN001 - a Chil
     if not died:
         lost = _recorded_message(run_dir)  # rank 0 lost its peers, none died: left unsaid by rank 0
         if lost and LOST_CONTACT in lost:
-            print(f"tui-trainer train: {lost}", file=sys.stderr)
+            print(shown(f"tui-trainer train: {lost}"), file=sys.stderr)
         return max(f.exitcode for f in error.failures.values())
     rank, failure = min(died.items(), key=lambda item: item[1].timestamp)
     kept = run_dir is not None and (Path(run_dir) / "checkpoints" / "last.pt").is_file()
@@ -134,7 +132,7 @@ def _failed(error, run_dir: str | None, n: int) -> int:  # noqa: ANN001 - a Chil
         line += f", last.pt is kept; resume with: tui-trainer train --resume {run_dir} --nproc {n}"
     elif run_dir is not None:
         line += " before the first epoch ended (no last.pt to resume from)"
-    print(f"tui-trainer train: {line}", file=sys.stderr)
+    print(shown(f"tui-trainer train: {line}"), file=sys.stderr)
     if run_dir:
         _record_failure(Path(run_dir), line)
     return 1

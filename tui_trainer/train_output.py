@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from .training.events import (BatchProgress, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                               RunPaused, RunStarted)
+from .text import shown
 
 
 def make_reporter(as_json: bool) -> "Reporter":
@@ -57,7 +58,7 @@ class Reporter:
             handler(event)
 
     def note(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
+        print(shown(text), file=sys.stderr, flush=True)
 
     def exit_code(self, result: RunFinished | RunFailed) -> int:
         if isinstance(result, RunFailed):
@@ -73,7 +74,7 @@ class Reporter:
 
 class PlainReporter(Reporter):
     def on_RunStarted(self, e: RunStarted) -> None:
-        print(started_line(e), flush=True)
+        print(shown(started_line(e)), flush=True)
 
     def on_EpochEnded(self, e: EpochEnded) -> None:
         print(epoch_line(e, self.epochs), flush=True)
@@ -89,10 +90,10 @@ class PlainReporter(Reporter):
 
     def on_RunFinished(self, e: RunFinished) -> None:
         for line in finish_lines(e):
-            print(line, flush=True)
+            print(shown(line), flush=True)
 
     def on_RunFailed(self, e: RunFailed) -> None:
-        print(f"tui-trainer train: {e.message}", file=sys.stderr, flush=True)
+        print(shown(f"tui-trainer train: {e.message}"), file=sys.stderr, flush=True)
 
 
 class RichReporter(PlainReporter):
@@ -116,12 +117,12 @@ class RichReporter(PlainReporter):
         self.progress.stop()
 
     def note(self, text: str) -> None:
-        self.console.print(escape(text))
+        self.console.print(escape(shown(text)))
 
     def on_RunStarted(self, e: RunStarted) -> None:
         self.task = self.progress.add_task("train", total=e.steps_per_epoch, epoch=f"{e.start_epoch + 1}/{self.epochs}",
                                            loss=0.0, lr=0.0, speed=0.0)
-        self.console.print(escape(started_line(e)))
+        self.console.print(escape(shown(started_line(e))))
 
     def on_DataProgress(self, e: DataProgress) -> None:
         if self.decoding is None:
@@ -141,11 +142,11 @@ class RichReporter(PlainReporter):
     def on_RunFinished(self, e: RunFinished) -> None:
         self.progress.stop()
         for line in finish_lines(e):
-            self.console.print(escape(line))
+            self.console.print(escape(shown(line)))
 
     def on_RunFailed(self, e: RunFailed) -> None:
         self.progress.stop()
-        self.console.print(f"[red]tui-trainer train: {escape(e.message)}[/]")
+        self.console.print(f"[red]tui-trainer train: {escape(shown(e.message))}[/]")
 
 
 class JsonReporter(Reporter):
@@ -162,4 +163,4 @@ class JsonReporter(Reporter):
 
     def on_RunFailed(self, e: RunFailed) -> None:
         print(json.dumps({"event": "failed", "error": e.message, "run_dir": e.run_dir}), flush=True)
-        print(f"tui-trainer train: {e.message}", file=sys.stderr, flush=True)
+        print(shown(f"tui-trainer train: {e.message}"), file=sys.stderr, flush=True)

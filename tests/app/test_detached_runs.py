@@ -13,7 +13,7 @@ from tui_trainer.training import runs
 from tui_trainer.training.control import send_command
 from tui_trainer.training.summary import read_summary
 
-from .conftest import run, select_preset, wait_for
+from .conftest import TINY_PRESET, run, select_preset, wait_for
 from .test_search_screen import small_cifar
 
 
@@ -54,11 +54,14 @@ def test_a_run_on_two_processes_from_setup_is_detached_work_the_app_shows_live(t
     from textual.widgets import Select
 
     data = small_cifar(tmp_path / "data")
+    # Long enough that the stop below reaches it on any CPU (4 epochs end within seconds on a fast
+    # one); the stop ends it long before its 40 epochs on a slow one.
+    (app_home / ".config" / "tui-trainer" / "presets" / "tiny-slow.toml").write_text(TINY_PRESET.format(epochs=40))
 
     async def scenario():
         app = TrainerApp(data, tmp_path / "runs", "cpu")
         async with app.run_test(size=(120, 40)) as pilot:
-            await select_preset(pilot, "tiny-long")
+            await select_preset(pilot, "tiny-slow")
             device = app.screen.query_one("#device")
             await wait_for(pilot, lambda: "cpu" in str(device.render()), 30, "the process choices")
             app.screen.query_one("#nproc", Select).value = 2

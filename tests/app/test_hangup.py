@@ -2,10 +2,8 @@
 import os
 import pty
 import select
-import signal
 import sys
 import time
-from pathlib import Path
 
 from tests.conftest import tiny_config
 from tui_trainer.config import to_toml

@@ -11,7 +11,7 @@ import pytest
 from tui_trainer import locations
 from tui_trainer.app.screens.runs import EvalDone, RunsScreen
 from tui_trainer.app.widgets.overlay_plot import OverlayPlot
-from tui_trainer.config import Config, to_toml
+from tui_trainer.config import Config
 from tui_trainer.training.evaluate import EvalResult, Mistake
 from tui_trainer.training.events import BatchProgress, CheckpointSaved, EpochEnded, RunStarted
 

@@ -30,6 +30,7 @@ from ..locations import canonical_data
 from ..training.summary import recorded_data
 from ..training.control import RunControl
 from ..settings import load_settings
+from ..text import shown
 from ..training.events import Event, RunFailed, RunFinished
 from ..training.notify import notify_run_end
 from .messages import EngineEvent, ProgressEvent
@@ -198,6 +199,12 @@ class TrainerApp(App):
             return self._other_data[key]
 
     # --- modes -----------------------------------------------------------------------------------
+
+    def notify(self, message: str, *, title: str = "", severity: str = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification of the app: run names, paths and messages come from files, so they
+        are shown with their control characters visible and never read as markup."""
+        super().notify(shown(message), title=shown(title), severity=severity, timeout=timeout, markup=False)
 
     def action_goto(self, mode: str) -> None:
         self._runs_composed = self._runs_composed or mode == "runs"

@@ -57,20 +57,33 @@ def load_dataset(source: str, cfg: DataConfig | None = None, *,
     Raises DataError with one line saying what is wrong and what to do.
     """
     cfg = cfg or DataConfig()
-    if source == "synthetic":
-        _check_size(cfg, "synthetic images")
+    kind, path = check_source(source, cfg)
+    if kind == "synthetic":
         from tui_trainer.data.synthetic import make_synthetic
         return make_synthetic()
     root = Path(source).expanduser()
-    kind, path = choose(root, cfg.dataset)
     if kind == "folders":
         from tui_trainer.data.folders import read_image_folders
         return read_image_folders(root, size=cfg.image_size, progress=progress)
-    _check_size(cfg, f"{KINDS[kind]} images")
     from tui_trainer.data.cifar import read_cifar, read_cifar100
     if path is None:
         path = _download(root, kind)
     return read_cifar(path) if kind == "cifar10" else read_cifar100(path, cfg.cifar100_labels)
+
+
+def check_source(source: str, cfg: DataConfig) -> tuple[str, Path | None]:
+    """The data set `source` holds for `cfg` (synthetic, or a data.dataset name) and its folder,
+    from a look at the folder, reading no image; DataError when the settings cannot apply to it."""
+    if source == "synthetic":
+        if cfg.dataset != "auto":
+            raise DataError(f"data.dataset = {cfg.dataset!r} picks a data set of a data folder, but --data synthetic "
+                            f"is generated: set data.dataset=auto, or give --data DIR")
+        _check_size(cfg, "synthetic images")
+        return "synthetic", None
+    kind, path = choose(Path(source).expanduser(), cfg.dataset)
+    if kind != "folders":
+        _check_size(cfg, f"{KINDS[kind]} images")
+    return kind, path
 
 
 def describe_source(source: str, cfg: DataConfig | None = None) -> str:

@@ -67,7 +67,7 @@ def store(path: Path, classes: list[str], train_x: torch.Tensor, train_y: torch.
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: torch.save(entry, f))
-    except OSError:
+    except (OSError, RuntimeError):  # torch.save reports a failed write (a full disk) as RuntimeError
         return False
     prefix = path.name.rsplit("-", 1)[0] + "-"
     for old in path.parent.glob(f"{prefix}*.pt"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from ..text import clip
 
 JOURNAL = "journal.log"
 DB_SCHEMES = ("sqlite", "postgresql", "mysql")
@@ -56,7 +57,7 @@ def open_storage(url: str | None, folder: Path):  # noqa: ANN201 - an optuna Bas
                                f"install {DRIVERS.get(scheme, e.name)}") from None
         except Exception as e:  # noqa: BLE001 - SQLAlchemy's errors are many; the user needs one line
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise StorageError(f"--storage {_hidden(url)}: cannot open it: {first[:200]}") from None
+            raise StorageError(f"--storage {_hidden(url)}: cannot open it: {clip(first, 200)}") from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(str(path)))

@@ -172,18 +172,24 @@ def _choice_value(text: str) -> Any:
         return text
 
 
-def study_toml(*, preset: str, trials: int, sampler: str, pruner: str, objective: str, description: str,
+def study_toml(*, preset: str, trials: int | None, sampler: str, pruner: str, objective: str, description: str,
                sets: dict[str, Any], space: dict[str, dict[str, Any]]) -> str:
-    """A study file's text, as a user would write it."""
-    def value(v: Any) -> str:
-        return json.dumps(v)  # JSON's numbers, strings, booleans and lists are TOML too
+    """A study file's text, as a user would write it (each search dimension an inline table on
+    its line); tomlkit writes it, so any string reads back as it was. `trials` None: the grid's own size."""
+    import tomlkit
 
-    lines = [f"description = {value(description)}", f"preset = {value(preset)}", f"trials = {trials}",
-             f"objective = {value(objective)}", f"sampler = {value(sampler)}", f"pruner = {value(pruner)}", "",
-             "[set]", *(f"{value(k)} = {value(v)}" for k, v in sets.items()), "", "[space]"]
+    doc = tomlkit.document()
+    doc.update({"description": description, "preset": preset})
+    if trials is not None:
+        doc["trials"] = trials
+    doc.update({"objective": objective, "sampler": sampler, "pruner": pruner, "set": sets})
+    table = tomlkit.table()
     for key, entry in space.items():
-        lines.append(f"{value(key)} = {{ " + ", ".join(f"{k} = {value(v)}" for k, v in entry.items()) + " }")
-    return "\n".join(lines) + "\n"
+        inline = tomlkit.inline_table()
+        inline.update(entry)
+        table[key] = inline
+    doc["space"] = table
+    return tomlkit.dumps(doc)
 
 
 def save_study(folder: Path, name: str, base: Config, *, trials: int, sampler: str, pruner: str,
@@ -200,21 +206,21 @@ def save_study(folder: Path, name: str, base: Config, *, trials: int, sampler: s
         raise ConfigError([f"name = {name!r}: {path} exists already; choose another name (a study of that name "
                            f"would join the old one's trials)"])
     folder.mkdir(parents=True, exist_ok=True)
-    text = study_toml(preset=base_path.name, trials=trials, sampler=sampler, pruner=pruner, objective=objective,
-                      description=f"{name}: built from the Setup form", space=space_from_lines(space_lines),
-                      sets={"run.eval_every": 1} if pruner != "none" and base.run.eval_every > 1 else {})
+    fields = dict(sampler=sampler, pruner=pruner, objective=objective, space=space_from_lines(space_lines),
+                  description=f"{name}: built from the Setup form",
+                  sets={"run.eval_every": 1} if pruner != "none" and base.run.eval_every > 1 else {})
     trial_path = folder / f".{name}.checking.toml"
     atomic_write(base_path, lambda f: f.write(to_toml(base).encode()))
-    trial_path.write_text(text.replace(f"preset = {json.dumps(base_path.name)}", f"preset = {json.dumps(str(base_path))}"))
+    trial_path.write_text(study_toml(preset=str(base_path), trials=trials, **fields), encoding="utf-8")
     try:
-        spec = _parse(trial_path, tomllib.loads(trial_path.read_text()) | {"name": name})
+        spec = _parse(trial_path, tomllib.loads(trial_path.read_text(encoding="utf-8")) | {"name": name})
     except ConfigError:
         base_path.unlink(missing_ok=True)
         raise
     finally:
         trial_path.unlink(missing_ok=True)
-    if spec.sampler == "grid" and trials > len(spec.grid_points()):
-        text = text.replace(f"trials = {trials}\n", "")  # the grid's own size
+    grid_size = spec.sampler == "grid" and trials > len(spec.grid_points())
+    text = study_toml(preset=base_path.name, trials=None if grid_size else trials, **fields)
     atomic_write(path, lambda f: f.write(text.encode()))
     return path
 
@@ -288,9 +294,9 @@ def _parse(path: Path, raw: dict[str, Any]) -> StudySpec:
 
 
 def check_name(name: str) -> str:
-    if not name or name.startswith(".") or any(not (c.isalnum() or c in "-_.") for c in name):
-        raise ConfigError([f"name = {name!r} is invalid: use letters, digits, '-', '_' and '.' (it names the "
-                           f"study's folder and tags its runs)"])
+    if not name or name.startswith((".", "-")) or any(not (c.isalnum() or c in "-_.") for c in name):
+        raise ConfigError([f"name = {name!r} is invalid: use letters, digits, '-', '_' and '.', not "
+                           f"starting with '-' or '.' (it names the study's folder and tags its runs)"])
     return name
 
 

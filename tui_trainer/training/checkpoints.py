@@ -5,6 +5,7 @@ reads it; a file that needs more than that is refused, never retried with weight
 """
 from __future__ import annotations
 
+import io
 import pickle
 import warnings
 import zipfile
@@ -16,6 +17,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_write
+from ..text import clip
 from .listing import CheckpointInfo
 
 FORMAT = "tui-trainer/1"
@@ -27,7 +29,12 @@ class CheckpointError(Exception):
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    atomic_write(path, lambda f: torch.save(payload, f))
+    """Write `payload` atomically; a full disk raises DiskFull (an OSError naming what it needed).
+    Serialized in memory first: torch.save reports a failed file write as an opaque RuntimeError
+    ("enforce fail at inline_container.cc"), and these checkpoints are a few MB to a few hundred."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
@@ -36,6 +43,8 @@ def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = Fals
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):  # torch.save has written zip archives since torch 1.6
+        raise CheckpointError(f"{path}: not a checkpoint (not a file torch.save wrote, or a truncated one)")
     try:
         with warnings.catch_warnings():
             # torch warns about legacy pickles before refusing them; the refusal below says it all.
@@ -43,8 +52,8 @@ def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = Fals
             payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know: that is how a code-carrying pickle ends here.
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "refused"
-        raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain values ({first[:120]})") from None
+        raise CheckpointError(f"{path}: refused to load: it holds objects other than tensors and plain values "
+                              f"({_short(e, 120)})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError, KeyError, IndexError) as e:
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated, or another format): {_short(e)}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -52,12 +61,31 @@ def load(path: Path, map_location: str | torch.device = "cpu", mmap: bool = Fals
     missing = [k for k in REQUIRED if k not in payload]
     if missing:
         raise CheckpointError(f"{path}: checkpoint is missing {', '.join(missing)}")
+    if problem := _bad_values(payload):
+        raise CheckpointError(f"{path}: {problem}")
     return payload
 
 
-def _short(e: BaseException) -> str:
+def _bad_values(payload: dict[str, Any]) -> str | None:
+    """What in a checkpoint's header cannot be used as it says (a hand-edited or foreign file)."""
+    classes = payload["classes"]
+    if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
+        return "its classes are not a list of names"
+    for key in ("mean", "std"):
+        values = payload[key]
+        if (not isinstance(values, (list, tuple)) or len(values) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            return f"its {key} is not three numbers (one per RGB channel): {values!r:.60}"
+    if any(v <= 0 for v in payload["std"]):
+        return f"its std must be above 0: {payload['std']!r}"
+    if not isinstance(payload["model"], dict) or not isinstance(payload["model"].get("name"), str):
+        return "it does not name its model"
+    return None
+
+
+def _short(e: BaseException, width: int = 160) -> str:
     text = str(e).strip().splitlines()
-    return (text[0] if text else type(e).__name__)[:160]
+    return clip(text[0] if text else type(e).__name__, width)
 
 
 # --- what a checkpoint holds: built and read only here -----------------------------------------
@@ -114,7 +142,7 @@ def restore(payload: dict[str, Any], model: nn.Module, optimizer: torch.optim.Op
         optimizer.load_state_dict(payload["optimizer"])
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} does not fit this run's config.toml (model or optimizer changed?): "
-                              f"{_short(e)[:120]}") from None
+                              f"{_short(e, 120)}") from None
     rngs = payload.get("rngs") or []
     torch.set_rng_state(rngs[rank] if len(rngs) == world > 1 else payload["rng"])
     return ResumePoint(payload["epoch"], payload["step"], payload.get("partial"), payload.get("best_acc"),

@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 
 from ..config import Config
+from ..text import clip
 
 # A stop or pause is agreed every this many steps: each agreement is a host sync, which on a GPU
 # stalls the queue of kernels, and a stop that waits 8 steps still lands well inside a second.
@@ -44,7 +45,7 @@ def lost_contact(error: BaseException) -> str | None:
     if not (isinstance(error, dist.DistNetworkError) or hung_up):
         return None
     # "[.../pair.cc:545] Read error [127.0.0.1]:7572: Connection reset by peer. This is typically ..."
-    return re.sub(r"\[[^\]]*\]:?\d*:?\s*", "", text.splitlines()[0]).split(". ")[0].strip()[:120]
+    return clip(re.sub(r"\[[^\]]*\]:?\d*:?\s*", "", text.splitlines()[0]).split(". ")[0].strip(), 120)
 
 
 def launched() -> bool:

@@ -21,6 +21,7 @@ from torch import nn
 
 from . import checkpoints
 from .predict import image_size_of
+from ..text import clip
 
 FORMATS = ("onnx", "safetensors", "pt2")
 SUFFIX = {"onnx": ".onnx", "safetensors": ".safetensors", "pt2": ".pt2"}
@@ -110,10 +111,15 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path | None = None) -> Ex
         raise ExportError(f"{out.parent}: no such folder to write {out.name} in")
     if out.resolve() == checkpoint.resolve():
         raise ExportError(f"{out}: that is the checkpoint itself; give another -o PATH")
+    sidecar = out.with_name(out.name + ".json") if fmt == "safetensors" else None
+    for target in (out, sidecar):
+        if target is not None and target.is_dir():
+            raise ExportError(f"{target} is a folder; give -o the path of a file to write")
     # Written under a temporary name beside `out` and renamed once checked, so a failed export
     # neither leaves a file nor replaces a good one from before. The name keeps the suffix:
     # torch.export's loader wants .pt2.
     tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    sidecar_tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}.json")
     images = torch.rand(CHECK_IMAGES, 3, size, size, generator=torch.Generator().manual_seed(0))
     try:
         with torch.no_grad():  # a batch of 8 and one of 1: the batch axis must really be free
@@ -142,13 +148,19 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path | None = None) -> Ex
         if not diff <= TOLERANCE:  # NaN fails too
             raise ExportError(f"{fmt} check failed: logits differ from torch's by up to {diff:.3g} "
                               f"(tolerance {TOLERANCE:g}); nothing written")
-        sidecar = None
-        if fmt == "safetensors":
-            sidecar = out.with_name(out.name + ".json")
-            sidecar.write_text(json.dumps(about(payload, checkpoint, normalized=False), indent=2) + "\n")
-        os.replace(tmp, out)
+        if sidecar is None:
+            os.replace(tmp, out)
+        else:  # both files or neither: the weights are unusable without the sidecar's model spec
+            sidecar_tmp.write_text(json.dumps(about(payload, checkpoint, normalized=False), indent=2) + "\n")
+            os.replace(tmp, out)
+            try:
+                os.replace(sidecar_tmp, sidecar)
+            except OSError:
+                out.unlink(missing_ok=True)
+                raise
     finally:
         tmp.unlink(missing_ok=True)
+        sidecar_tmp.unlink(missing_ok=True)
     return ExportResult(out, fmt, sidecar, diff, agree, CHECK_IMAGES + 1)
 
 
@@ -233,4 +245,4 @@ def about(payload: dict, checkpoint: Path, normalized: bool = True) -> dict[str,
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
-    return (text[0] if text else "no detail")[:200]
+    return clip(text[0] if text else "no detail", 200)

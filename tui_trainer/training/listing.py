@@ -22,6 +22,7 @@ from . import runs
 from .events import RunFailed, RunFinished, RunStarted
 from .notes import NOTES, read_notes
 from .summary import SUMMARY, RunSummary, read_summary
+from ..text import clip
 
 # The files whose changes make a row stale; checkpoints/ for the checkpoint list.
 KNOWN_KEYS = frozenset(all_paths())
@@ -151,7 +152,7 @@ def _config_of(run_dir: Path, summary: RunSummary | None, problems: list[str]) -
     try:
         raw = tomllib.loads(toml.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-        problems.append(f"config.toml unreadable: {str(e)[:80]}")
+        problems.append(f"config.toml unreadable: {clip(str(e), 80)}")
         return {}
     config = flatten(raw)
     # Keys only, not values: this version's trainer wrote them valid, and validating every value
@@ -159,7 +160,7 @@ def _config_of(run_dir: Path, summary: RunSummary | None, problems: list[str]) -
     unknown = [k for k in config if k not in KNOWN_KEYS] + [
         k for k, v in raw.items() if not isinstance(v, dict) and k != "description"]
     if unknown:  # an older or newer version's keys: shown, not fatal
-        problems.append(f"config.toml: unknown keys {', '.join(unknown)[:140]} (another version?)")
+        problems.append(f"config.toml: unknown keys {clip(', '.join(unknown), 140)} (another version?)")
     return config
 
 

@@ -41,11 +41,16 @@ def write_notes(run_dir: Path, notes: Notes) -> None:
     atomic_write(Path(run_dir) / NOTES, lambda f: f.write(data))
 
 
+TAG_PUNCTUATION = "-_.:"
+
+
 def check_tag(tag: str) -> str:
+    """A tag as the filter language can name it (`tag:NAME`): letters, digits and - _ . : only, not
+    starting with - (an option to a shell) or a character a spreadsheet or terminal would act on."""
     tag = tag.strip()
-    if not tag or any(c.isspace() or c in ",;" for c in tag) or tag.startswith(("-", "!")):
+    if not tag or not all(c.isalnum() or c in TAG_PUNCTUATION for c in tag) or tag.startswith("-"):
         raise NotesError(f"tag {tag!r} is invalid: use letters, digits and - _ . : (no spaces, commas or "
-                         f"leading - or !)")
+                         f"other signs, and no leading -)")
     return tag
 
 
@@ -62,7 +67,7 @@ def edit_tags(run_dir: Path, add: list[str] = (), remove: list[str] = ()) -> Not
     for tag in map(check_tag, add):
         if tag not in notes.tags:
             notes.tags.append(tag)
-    gone = {check_tag(t) for t in remove}
+    gone = {t.strip() for t in remove}  # any tag can go, even one an older version let in
     notes.tags = [t for t in notes.tags if t not in gone]
     write_notes(run_dir, notes)
     return notes

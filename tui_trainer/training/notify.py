@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from .summary import read_summary
+from ..text import clip
 
 TIMEOUT_S = 30.0
 
@@ -37,7 +38,7 @@ def run_notify_command(command: str, payload: dict) -> str | None:
         return f"notify_command could not start: {e.strerror or e}"
     if done.returncode != 0:
         said = (done.stderr or done.stdout).strip().splitlines()
-        return f"notify_command exited {done.returncode}" + (f": {said[-1][:160]}" if said else "")
+        return f"notify_command exited {done.returncode}" + (f": {clip(said[-1], 160)}" if said else "")
     return None
 
 

@@ -18,6 +18,7 @@ from ..data.folders import FORMATS, SUFFIXES
 from ..data.pipeline import normalize
 from . import checkpoints, device
 from .evaluate import tta_logits
+from ..text import clip
 
 BATCH = 256  # images read and predicted at a time: a folder of any size stays within memory
 
@@ -116,7 +117,7 @@ def read_image(path: Path, size: int) -> np.ndarray:
     except Image.DecompressionBombError as e:
         raise ValueError(f"too large ({e})") from None
     except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt data; SyntaxError from some decoders
-        raise ValueError(f"unreadable image ({type(e).__name__}: {str(e).strip()[:100] or 'no detail'})") from None
+        raise ValueError(f"unreadable image ({type(e).__name__}: {clip(str(e).strip(), 100) or 'no detail'})") from None
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 

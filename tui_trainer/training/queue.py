@@ -28,6 +28,7 @@ from .control import CONTROL_FILE, ChildControl, RunControl, send_command
 from .events import RunFailed, RunFinished, Sink
 from .listing import flatten
 from .summary import read_summary
+from ..text import clip
 
 QUEUE_DIR, QUEUE_FILE, LOCK_FILE, LOG_FILE = "queue", "queue.json", ".lock", "runner.log"
 VERSION = 1
@@ -307,7 +308,7 @@ class Queue:
         except FileNotFoundError:
             return QueueState()
         except (UnicodeDecodeError, ValueError) as e:
-            raise QueueFileError(f"{self.path} is unreadable ({str(e)[:80]}); fix or delete it") from None
+            raise QueueFileError(f"{self.path} is unreadable ({clip(str(e), 80)}); fix or delete it") from None
         try:
             return QueueState.from_json(raw)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -374,18 +375,22 @@ def _silent(item: QueueItem) -> ContextManager[Sink]:  # noqa: ARG001
 
 
 def run_queue(runs_dir: Path | str, *, data: str | None = None, device: str = "auto",
-              control: RunControl | None = None, output: Output | None = None) -> QueueSummary:
+              control: RunControl | None = None, output: Output | None = None,
+              claimed: Callable[[int], None] | None = None) -> QueueSummary:
     """Train the queued items one after another until the queue is empty or a stop comes.
 
     Each item is an ordinary run in `runs_dir`, trained on its own data or `data`. `output(item)`
     gives a context manager around each item's run yielding its event sink (a train reporter is
     one). A failed item is recorded and the next one runs; a stop (`control.request_stop()`, or
     request_stop from another process) stops the current run, which saves last.pt, and leaves the
-    rest queued. QueueBusy when another runner is live for this folder."""
+    rest queued. QueueBusy when another runner is live for this folder; else `claimed(n)` is told
+    how many runs are queued, once the queue is this runner's."""
     queue = Queue(runs_dir)
     control = control or RunControl()
     output = output or _silent
     queue.claim()
+    if claimed is not None:
+        claimed(len(queue.items()))
     ran: list[Done] = []
     try:
         control.watch_file(queue.folder)

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config import Config, load_toml, to_toml
-from ..atomic import atomic_write
+from ..atomic import FULL, DiskFull, atomic_write
 from .events import EpochEnded, Event, from_record, to_record
 from .summary import SUMMARY
 
@@ -26,6 +26,15 @@ EVENTS = "events.jsonl"
 LIVE = "live.json"
 CONFIG = "config.toml"
 METRIC_FIELDS = [f.name for f in dataclasses.fields(EpochEnded)]
+
+
+# What the trainer writes into every run folder it makes, from the start: a folder with none of them
+# is not a run folder, whatever else it holds.
+MARKS = (SUMMARY, EVENTS, METRICS)
+
+
+def is_run_folder(path: Path) -> bool:
+    return any((Path(path) / mark).is_file() for mark in MARKS)
 
 
 def new_run_dir(runs_root: Path, preset: str) -> Path:
@@ -69,10 +78,15 @@ def read_config(run_dir: Path) -> Config:
 
 
 def _append_line(path: Path, line: str) -> None:
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        if e.errno in FULL:
+            raise DiskFull(path, len(line.encode())) from None
+        raise
 
 
 def append_metrics(run_dir: Path, event: EpochEnded) -> None:

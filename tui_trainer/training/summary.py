@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write
+from ..text import clip
 
 SUMMARY = "summary.json"
 # "live" is what a running trainer writes; the listing turns a live summary whose process is gone
@@ -73,7 +74,7 @@ def read_summary(run_dir: Path) -> RunSummary | None:
             raise TypeError("not an object")
         return RunSummary.from_json(raw)
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{SUMMARY} is not valid JSON ({str(e)[:80]})") from None
+        raise ValueError(f"{SUMMARY} is not valid JSON ({clip(str(e), 80)})") from None
 
 
 def recorded_data(run_dir: Path) -> str | None:

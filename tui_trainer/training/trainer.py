@@ -15,6 +15,7 @@ from typing import Callable, TypeVar
 
 import torch
 
+from ..atomic import DiskFull
 from ..config import Config, ConfigError
 from .. import locations
 from ..data import Dataset, DataError, load_dataset
@@ -30,6 +31,7 @@ from .events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, E
                      RunPaused, RunStarted, Sink)
 from .build import build_training
 from .optim import set_lr
+from .preflight import check_new_run
 from .schedules import lr_at
 from .stopping import PRUNED, StopRule, Verdict, early_stopping
 from .listing import flatten
@@ -160,6 +162,7 @@ class Trainer:
         self._next_data_report = 0.0
         self._live_marked = False
         self.failure_agreed = False
+        self.best_saved_epoch: int | None = None  # the epoch best.pt on disk holds
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -191,7 +194,8 @@ class Trainer:
                 failed = RunFailed(f"rank {self.group.rank} {LOST_CONTACT} ({reason}); resume with: {again}",
                                    str(self.run_dir) if self.run_dir else None)
         except OSError as e:
-            failed = RunFailed(f"{e.filename or 'file system'}: {e.strerror or e}", str(self.run_dir) if self.run_dir else None)
+            message = e.strerror if isinstance(e, DiskFull) else f"{e.filename or 'file system'}: {e.strerror or e}"
+            failed = RunFailed(message, str(self.run_dir) if self.run_dir else None)
         except Exception as e:  # noqa: BLE001 - anything else is a bug; keep its trace for the report
             failed = self._unexpected(e)
         # Only a run this process started: a refused resume leaves the old run's summary as it was.
@@ -228,6 +232,7 @@ class Trainer:
     def _prepare_run_dir(self) -> dict | None:
         """Create or reopen the run folder; returns the resume checkpoint, if any."""
         if self.resume_dir is None:
+            check_new_run(self.cfg, None if self.dataset is not None else self.data_source or locations.default_data())
             runs.check_writable(self.runs_dir)
             label = f"{self.study[0]}-t{self.study[1]}" if self.study else self.preset
             self.run_dir = runs.new_run_dir(self.runs_dir, label)
@@ -271,6 +276,8 @@ class Trainer:
         # A stop or pause that arrived after the last step was never read: it was for the old process.
         (run_dir / CONTROL_FILE).unlink(missing_ok=True)
         runs.truncate_metrics(run_dir, state["epoch"])
+        # last.pt is written after best.pt, so the best it names is the one on disk.
+        self.best_saved_epoch = state.get("best_epoch")
         self._mark_live()
         return state
 
@@ -554,7 +561,10 @@ class Trainer:
         for key, value in changes.items():
             setattr(s, key, value)
         done = runs.read_metrics(self.run_dir)
-        best = next((m for m in reversed(done) if m.is_best), None)
+        # Only a best that best.pt holds: a row is written before its checkpoint, which a full disk
+        # can refuse.
+        saved = self.best_saved_epoch or 0
+        best = next((m for m in reversed(done) if m.is_best and m.epoch <= saved), None)
         s.epochs_done, s.epochs_total = len(done), self.cfg.run.epochs
         s.best_acc, s.best_epoch = (best.test_acc, best.epoch) if best else (None, None)
         s.train_seconds = sum(m.seconds or 0.0 for m in done)
@@ -568,7 +578,11 @@ class Trainer:
         try:
             checkpoints.save(path, payload)
         except OSError as e:
-            raise RunError(f"could not write {path}: {e.strerror or e}; the previous {path.name} is kept") from None
+            what = e.strerror if isinstance(e, DiskFull) else f"could not write {path}: {e.strerror or e}"
+            kept = f"the previous {path.name} is kept" if path.exists() else f"no {path.name} was written"
+            raise RunError(f"{what}; {kept}") from None
+        if kind == "best":
+            self.best_saved_epoch = epoch
         self.emit(CheckpointSaved(str(path), epoch, kind))
 
     def _check_finite(self, loss: float, epoch: int, step: int, lr: float) -> None:

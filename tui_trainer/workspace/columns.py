@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..text import shown as visible
+
 Record = dict[str, Any]
 NOTE_WIDTH = 40
 PAIR_METRICS = ("best_acc", "final_acc", "epochs", "train_seconds")  # diff_pair always shows these
@@ -37,7 +39,7 @@ def _column(key: str, header: str, show: Callable[[Any], str] | None = None,
             raw: tuple[str, ...] = ()) -> Column:
     def shown(record: Record) -> str:
         value = record.get(key)
-        return "-" if value is None else (show or str)(value)
+        return "-" if value is None else (show or visible)(value)
     sort_by = sort_by or (lambda r: r.get(key))
     return Column(key, header, display or shown, lambda r: _sortable(sort_by(r)), (key, *raw))
 
@@ -74,12 +76,13 @@ def _final(record: Record) -> str:
 
 
 def _tags(record: Record) -> str:
-    return ", ".join(record.get("tags") or ())
+    return visible(", ".join(record.get("tags") or ()))
 
 
 def _note(record: Record) -> str:
     lines = (record.get("note") or "").strip().splitlines()
     first = lines[0] if lines else ""
+    first = visible(first)
     return first if len(first) <= NOTE_WIDTH else first[:NOTE_WIDTH - 1] + "…"
 
 
@@ -147,7 +150,7 @@ def format_value(value: Any, short: bool = False) -> str:
         return text[:-2] if text.endswith(".0") else text
     if isinstance(value, (list, tuple)):
         return ",".join(format_value(v, short) for v in value) if value else "[]"
-    return str(value)
+    return visible(value)
 
 
 def diff_pair(a: Record, b: Record) -> list[tuple[str, str, str]]:

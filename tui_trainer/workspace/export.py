@@ -4,7 +4,9 @@ CSV cells are written plainly so `pandas.read_csv` types them by itself: None is
 numbers are full precision (accuracies as fractions, not percentages), booleans True/False (as
 metrics.csv has them), tags joined with ";", and config lists as JSON text ("[32, 64, 64]", which
 `json.loads` reads back) since a comma-joined list would be ambiguous inside a CSV file.
-Files are text files the caller opened with newline="".
+Text cells (names, notes, tags, string settings) that a spreadsheet would run as a formula, those
+starting with = + - @ tab or CR, get a leading ' as OWASP advises; numbers the tool writes itself
+never do, so pandas still reads them as numbers. Files are text files the caller opened with newline="".
 """
 from __future__ import annotations
 
@@ -32,13 +34,23 @@ def summary_keys(records: list[Record]) -> list[str]:
     return list(keys)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def text_cell(text: str) -> str:
+    """A text cell no spreadsheet runs as a formula (CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _cell(key: str, value: Any) -> str:
     if value is None:
         return ""
     if key == "tags":
-        return ";".join(value)
+        return text_cell(";".join(value))
     if isinstance(value, (list, tuple)):
         return json.dumps(list(value))
+    if isinstance(value, str):
+        return text_cell(value)
     return str(value)
 
 
@@ -73,4 +85,4 @@ def metrics_csv(rows: Iterable[tuple[str, dict[str, Any]]], file: TextIO) -> Non
     writer = csv.writer(file)
     writer.writerow(("run", *METRIC_COLUMNS))
     for run, epoch in rows:
-        writer.writerow([run, *(_cell(k, epoch.get(k)) for k in METRIC_COLUMNS)])
+        writer.writerow([text_cell(run), *(_cell(k, epoch.get(k)) for k in METRIC_COLUMNS)])

@@ -56,6 +56,7 @@ FIELDS = ("tag", "state", "preset")
 _TOKEN = re.compile(r'(?:[^\s"]+|"[^"]*"|"[^"]*$)+')  # the last branch catches an unclosed quote
 _COMPARISON = re.compile(r"([A-Za-z_][\w.]*)(>=|<=|!=|>|<|=)")
 _FIELD = re.compile(r"([A-Za-z_]\w*):")
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2}( \d{2}(:\d{2})?)?)?)?")  # a prefix of the listing's dates
 _BOOLS = {"true": True, "yes": True, "on": True, "1": True,
           "false": False, "no": False, "off": False, "0": False}
 
@@ -97,6 +98,8 @@ def _term(source: str, known_keys: set[str] | None) -> _Term:
         word, plain = word[1:], plain - 1
         if not word and '"' not in source:
             raise FilterError(f"{source!r}: expected a term after !")
+        if plain > 0 and word.startswith("!"):
+            raise FilterError(f"{source!r}: one ! negates a term; !! is not allowed")
     head = word[:plain]
     if m := _COMPARISON.match(head):
         key, op = m.groups()
@@ -151,6 +154,10 @@ class _Wanted(NamedTuple):
 
 def _comparison(source: str, key: str, op: str, value: str, quoted: bool) -> _Test:
     number = _number(value)
+    if number is None and _is_float(value):
+        raise FilterError(f"{source!r}: {value.strip()} is not a number a run can have: compare with a finite one")
+    if key == "date" and not quoted and not _DATE.fullmatch(value):
+        raise FilterError(f"{source!r}: dates look like 2026, 2026-12, 2026-12-06 or \"2026-12-06 14:30\"")
     if key in NUMERIC_KEYS:
         if number is None:
             raise FilterError(f"{source!r}: expected a number after {op}")
@@ -187,6 +194,14 @@ def _item(value: Any) -> float | str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return str(value).casefold()
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text.strip().removesuffix("%"))
+    except ValueError:
+        return False
+    return True
 
 
 def _number(text: str) -> float | None:

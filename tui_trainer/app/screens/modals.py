@@ -12,6 +12,8 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
+from ...text import shown
+
 
 class ConfirmModal(ModalScreen[bool]):
     """A question with a yes and a no; Enter or y says yes, Escape or n says no."""
@@ -24,7 +26,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-text")
+            yield Static(shown(self.question, newlines=True), classes="dialog-text", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", id="yes", variant="error", compact=True)
                 yield Button(f"{self.no} (n)", id="no", compact=True)
@@ -89,7 +91,7 @@ class AskModal(FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-text")
+            yield Label(shown(self.question, newlines=True), classes="dialog-text", markup=False)
             yield Input(self.value, placeholder=self.placeholder, id="answer")
             yield from self.buttons()
 
@@ -115,7 +117,7 @@ class NotesModal(FormModal):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(f"Note and tags of {self.run}", classes="dialog-text")
+            yield Label(f"Note and tags of {shown(self.run)}", classes="dialog-text", markup=False)
             yield TextArea(self.note, id="note", soft_wrap=True, show_line_numbers=False)
             yield Input(", ".join(self.tags), placeholder="tags, comma-separated: baseline, lr-sweep", id="tags")
             yield from self.buttons("Save (ctrl+s)")
@@ -167,7 +169,7 @@ class PickModal(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-text")
+            yield Label(shown(self.question, newlines=True), classes="dialog-text", markup=False)
             yield OptionList(*[Option(label, id=key) for key, label in self.options], id="pick")
 
     def on_mount(self) -> None:

@@ -28,6 +28,8 @@ from ...training.queue import (LOG_FILE, QUEUE_DIR, Queue, QueueBusy, QueueError
 from ...training.summary import RunSummary, read_summary
 from .modals import ConfirmModal
 
+from ...text import shown
+
 REFRESH_S = 1.5
 RECENT = 5  # done items shown, newest first: a short terminal cuts the oldest
 HINT = "u/d move  del remove  enter follow the running run"  # r, x and esc are on the buttons
@@ -132,7 +134,7 @@ def runner_line(view: QueueView) -> Text:
     line.append(f": #{running.item.id} {short_run(running.item)} — ")
     if not running.run_dir:
         return line.append("starting")
-    line.append(f"run folder {Path(running.run_dir).name}")
+    line.append(f"run folder {shown(Path(running.run_dir).name)}")
     p = view.progress
     if p is not None:
         line.append(f", epoch {p.epochs_done}/{p.epochs_total if p.epochs_total is not None else '?'}")
@@ -145,7 +147,7 @@ def short_run(item: QueueItem) -> str:
     """The preset (a file by its name: the stored path is absolute), its --set items and --epochs."""
     preset = Path(item.preset).name if os.sep in item.preset else item.preset
     epochs = [f"--epochs {item.epochs}"] if item.epochs is not None else []
-    return "  ".join([preset, *item.sets, *epochs])
+    return shown("  ".join([preset, *item.sets, *epochs]))
 
 
 def table_rows(view: QueueView) -> list[tuple[str, tuple]]:
@@ -159,14 +161,14 @@ def table_rows(view: QueueView) -> list[tuple[str, tuple]]:
         total = p.epochs_total if p is not None and p.epochs_total is not None else view.epochs.get(item.id)
         epochs = f"{p.epochs_done if p is not None else 0}/{total if total is not None else '?'}"
         best = f"{p.best_acc:.2%}" if p is not None and p.best_acc is not None else ""
-        rows.append((str(item.id), (Text("▶", "bold cyan"), f"#{item.id}", short_run(item), epochs, best)))
-    shown = {int(key) for key, _ in rows}
+        rows.append((str(item.id), (Text("▶", "bold cyan"), f"#{item.id}", Text(short_run(item)), epochs, best)))
+    seen = {int(key) for key, _ in rows}
     for position, item in enumerate(state.items, 1):
-        if item.id in shown:  # a hand-edited queue.json: one row per id, as the row keys need
+        if item.id in seen:  # a hand-edited queue.json: one row per id, as the row keys need
             continue
-        shown.add(item.id)
+        seen.add(item.id)
         epochs = view.epochs.get(item.id)
-        rows.append((str(item.id), (str(position), f"#{item.id}", short_run(item),
+        rows.append((str(item.id), (str(position), f"#{item.id}", Text(short_run(item)),
                                     Text("?", "red") if epochs is None else str(epochs), "")))
     return rows
 
@@ -175,16 +177,16 @@ def done_lines(view: QueueView) -> Text:
     done = view.state.done if view.state is not None else []
     if not done:
         return Text("done: none yet", "dim")
-    shown = done[-RECENT:][::-1]
-    text = Text(f"done, newest first ({len(shown)} of {len(done)}):" if len(done) > RECENT else
+    recent = done[-RECENT:][::-1]
+    text = Text(f"done, newest first ({len(recent)} of {len(done)}):" if len(done) > RECENT else
                 "done, newest first:", "bold")
-    for d in shown:
+    for d in recent:
         text.append(f"\n  #{d.item.id}  ").append(d.state, STATE_STYLES.get(d.state, ""))
         if d.best_acc is not None:
             text.append(f"  best {d.best_acc:.2%}")
         if d.final_acc is not None and d.state != "stopped":
             text.append(f"  final {d.final_acc:.2%}")
-        text.append(f"  {Path(d.run_dir).name if d.run_dir else short_run(d.item)}", "dim")
+        text.append(f"  {shown(Path(d.run_dir).name) if d.run_dir else short_run(d.item)}", "dim")
     return text
 
 
@@ -269,7 +271,7 @@ class QueueModal(ModalScreen[None]):
     def draw(self, view: QueueView) -> None:
         self.query_one("#queue-runner", Static).update(runner_line(view))
         problem = self.query_one("#queue-problem", Static)
-        problem.update(view.problem or "")
+        problem.update(shown(view.problem or ""))
         problem.set_class(view.problem is not None, "-shown")
         self.draw_table(table_rows(view))
         self.query_one("#queue-done", Static).update(done_lines(view))

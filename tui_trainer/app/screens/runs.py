@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -25,6 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import Worker, get_current_worker
 
+from ...text import human_size, shown
 from ...config import ConfigError, check_field
 from ...training import runs as run_dirs
 from ...training.events import CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunStarted
@@ -32,7 +32,7 @@ from ...training.listing import CheckpointInfo, Listing, RunRow
 from ...training.notes import Notes, NotesError, check_tag
 from ...workspace.columns import COLUMNS, diff_pair
 from ...workspace.filter import FILTER_HELP
-from ..widgets.checkpoint_table import CheckpointTable, human_size
+from ..widgets.checkpoint_table import CheckpointTable
 from ..widgets.eval_panel import EvalPanel
 from ..widgets.mistakes import MistakesStrip
 from ..widgets.overlay_plot import METRICS, OverlayPlot, RunCurve
@@ -221,8 +221,8 @@ class RunsScreen(Screen):
     def on_runs_listed(self, message: RunsListed) -> None:
         # The listing hands back the same row objects for folders that did not change.
         listed = tuple(id(r) for r in message.rows)
-        self.query_one("#runs-title", Static).update(
-            f"Runs in {self.app.runs} [dim]{len(message.rows)}; space selects runs to overlay, / filters[/]")
+        self.query_one("#runs-title", Static).update(Text.assemble(
+            f"Runs in {shown(self.app.runs)} ", (f"{len(message.rows)}; space selects runs to overlay, / filters", "dim")))
         if listed == self._listed:
             return
         self._listed = listed
@@ -238,7 +238,7 @@ class RunsScreen(Screen):
             self.query_one("#ckpt-title", Static).update("Checkpoints")
             self.query_one(CheckpointTable).show([])
         else:  # also for the same run: its checkpoints may have changed
-            self.query_one("#ckpt-title", Static).update(f"Checkpoints of [b]{row.name}[/]")
+            self.query_one("#ckpt-title", Static).update(Text.assemble("Checkpoints of ", (shown(row.name), "bold")))
             if changed:
                 self.query_one(CheckpointTable).show(None)
             # After the table is drawn: the first peek imports torch, whose import in a worker
@@ -318,7 +318,7 @@ class RunsScreen(Screen):
         for curve in message.curves:
             r, g, b = colours[curve.name]
             legend.append("━━\u00a0", style=f"rgb({r},{g},{b})")  # no-break: a key stays with its run
-            legend.append(curve.name.replace("-", "\u2011") + "  ")
+            legend.append(shown(curve.name).replace("-", "\u2011") + "  ")
         self.query_one("#legend", Static).update(legend)
 
     @on(RunsTable.SelectionChanged)
@@ -390,14 +390,14 @@ class RunsScreen(Screen):
         a, b = chosen
         grid = Table(box=None, header_style="bold", padding=(0, 2, 0, 0))
         grid.add_column("setting")
-        grid.add_column(a.name, overflow="fold")
-        grid.add_column(b.name, overflow="fold")
+        grid.add_column(Text(shown(a.name)), overflow="fold")
+        grid.add_column(Text(shown(b.name)), overflow="fold")
         rows = diff_pair(a.record(), b.record())
         for key, left, right in rows:
-            grid.add_row(key, left, right, style="dim" if "." not in key else "")
+            grid.add_row(Text(key), Text(left), Text(right), style="dim" if "." not in key else "")
         if all("." not in key for key, _, _ in rows):
             grid.add_row(Text("(the same settings)", style="dim"), "", "")
-        self.app.push_screen(InfoModal(f"{a.name}  vs  {b.name}", grid))
+        self.app.push_screen(InfoModal(Text(f"{shown(a.name)}  vs  {shown(b.name)}"), grid))
 
     # --- notes and tags ------------------------------------------------------------------------
 
@@ -553,8 +553,8 @@ class RunsScreen(Screen):
         p = message.prediction
         size = message.image_size
         self.app.push_screen(InfoModal(
-            f"{escape(str(message.image))}  [dim]by {escape(message.checkpoint.parent.parent.name)}/"
-            f"{escape(message.checkpoint.name)}[/]",
+            Text.assemble(f"{shown(message.image)}  ",
+                          (f"by {shown(message.checkpoint.parent.parent.name)}/{shown(message.checkpoint.name)}", "dim")),
             PredictionView(p.pixels, [(g.name, g.probability) for g in p.top], f"as the model sees it ({size}x{size})",
                            id="prediction")))
 

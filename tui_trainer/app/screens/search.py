@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,6 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from ...text import shown
 from ...config import ConfigError
 from ...locations import example_studies
 from ...search.lead import (SearchPlaces, StudyView, known_study_files, look, request_stop, start_search,
@@ -108,14 +110,22 @@ class SearchScreen(Screen):
             return
         spec = places.spec
         rep = view.report if view else None
-        state = ("[b cyan]running here[/] (pid %d)" % view.lead_pid) if view and view.lead_pid else "not running here"
-        count = f"{len(rep.rows)}/{spec.budget if spec.budget < 10_000 else '∞'} trials" if rep else "not started"
-        best = f" · best [b green]{rep.best.value:.2%}[/] (trial {rep.best.number})" if rep and rep.best else ""
-        problem = f"\n[red]{view.problem}[/]" if view and view.problem else ""
+        # Text, not markup: names and paths come from the study file.
+        text = Text.assemble((shown(spec.name), "bold"), f" ({shown(spec.path)}) · {shown(spec.preset)}, "
+                             f"{spec.sampler}, {spec.pruner} pruner · ")
+        if view and view.lead_pid:
+            text.append("running here", "bold cyan").append(f" (pid {view.lead_pid})")
+        else:
+            text.append("not running here")
+        text.append(f" · {len(rep.rows)}/{spec.budget if spec.budget < 10_000 else '∞'} trials" if rep else
+                    " · not started")
+        if rep and rep.best:
+            text.append(" · best ").append(f"{rep.best.value:.2%}", "bold green").append(f" (trial {rep.best.number})")
+        if view and view.problem:
+            text.append(f"\n{shown(view.problem)}", "red")
         if note := spec.pruning_problem():
-            problem += f"\n[yellow]note: {note}[/]"
-        title.update(f"[b]{spec.name}[/] ({spec.path}) · {spec.preset}, {spec.sampler}, {spec.pruner} pruner · "
-                     f"{state} · {count}{best}{problem}")
+            text.append(f"\nnote: {note}", "yellow")
+        title.update(text)
         self.query_one(TrialsTable).show(spec, rep)
         by = spec.space[self.by_index] if 0 <= self.by_index < len(spec.space) else None
         self.query_one(StudyPlot).show(spec, rep, by)

@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Label, ListItem, ListView, Select, Static
 from textual.worker import get_current_worker
 
+from ...text import clip, shown
 from ... import presets
 from ...config import Config, ConfigError
 from ...locations import user_presets
@@ -39,10 +40,10 @@ class PresetItem(ListItem):
 
     def compose(self) -> ComposeResult:
         text = Text()
-        text.append(self.preset.name, style="bold")
+        text.append(shown(self.preset.name), style="bold")
         text.append("  built-in" if self.preset.builtin else "  yours", style="dim italic")
         yield Label(text, classes="preset-name")
-        yield Label(self.preset.description(), classes="preset-description")
+        yield Label(shown(self.preset.description()), classes="preset-description", markup=False)
 
 
 def estimate_train_size(source: str) -> int | None:
@@ -188,7 +189,7 @@ class SetupScreen(Screen):
         if preset.name in names and view.index != names.index(preset.name):
             view.index = names.index(preset.name)
         self.query_one("#preset-pane .pane-title", Static).update(
-            f"Presets [dim]loaded: {preset.name}[/]")
+            Text.assemble("Presets ", (f"loaded: {shown(preset.name)}", "dim")))
 
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         if isinstance(event.item, PresetItem):
@@ -246,7 +247,7 @@ class SetupScreen(Screen):
                                 else sample_images(self.app.data))
             images = preview(*self._sample, aug, count=PREVIEW_COUNT, seed=seed)
         except Exception as e:  # noqa: BLE001 - missing data, a bad setting: said in the strip
-            self.post_message(AugmentPreview(key, [], f"no preview: {str(e)[:60]}"))
+            self.post_message(AugmentPreview(key, [], f"no preview: {clip(str(e), 60)}"))
             return
         if not get_current_worker().is_cancelled:
             self.post_message(AugmentPreview(key, images))
@@ -355,7 +356,7 @@ class SetupScreen(Screen):
             self.fill_presets(select=name)
             note = f" (it shadows the built-in {name})" if name in builtin else " (replaced the old one)" if replaced else ""
             self.notify(f"Saved {path}{note}", title="Preset saved")
-            self.query_one("#preset-pane .pane-title", Static).update(f"Presets [dim]loaded: {name}[/]")
+            self.query_one("#preset-pane .pane-title", Static).update(Text.assemble("Presets ", (f"loaded: {shown(name)}", "dim")))
 
         suggestion = self.preset_name if self.preset_name not in builtin else f"{self.preset_name}-mine"
         self.app.push_screen(AskModal(f"Save as a preset in {user_presets()}\nName:", suggestion, check_preset_name), saved)

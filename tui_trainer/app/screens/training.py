@@ -26,6 +26,8 @@ from ..widgets.metric_plots import AccuracyPlot, LossPlot, TrainingLRPlot
 from ..widgets.status_line import StatusLine
 from ..widgets.system_pane import HISTORY, SystemPane
 
+from ...text import shown
+
 
 @dataclass
 class SystemSampled(Message):
@@ -202,7 +204,7 @@ class TrainingScreen(Screen):
         if failed is None:
             panel.update("")
             return
-        panel.update(Text.assemble(("Run failed: ", "bold"), failed.message,
+        panel.update(Text.assemble(("Run failed: ", "bold"), shown(failed.message),
                                    ("\nThe app is still usable: F1 to change the setup, F3 to resume from last.pt.", "dim")))
 
     # --- actions -------------------------------------------------------------------------------

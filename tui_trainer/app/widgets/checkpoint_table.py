@@ -7,15 +7,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from ...training.listing import CheckpointInfo
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" or size >= 100 else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+from ...text import human_size, shown
 
 
 class CheckpointTable(DataTable):
@@ -48,9 +40,9 @@ class CheckpointTable(DataTable):
             self.add_row(Text("none yet", style="dim"), "", "", "", "")
             return
         for row in rows:
-            status = Text(f"unreadable: {row.error}", style="red") if row.error else Text("ok", style="green")
+            status = Text(f"unreadable: {shown(row.error)}", style="red") if row.error else Text("ok", style="green")
             epoch = "-" if row.epoch is None else str(row.epoch) + (f"+{row.step}st" if row.step else "")
-            self.add_row(row.path.name, epoch, "-" if row.test_acc is None else f"{row.test_acc:.2%}",
+            self.add_row(Text(shown(row.path.name)), epoch, "-" if row.test_acc is None else f"{row.test_acc:.2%}",
                          human_size(row.size), status, key=str(row.path))
         names = [r.path for r in rows]
         best = [i for i, r in enumerate(rows) if r.path.name == "best.pt"]

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...training.class_report import ClassScores, class_scores, macro_f1, most_confused
+from ...text import shown
 
 NAME_WIDTH = 14  # class names longer than this lose their middle to an ellipsis
 TOP_PAIRS = 8
@@ -35,7 +36,7 @@ def scores_table(scores: list[ClassScores]) -> Table:
     table.add_column("F1", justify="right", no_wrap=True, min_width=6, style="bold")
     table.add_column("support", justify="right", no_wrap=True)
     for s in scores:
-        table.add_row(clip(s.name), percent(s.precision), percent(s.recall), percent(s.f1), str(s.support))
+        table.add_row(Text(clip(shown(s.name))), percent(s.precision), percent(s.recall), percent(s.f1), str(s.support))
     return table
 
 
@@ -47,7 +48,7 @@ def pairs_table(classes: list[str], confusion: list[list[int]]) -> Table | Text:
     table.add_column(no_wrap=True)
     table.add_column(justify="right", no_wrap=True, style="red")
     for pair in pairs:
-        table.add_row(f"{clip(pair.true)} → {clip(pair.predicted)}", str(pair.count))
+        table.add_row(Text(f"{clip(shown(pair.true))} → {clip(shown(pair.predicted))}"), str(pair.count))
     return table
 
 

@@ -5,6 +5,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from ...text import shown
+
 
 def short(name: str, width: int = 4) -> str:
     return name if len(name) <= width else name[:width]
@@ -29,8 +31,9 @@ def confusion_table(classes: list[str], confusion: list[list[int]], per_class: l
     """Rows: true class; columns: predicted. Correct counts in green, errors shaded by size."""
     table = Table(box=None, pad_edge=False, padding=(0, 0, 0, 1), show_edge=False, header_style="bold")
     table.add_column("true\\pred", justify="left", no_wrap=True, max_width=10, overflow="crop")
+    classes = [shown(c) for c in classes]
     for label in abbreviations(classes):
-        table.add_column(label, justify="right", no_wrap=True, min_width=4)
+        table.add_column(Text(label), justify="right", no_wrap=True, min_width=4)
     table.add_column("acc", justify="right", no_wrap=True, style="bold", min_width=6)
     for i, (name, row) in enumerate(zip(classes, confusion)):
         total = max(sum(row), 1)
@@ -44,7 +47,7 @@ def confusion_table(classes: list[str], confusion: list[list[int]], per_class: l
                 share = count / total
                 style = "bold red" if share >= 0.1 else "red" if share >= 0.03 else ""
                 cells.append(Text(str(count), style=style))
-        table.add_row(name, *cells, f"{per_class[i]:.1%}")
+        table.add_row(Text(name), *cells, f"{per_class[i]:.1%}")
     return table
 
 

@@ -12,6 +12,8 @@ from textual.widgets import Static
 from .class_report import ClassReport
 from .confusion import ConfusionView
 
+from ...text import shown
+
 PROMPT = "Select a checkpoint and press e (or enter) to evaluate it on the test split."
 
 
@@ -31,13 +33,13 @@ class EvalPanel(VerticalScroll):
     def show_result(self, path: Path, result) -> None:  # noqa: ANN001 - an EvalResult
         run = path.parent.parent.name
         self.query_one("#eval-headline", Static).update(Text.assemble(
-            (f"{run}/{path.name}", "bold"), "  accuracy ", (f"{result.accuracy:.2%}", "bold green"),
+            (shown(f"{run}/{path.name}"), "bold"), "  accuracy ", (f"{result.accuracy:.2%}", "bold green"),
             f" on {result.n:,} test images  loss {result.loss:.4f}"))
         self.query_one(ConfusionView).show(result.classes, result.confusion, result.per_class)
         self.query_one(ClassReport).show(result.classes, result.confusion)
 
     def show_problem(self, name: str, reason: str) -> None:
-        self.query_one("#eval-headline", Static).update(Text.assemble((f"{name}: ", "bold"), (reason, "red")))
+        self.query_one("#eval-headline", Static).update(Text.assemble((shown(f"{name}: "), "bold"), (shown(reason), "red")))
         self.query_one(ConfusionView).clear()
         self.query_one(ClassReport).clear()
 

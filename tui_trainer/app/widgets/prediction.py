@@ -15,6 +15,8 @@ from textual.widgets import Static
 
 from .thumbnails import half_block
 
+from ...text import shown
+
 THUMB = 32  # pixels a side: 32 columns and 16 rows
 BAR = 20  # columns of a 100% bar, where they fit
 NAME = 16  # columns of a class name at most
@@ -76,8 +78,8 @@ class PredictionView(Horizontal):
                  id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
         self.pixels = pixels  # (3, H, W) uint8
-        self.top = [(str(name), float(p)) for name, p in top]
-        self.caption = caption
+        self.top = [(shown(name), float(p)) for name, p in top]  # class names come from the checkpoint
+        self.caption = shown(caption)
 
     @property
     def verdict(self) -> str:
@@ -91,7 +93,7 @@ class PredictionView(Horizontal):
             image = half_block(self.pixels, THUMB) if self.pixels is not None else Text("(no image)", style="dim")
             yield Static(image, id="prediction-image")
             if self.caption:
-                yield Static(self.caption, classes="prediction-caption")
+                yield Static(self.caption, classes="prediction-caption", markup=False)
         with Vertical(id="prediction-bars"):
-            yield Static(self.verdict, id="prediction-verdict")
+            yield Static(self.verdict, id="prediction-verdict", markup=False)
             yield TopBars(self.top, id="prediction-table")

@@ -17,6 +17,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
+from ...text import clip, shown as visible
 from ...training.listing import RunRow
 from ...workspace.columns import COLUMNS, SUMMARY_COLUMNS, config_keys, diff_keys, format_value, sort_records
 from ...workspace.filter import Filter, FilterError, parse
@@ -180,7 +181,7 @@ class RunsTable(Vertical):
             if c.key == "state":
                 cells.append(Text(text, style=STATE_STYLES.get(text, "")))
             elif c.key == "note" and row.problem:
-                cells.append(Text(f"⚠ {row.problem}"[:60], style="red"))
+                cells.append(Text(clip(f"⚠ {visible(row.problem)}", 60), style="red"))
             else:
                 cells.append(text)
         return cells

@@ -6,6 +6,8 @@ from textual.widgets import Static
 
 from ..session import RunSession
 
+from ...text import shown
+
 STATE_STYLES = {"training": "bold green", "paused": "bold yellow", "stopping": "bold yellow",
                 "finished": "bold cyan", "stopped": "bold yellow", "failed": "bold red", "starting": "bold"}
 
@@ -25,7 +27,7 @@ def status_text(session: RunSession | None) -> Text:
     state = session.state()
     text = Text()
     text.append(f" {state.upper()} ", style=f"reverse {STATE_STYLES.get(state, 'bold')}")
-    text.append(f" {session.name}", style="bold")
+    text.append(f" {shown(session.name)}", style="bold")
     if session.kind == "attached":
         text.append("  (attached: another process trains it)", style="dim")
     text.append("\n")

@@ -11,6 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from ...text import shown
+
 HALF = "▀"
 
 
@@ -57,12 +59,12 @@ class Thumbnail(Vertical):
         if tooltip:
             self.tooltip = tooltip
         self.image = image
-        self.caption = caption
-        self.detail = detail
+        self.caption = shown(caption)  # class names, from a checkpoint or a data folder
+        self.detail = shown(detail)
         self.size_px = size
 
     def compose(self) -> ComposeResult:
         yield Static(half_block(self.image, self.size_px), classes="thumb-image")
-        yield Static(self.caption, classes="thumb-caption")
+        yield Static(self.caption, classes="thumb-caption", markup=False)
         if self.detail:
-            yield Static(self.detail, classes="thumb-detail")
+            yield Static(self.detail, classes="thumb-detail", markup=False)

@@ -8,6 +8,8 @@ from ...search.study_file import StudySpec
 from ...workspace.columns import format_value
 from ...search.trials import StudyReport, TrialRow
 
+from ...text import shown
+
 STATE_STYLES = {"complete": "", "running": "bold cyan", "pruned": "yellow", "failed": "red", "waiting": "dim"}
 
 
@@ -36,7 +38,7 @@ class TrialsTable(DataTable):
             took = f"{row.seconds / 60:.1f}" if row.seconds is not None else ""
             cells = [f"{'★' if best else ' '}{row.number}", row.state, value, took,
                      *(format_value(row.params.get(p.key, ""), short=True) if p.key in row.params else "-" for p in spec.space)]
-            self.add_row(*(Text(c, style=style) for c in cells), key=str(row.number))
+            self.add_row(*(Text(shown(c), style=style) for c in cells), key=str(row.number))
             self.rows_by_key[str(row.number)] = row
         if self.row_count:
             self.move_cursor(row=min(keep, self.row_count - 1))
