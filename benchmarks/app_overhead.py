@@ -21,7 +21,7 @@ from tui_trainer import presets
 from tui_trainer.app.app import TrainerApp
 from tui_trainer.app.widgets.system_pane import SystemPane
 from tui_trainer.data import Dataset, load_dataset
-from tui_trainer.training.events import EpochEnded
+from tui_trainer.events import EpochEnded
 from tui_trainer.training.trainer import Trainer
 
 

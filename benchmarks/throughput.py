@@ -28,7 +28,7 @@ from tui_trainer import presets
 from tui_trainer.data import Dataset, load_dataset
 from tui_trainer.models import build_model
 from tui_trainer.models.elu import ELU
-from tui_trainer.training.events import EpochEnded
+from tui_trainer.events import EpochEnded
 from tui_trainer.training.trainer import Trainer
 
 

@@ -17,7 +17,7 @@ import torch
 
 from tui_trainer import presets
 from tui_trainer.data import load_dataset
-from tui_trainer.training.events import EpochEnded, RunFailed, RunFinished
+from tui_trainer.events import EpochEnded, RunFailed, RunFinished
 from tui_trainer.training.trainer import Trainer
 
 THRESHOLDS = (0.90, 0.94, 0.96)

@@ -16,7 +16,7 @@ from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.data.writers import write_cifar100, write_cifar_batches, write_image_folders
 from tui_trainer.training import runs
 from tui_trainer.training.evaluate import evaluate_checkpoint
-from tui_trainer.training.events import RunFinished
+from tui_trainer.events import RunFinished
 from tui_trainer.training.trainer import Trainer
 
 FINE = [f"fine{i:02d}" for i in range(20)]

@@ -17,7 +17,7 @@ from tui_trainer.cli import main
 from tui_trainer.data.pipeline import normalize
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.training import checkpoints, export
-from tui_trainer.training.events import RunFailed, RunFinished
+from tui_trainer.events import RunFailed, RunFinished
 from tui_trainer.training.evaluate import tta_logits
 from tui_trainer.training.predict import find_images, predict_images, read_image
 from tui_trainer.training.trainer import Trainer

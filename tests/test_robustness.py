@@ -16,7 +16,7 @@ from tui_trainer.config import to_toml
 from tui_trainer.data import load_dataset
 from tui_trainer.data.writers import write_cifar_batches
 from tui_trainer.training import checkpoints, runs
-from tui_trainer.training.events import RunFailed
+from tui_trainer.events import RunFailed
 from tui_trainer.training.trainer import Trainer
 
 

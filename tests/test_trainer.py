@@ -8,10 +8,10 @@ from conftest import tiny_config
 from tui_trainer.data import load_dataset
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.training import checkpoints, runs
-from tui_trainer.training.control import RunControl
+from tui_trainer.control import RunControl
 from tui_trainer.training.device import cpu_has_fast_bf16
 from tui_trainer.training.evaluate import evaluate_checkpoint
-from tui_trainer.training.events import (BatchProgress, CheckpointSaved, EpochEnded, RunFailed, RunFinished,
+from tui_trainer.events import (BatchProgress, CheckpointSaved, EpochEnded, RunFailed, RunFinished,
                                          RunStarted, SystemSample)
 from tui_trainer.training.listing import read_row
 from tui_trainer.training.trainer import Trainer

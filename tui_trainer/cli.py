@@ -188,9 +188,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg, name = resolve_config(args)
     from . import torchrun_launch
     from .training import distributed
-    from .training.control import RunControl
+    from .control import RunControl
     from .training.device import resolve
-    from .training.events import RunFailed
+    from .events import RunFailed
     from .training.preflight import check_new_run
     from .training.trainer import Trainer
     from .train_output import make_reporter
@@ -260,7 +260,7 @@ def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped
     launcher's line, which can name the rank that died."""
     from .torchrun_launch import RUN_NOTE_ENV
     from .training.distributed import LOST_CONTACT
-    from .training.events import RunFailed, RunStarted
+    from .events import RunFailed, RunStarted
 
     note = os.environ.get(RUN_NOTE_ENV)
     if not note:
@@ -539,7 +539,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from .training.control import send_command
+    from .control import send_command
 
     pid = run_dirs.live_pid(args.run_dir)
     if pid is None:

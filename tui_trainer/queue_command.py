@@ -198,8 +198,8 @@ def _detach(args: argparse.Namespace) -> int:
 
 def _run_here(args: argparse.Namespace) -> int:
     from .cli import EXIT_FAILED, EXIT_STOPPED, announce_end
-    from .training.control import RunControl
-    from .training.events import RunFailed, RunFinished
+    from .control import RunControl
+    from .events import RunFailed, RunFinished
     from .train_output import make_reporter
 
     control = RunControl()

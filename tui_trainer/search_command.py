@@ -95,7 +95,7 @@ def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     """A worker process: what a lead starts, N of them; it prints a line per trial event to its log."""
     from .cli import EXIT_FAILED
     from .data import DataError
-    from .training.control import RunControl
+    from .control import RunControl
     from .search.worker import Worker
 
     if args.threads:

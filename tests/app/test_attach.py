@@ -11,8 +11,8 @@ from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.epoch_table import EpochTable
 from tui_trainer.config import Config, to_toml
 from tui_trainer.training import runs
-from tui_trainer.training.control import CONTROL_FILE
-from tui_trainer.training.events import BatchProgress, EpochEnded, RunFinished, RunStarted
+from tui_trainer.control import CONTROL_FILE
+from tui_trainer.events import BatchProgress, EpochEnded, RunFinished, RunStarted
 
 from .conftest import make_app, run, wait_for
 

@@ -10,7 +10,7 @@ import pytest
 
 from tui_trainer.app.app import TrainerApp, work_going_on
 from tui_trainer.training import runs
-from tui_trainer.training.control import send_command
+from tui_trainer.control import send_command
 from tui_trainer.training.summary import read_summary
 
 from .conftest import TINY_PRESET, run, select_preset, wait_for

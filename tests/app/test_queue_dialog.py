@@ -17,7 +17,7 @@ from tui_trainer.app.screens.modals import ConfirmModal
 from tui_trainer.app.screens.queue import QueueModal
 from tui_trainer.config import to_toml
 from tui_trainer.training import runs as run_dirs
-from tui_trainer.training.control import CONTROL_FILE
+from tui_trainer.control import CONTROL_FILE
 from tui_trainer.training.queue import QUEUE_DIR, QUEUE_FILE, Queue, QueueItem, Running, runner_pid
 from tui_trainer.training.summary import RunSummary, read_summary, write_summary
 

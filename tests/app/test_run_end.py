@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from tui_trainer.app.widgets.system_pane import Meter, SystemPane
-from tui_trainer.training.events import SystemSample
+from tui_trainer.events import SystemSample
 
 from .conftest import make_app, run, start_preset, wait_for
 

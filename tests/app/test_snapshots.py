@@ -13,7 +13,7 @@ from tui_trainer.app.screens.runs import EvalDone, RunsScreen
 from tui_trainer.app.widgets.overlay_plot import OverlayPlot
 from tui_trainer.config import Config
 from tui_trainer.training.evaluate import EvalResult, Mistake
-from tui_trainer.training.events import BatchProgress, CheckpointSaved, EpochEnded, RunStarted
+from tui_trainer.events import BatchProgress, CheckpointSaved, EpochEnded, RunStarted
 
 from tui_trainer.app.app import TrainerApp
 from tui_trainer.training.schedules import lr_at

@@ -189,7 +189,7 @@ def test_loss_and_accuracy_plots_draw_batch_series_from_the_first_epoch(tmp_path
 def test_accuracy_plot_says_when_the_test_split_is_evaluated_only_at_the_end():
     from tui_trainer.app.session import RunSession
     from tui_trainer.config import Config
-    from tui_trainer.training.events import RunStarted
+    from tui_trainer.events import RunStarted
 
     session = RunSession("replay")
     cfg = Config()

@@ -11,7 +11,7 @@ from tui_trainer.app.widgets.lr_plot import schedule_points
 from tui_trainer.app.widgets.thumbnails import HALF, downscale, half_block
 from tui_trainer.config import Config
 from tui_trainer.log_axis import log_ticks
-from tui_trainer.training.events import BatchProgress, EpochEnded
+from tui_trainer.events import BatchProgress, EpochEnded
 from tui_trainer.training.schedules import lr_curve
 
 
@@ -75,7 +75,7 @@ def test_confusion_labels_are_unique():
 def test_session_eta_and_best_come_from_events():
     now = [0.0]
     session = RunSession("replay", clock=lambda: now[0])
-    from tui_trainer.training.events import RunStarted
+    from tui_trainer.events import RunStarted
     cfg = Config()
     cfg.run.epochs = 4
     session.record(RunStarted("r", cfg.to_dict(), "cpu", "fp32", 1, 10, 0, ["a"]))

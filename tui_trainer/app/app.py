@@ -28,10 +28,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from ..config import Config, ConfigError, DataConfig
 from ..locations import canonical_data
 from ..training.summary import recorded_data
-from ..training.control import RunControl
+from ..control import RunControl
 from ..settings import load_settings
 from ..text import shown
-from ..training.events import Event, RunFailed, RunFinished
+from ..events import Event, RunFailed, RunFinished
 from ..training.notify import notify_run_end
 from .messages import EngineEvent, ProgressEvent
 from .screens.runs import RunsScreen

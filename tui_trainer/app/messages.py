@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from ..training.events import BatchProgress, EpochEnded, Event
+from ..events import BatchProgress, EpochEnded, Event
 
 
 class EngineEvent(Message):

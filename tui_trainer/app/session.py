@@ -18,8 +18,8 @@ from typing import Callable
 from textual.message import Message
 
 from ..training import runs
-from ..training.control import RunControl, send_command
-from ..training.events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+from ..control import RunControl, send_command
+from ..events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                                RunPaused, RunStarted, SystemSample)
 from .messages import ProgressEvent, engine_message
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..training import runs as run_dirs
 from ..workspace.columns import format_value
-from ..training.control import send_command
+from ..control import send_command
 from . import storage as storages
 from .study_file import StudySpec
 from .trials import StudyReport, TrialRow, report

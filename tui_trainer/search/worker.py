@@ -13,7 +13,7 @@ import socket
 import time
 from pathlib import Path
 
-from ..training.events import EpochEnded, RunFailed, RunStarted
+from ..events import EpochEnded, RunFailed, RunStarted
 from ..training.stopping import PRUNED, Verdict
 from .study_file import StudySpec
 from .trials import OVER_BUDGET
@@ -109,7 +109,7 @@ class Worker:
 
     def __init__(self, spec: StudySpec, storage, folder: Path, *, runs: Path, data: str | None,  # noqa: ANN001
                  device: str, index: int = 0, control=None, say=print, lead: int | None = None) -> None:  # noqa: ANN001
-        from ..training.control import RunControl
+        from ..control import RunControl
 
         self.spec, self.storage, self.folder, self.runs = spec, storage, Path(folder), Path(runs)
         self.data, self.device, self.index = data, device, index
@@ -153,7 +153,7 @@ class Worker:
         from optuna.trial import TrialState
 
         from ..data import DataError
-        from ..training.control import ChildControl
+        from ..control import ChildControl
         from ..training.trainer import Trainer
 
         spec = self.spec

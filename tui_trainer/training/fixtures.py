@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..config import Config
 from . import runs
-from .events import EpochEnded, RunFinished, RunStarted, to_record
+from ..events import EpochEnded, RunFinished, RunStarted, to_record
 from .listing import flatten
 from .notes import Notes, write_notes
 from .summary import RunSummary, write_summary

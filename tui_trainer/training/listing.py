@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config import all_paths
 from . import runs
-from .events import RunFailed, RunFinished, RunStarted
+from ..events import RunFailed, RunFinished, RunStarted
 from .notes import NOTES, read_notes
 from .summary import SUMMARY, RunSummary, read_summary
 from ..text import clip

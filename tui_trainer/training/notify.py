@@ -44,6 +44,6 @@ def run_notify_command(command: str, payload: dict) -> str | None:
 
 def notify_run_end(command: str, event) -> str | None:  # noqa: ANN001 - RunFinished | RunFailed
     """Run the notify command for a run that ended with `event`; why it failed, or None."""
-    from .events import to_record
+    from ..events import to_record
 
     return run_notify_command(command, run_summary(event.run_dir, event=to_record(event)))

@@ -24,8 +24,8 @@ from .. import locations, presets
 from ..atomic import atomic_write
 from ..config import Config, ConfigError
 from . import runs
-from .control import CONTROL_FILE, ChildControl, RunControl, send_command
-from .events import RunFailed, RunFinished, Sink
+from ..control import CONTROL_FILE, ChildControl, RunControl, send_command
+from ..events import RunFailed, RunFinished, Sink
 from .listing import flatten
 from .summary import read_summary
 from ..text import clip

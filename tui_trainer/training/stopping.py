@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .events import EpochEnded
+from ..events import EpochEnded
 
 STOPPED_EARLY, PRUNED = "stopped early", "pruned"  # the summary states they leave
 

@@ -7,7 +7,7 @@ import os
 
 import psutil
 
-from .events import SystemSample
+from ..events import SystemSample
 
 _nvml = None  # the pynvml module once initialised; False when there is none to use
 

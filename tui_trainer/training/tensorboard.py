@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .events import BatchProgress, EpochEnded, Event, RunFailed, RunFinished, RunStarted
+from ..events import BatchProgress, EpochEnded, Event, RunFailed, RunFinished, RunStarted
 
 FOLDER = "tensorboard"
 MISSING = "run.tensorboard = true needs the tensorboard package: pip install 'tui-trainer[tensorboard]'"

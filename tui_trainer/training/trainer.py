@@ -1,6 +1,6 @@
 """The training loop: one config, run to the end in the calling thread, reported through a sink.
 
-It knows nothing of any UI. Everything a listener learns comes as an event (events.py), and the
+It knows nothing of any UI. Everything a listener learns comes as an event (tui_trainer/events.py), and the
 same events go to the run folder's events.jsonl, so another process can follow the run.
 """
 from __future__ import annotations
@@ -23,11 +23,11 @@ from ..data.pipeline import TrainBatches, mixed_loss, stream_seed
 from ..models import count_parameters
 from . import checkpoints, device, runs, system
 from .checkpoints import CheckpointError
-from .control import CONTROL_FILE, RunControl
+from ..control import CONTROL_FILE, RunControl
 from .distributed import LOST_CONTACT, Solo, lost_contact
 from .ema import WeightEMA
 from .evaluate import EvalResult, evaluate_model
-from .events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+from ..events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                      RunPaused, RunStarted, Sink)
 from .build import build_training
 from .optim import set_lr

@@ -27,7 +27,7 @@ from textual.worker import Worker, get_current_worker
 from ...text import human_size, shown
 from ...config import ConfigError, check_field
 from ...training import runs as run_dirs
-from ...training.events import CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunStarted
+from ...events import CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunStarted
 from ...training.listing import CheckpointInfo, Listing, RunRow
 from ...training.notes import Notes, NotesError, check_tag
 from ...workspace.columns import COLUMNS, diff_pair

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ...config import Config, ConfigError
-from ...training.events import BatchProgress, DataProgress, Event, SystemSample
+from ...events import BatchProgress, DataProgress, Event, SystemSample
 from ..session import RunSession
 from ..widgets.epoch_table import EpochTable
 from ..widgets.lr_plot import schedule_points

@@ -4,7 +4,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...training.events import EpochEnded
+from ...events import EpochEnded
 
 COLUMNS = ("epoch", "train loss", "train acc", "test loss", "test acc", "lr", "time", "img/s", "best")
 

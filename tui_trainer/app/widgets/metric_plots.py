@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from ...training.events import EpochEnded
+from ...events import EpochEnded
 from ..session import thin
 from .plots import MAX_POINTS, CachedPlot, draw_lr, epoch_series
 

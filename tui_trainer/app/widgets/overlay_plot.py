@@ -9,7 +9,7 @@ import math
 import zlib
 from dataclasses import dataclass
 
-from ...training.events import EpochEnded
+from ...events import EpochEnded
 from ..session import thin
 from ...log_axis import log_ticks
 from .plots import MAX_POINTS, CachedPlot

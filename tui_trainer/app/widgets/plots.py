@@ -14,7 +14,7 @@ from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from ...log_axis import log_ticks
-from ...training.events import EpochEnded
+from ...events import EpochEnded
 from ..session import thin
 
 MAX_POINTS = 300

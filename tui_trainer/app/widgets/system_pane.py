@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from ...training.events import SystemSample
+from ...events import SystemSample
 
 HISTORY = 60  # samples per sparkline
 
