@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tui_trainer.training import runs as run_dirs  # noqa: E402
+from tui_trainer.workspace import folder
 from tui_trainer.training.summary import read_summary  # noqa: E402
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -144,7 +144,7 @@ def main() -> int:
         run_dir = next((p for p in runs.glob("2*") if p.is_dir()), None) if runs.is_dir() else None
         check("F5 starts a run and the Training screen's epoch table fills",
               ok and run_dir is not None and seen("1/6", 90), f"({run_dir.name if run_dir else 'no run folder'})")
-        pid = run_dirs.live_pid(run_dir) if run_dir else None
+        pid = folder.live_pid(run_dir) if run_dir else None
         check("the run is detached work (its own process)", pid is not None and pid != server.pid,
               f"(pid {pid})")
         terminal.send_keys("s")  # the system pane, fed by the run's own samples in events.jsonl

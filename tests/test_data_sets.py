@@ -3,6 +3,7 @@ the decoded-image cache of image folders, data.image_size, and a CIFAR-100 run e
 import os
 import pickle
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from tui_trainer.config import Config, DataConfig
 from tui_trainer.data import DataError, Dataset, describe_source, folders, load_dataset
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.data.writers import write_cifar100, write_cifar_batches, write_image_folders
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 from tui_trainer.training.evaluate import evaluate_checkpoint
 from tui_trainer.events import RunFinished
 from tui_trainer.training.trainer import Trainer
@@ -244,16 +245,16 @@ def test_folders_image_size(three, cache_home, monkeypatch):
 # --- a CIFAR-100 run, trained and evaluated ------------------------------------------------------
 
 def test_a_cifar100_run_trains_and_its_checkpoint_evaluates_to_the_recorded_accuracy(tmp_path):
-    folder = tmp_path / "data"
+    data_dir = tmp_path / "data"
     hundred = random_set(320, 100, [f"class{i:02d}" for i in range(100)], seed=4)
-    write_cifar100(folder, hundred)
-    write_cifar_batches(folder, make_synthetic(100, 20, seed=0))  # so "auto" alone would not do
+    write_cifar100(data_dir, hundred)
+    write_cifar_batches(data_dir, make_synthetic(100, 20, seed=0))  # so "auto" alone would not do
     cfg = tiny_config(**{"run.epochs": 1, "data.dataset": "cifar100"})
-    result = Trainer(cfg, data=str(folder), runs_dir=tmp_path / "runs", preset="c100", device_name="cpu").run()
+    result = Trainer(cfg, data=str(data_dir), runs_dir=tmp_path / "runs", preset="c100", device_name="cpu").run()
     assert isinstance(result, RunFinished), result
-    run_dir = runs.Path(result.run_dir)
-    recorded = {m.epoch: m.test_acc for m in runs.read_metrics(run_dir)}
+    run_dir = Path(result.run_dir)
+    recorded = {m.epoch: m.test_acc for m in folder.read_metrics(run_dir)}
     # No dataset given: evaluate_checkpoint reads the folder with the checkpoint's own data settings.
-    evaluated = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", str(folder), device_name="cpu")
+    evaluated = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", str(data_dir), device_name="cpu")
     assert evaluated.n == 100 and len(evaluated.classes) == 100
     assert evaluated.accuracy == recorded[result.best_epoch]

@@ -21,7 +21,7 @@ from tui_trainer.cli import main
 from tui_trainer.config import to_toml
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.data.writers import write_cifar_batches
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 from tui_trainer.training.evaluate import evaluate_checkpoint
 
 EPOCHS = 2
@@ -33,7 +33,7 @@ TOLERANCE = 1e-5
 
 @pytest.fixture(scope="module")
 def place(tmp_path_factory):
-    """A data folder, a preset and a home shared by this module's runs."""
+    """A data folder, a preset and a home shared by this module's folder."""
     root = tmp_path_factory.mktemp("ddp")
     write_cifar_batches(root / "data", make_synthetic(n_train=2048, n_test=500, seed=4))
     (root / "tiny.toml").write_text(to_toml(tiny_config(**{"run.epochs": EPOCHS})))
@@ -66,7 +66,7 @@ def wait_for(condition, timeout: float = 120, what: str = "") -> None:
 
 
 def batch_progress(run_dir: Path, epoch: int) -> bool:
-    events, _ = runs.read_events(run_dir)
+    events, _ = folder.read_events(run_dir)
     return any(type(e).__name__ == "BatchProgress" and e.epoch == epoch and e.step >= 9 for e in events)
 
 
@@ -90,10 +90,10 @@ def two_process_run(place):
 
 def test_two_processes_write_one_run_folder_whose_checkpoints_evaluate_alone(two_process_run, place):
     run_dir, proc = two_process_run
-    metrics = runs.read_metrics(run_dir)
+    metrics = folder.read_metrics(run_dir)
     assert [m.epoch for m in metrics] == list(range(1, EPOCHS + 1))  # each epoch once, by rank 0
     assert metrics[-1].test_acc > 0.5  # ten classes: chance is 0.1
-    events, _ = runs.read_events(run_dir)
+    events, _ = folder.read_events(run_dir)
     started = [e for e in events if type(e).__name__ == "RunStarted"]
     assert len(started) == 1 and started[0].device.endswith("x 2 processes")
     assert sum(type(e).__name__ == "EpochEnded" for e in events) == EPOCHS
@@ -111,7 +111,7 @@ def test_two_processes_write_one_run_folder_whose_checkpoints_evaluate_alone(two
 
 
 def test_a_stop_mid_epoch_resumed_on_two_processes_repeats_the_uninterrupted_run(two_process_run, place):
-    whole = runs.read_metrics(two_process_run[0])
+    whole = folder.read_metrics(two_process_run[0])
     runs_dir = place / "runs-stopped"
     proc = new_run(place, runs_dir, "--nproc", "2")
     wait_for(lambda: runs_dir.is_dir() and any(runs_dir.iterdir()), what="the run folder")
@@ -126,7 +126,7 @@ def test_a_stop_mid_epoch_resumed_on_two_processes_repeats_the_uninterrupted_run
     assert last["epoch"] == 1 and 0 < last["step"] < 32  # part-way through epoch 2, once for both ranks
     resumed = train(place, "--resume", str(run_dir), "--nproc", "2", runs_dir=runs_dir)
     assert resumed.returncode == 0, resumed.stderr
-    again = runs.read_metrics(run_dir)
+    again = folder.read_metrics(run_dir)
     assert [m.epoch for m in again] == [m.epoch for m in whole]
     for a, b in zip(again, whole):
         for key in ("train_loss", "train_acc", "test_loss", "test_acc"):
@@ -156,7 +156,7 @@ def test_a_rank_killed_ends_the_run_in_one_line_and_it_resumes_on_one_process(pl
     # A 2-process run resumed on one process: the batch is global, so the recipe is the same.
     resumed = train(place, "--resume", str(run_dir), runs_dir=runs_dir)
     assert resumed.returncode == 0, resumed.stderr
-    metrics = runs.read_metrics(run_dir)
+    metrics = folder.read_metrics(run_dir)
     assert [m.epoch for m in metrics] == list(range(1, EPOCHS + 1)) and metrics[-1].test_acc > 0.5
 
 
@@ -183,7 +183,7 @@ def test_the_readmes_torchrun_lines_run_two_machines_here(place):
     outputs = [a.communicate(timeout=180) for a in agents]
     assert [a.returncode for a in agents] == [0, 0], [o[1][-2000:] for o in outputs]
     run_dir = only_run(runs_dir)
-    assert [m.epoch for m in runs.read_metrics(run_dir)] == [1]
+    assert [m.epoch for m in folder.read_metrics(run_dir)] == [1]
     assert json.loads((run_dir / "summary.json").read_text())["device"].endswith("x 2 processes")
 
 

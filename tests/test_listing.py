@@ -11,7 +11,7 @@ import pytest
 
 from conftest import CLI, cli_env, tiny_config
 from tui_trainer.config import Config
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 from tui_trainer.training.fixtures import write_run_folder
 from tui_trainer.training.listing import Listing, list_rows
 from tui_trainer.training.notes import Notes
@@ -60,16 +60,16 @@ def test_a_run_from_before_summaries_is_summarized_from_its_logs(tmp_path):
 def test_broken_folders_get_a_row_marked_with_their_problem(tmp_path):
     ok = write_run_folder(tmp_path, "20261201-100000-ok", config(), [0.5])
     torn = write_run_folder(tmp_path, "20261201-100001-torn", config(), [0.5, 0.6], summary=False)
-    with open(torn / runs.METRICS, "a") as f:
+    with open(torn / folder.METRICS, "a") as f:
         f.write("3,0.1,0.9")  # a kill mid-write: no newline
     (tmp_path / "20261201-100002-noconfig").mkdir()
-    (tmp_path / "20261201-100002-noconfig" / runs.METRICS).write_text("epoch\n")
+    (tmp_path / "20261201-100002-noconfig" / folder.METRICS).write_text("epoch\n")
     newer = write_run_folder(tmp_path, "20261201-100003-newer", config(), [0.5])
     (newer / "config.toml").write_text((newer / "config.toml").read_text() + "[future]\nknob = 1\n")
     garbled = write_run_folder(tmp_path, "20261201-100004-garbled", config(), [0.5])
     (garbled / "summary.json").write_text("{not json")
     dead = write_run_folder(tmp_path, "20261201-100005-dead", config(), [0.5], state="live")
-    (dead / runs.LIVE).write_text(json.dumps({"pid": 2 ** 22 + 12345, "host": os.uname().nodename}))
+    (dead / folder.LIVE).write_text(json.dumps({"pid": 2 ** 22 + 12345, "host": os.uname().nodename}))
     (tmp_path / "not-a-run").mkdir()
 
     rows = {r.name: r for r in list_rows(tmp_path)}

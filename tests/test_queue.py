@@ -13,7 +13,7 @@ import pytest
 from conftest import CLI, cli_env, tiny_config
 from tui_trainer.cli import main
 from tui_trainer.config import to_toml
-from tui_trainer.training import runs as run_dirs
+from tui_trainer.workspace import folder
 from tui_trainer.presets import resolve
 from tui_trainer.training.queue import INTERRUPTED, Queue, config_sets, runner_pid
 
@@ -78,7 +78,7 @@ def test_queued_runs_train_one_after_another_in_queue_order(home, tmp_path, inpu
     assert out.index("queue: #3 ") < out.index("queue: #1 ") and "queue done: ran 2 (2 finished); 0 left" in out
 
     folders = sorted((p for p in runs.iterdir() if p.name != "queue"), key=started)
-    assert [run_dirs.read_config(p).run.seed for p in folders] == [3, 1]
+    assert [folder.read_config(p).run.seed for p in folders] == [3, 1]
     history = Queue(runs).history()
     assert [(d.item.id, d.state, d.run_dir) for d in history] == [(3, "finished", str(folders[0].resolve())),
                                                                   (1, "finished", str(folders[1].resolve()))]
@@ -155,12 +155,12 @@ def test_unknown_ids_a_busy_queue_and_no_runner_are_one_line(home, tmp_path, inp
     assert queue_cli(runs, "stop") == 1
     assert "no queue runner is live" in one_line(capsys.readouterr().err)
 
-    run_dirs.mark_live(runs / "queue")  # this process, alive: a runner as far as anyone can tell
+    folder.mark_live(runs / "queue")  # this process, alive: a runner as far as anyone can tell
     try:
         assert queue_cli(runs, "run", "--data", "synthetic") == 1
         assert f"already being run by pid {os.getpid()}" in one_line(capsys.readouterr().err)
     finally:
-        run_dirs.clear_live(runs / "queue")
+        folder.clear_live(runs / "queue")
     assert [i.id for i in Queue(runs).items()] == [1]
 
     torn = b'{"version": 1, "items": [{"id": '
@@ -253,7 +253,7 @@ def test_a_run_whose_runner_died_shows_as_interrupted(home, tmp_path, inputs):
     queue.claim()
     queue.pop_next()
     queue.record_run_dir(runs / "20261201-120000-tiny")
-    run_dirs.clear_live(runs / "queue")  # as if killed: no release
+    folder.clear_live(runs / "queue")  # as if killed: no release
     state = queue.snapshot()
     assert state.running is None and state.done[-1].state == INTERRUPTED
     assert "train --resume" in state.done[-1].message and [i.id for i in state.items] == [2]

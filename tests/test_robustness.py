@@ -15,7 +15,8 @@ from conftest import CLI, cli_env, tiny_config
 from tui_trainer.config import to_toml
 from tui_trainer.data import load_dataset
 from tui_trainer.data.writers import write_cifar_batches
-from tui_trainer.training import checkpoints, runs
+from tui_trainer.training import checkpoints
+from tui_trainer.workspace import folder
 from tui_trainer.events import RunFailed
 from tui_trainer.training.trainer import Trainer
 
@@ -57,9 +58,9 @@ def assert_intact(run_dir: Path) -> int:
     """Every checkpoint loads and metrics.csv holds only whole lines; returns the last.pt epoch."""
     for path in (run_dir / "checkpoints").glob("*.pt"):
         checkpoints.load(path)
-    text = (run_dir / runs.METRICS).read_text() if (run_dir / runs.METRICS).exists() else ""
+    text = (run_dir / folder.METRICS).read_text() if (run_dir / folder.METRICS).exists() else ""
     assert text == "" or text.endswith("\n"), "torn metrics line"
-    assert len(text.splitlines()) == (len(runs.read_metrics(run_dir)) + 1 if text else 0)
+    assert len(text.splitlines()) == (len(folder.read_metrics(run_dir)) + 1 if text else 0)
     return checkpoints.load(run_dir / "checkpoints" / "last.pt")["epoch"]
 
 
@@ -78,7 +79,7 @@ def test_sigkill_at_any_moment_leaves_loadable_checkpoints_and_whole_metrics(hom
         return any(name.startswith(".") and ".tmp" in name for name in os.listdir(ckpt_dir))
 
     def metrics_size():
-        return (run_dir / runs.METRICS).stat().st_size if (run_dir / runs.METRICS).exists() else 0
+        return (run_dir / folder.METRICS).stat().st_size if (run_dir / folder.METRICS).exists() else 0
 
     def catch_a_checkpoint_write():
         # The epoch's row lands just before its checkpoints are written: poll slowly for the row,
@@ -101,7 +102,7 @@ def test_sigkill_at_any_moment_leaves_loadable_checkpoints_and_whole_metrics(hom
         proc.wait(timeout=30)
         epochs_seen.append(assert_intact(run_dir))
         proc = resume_training(home, run_dir)
-        assert wait_for(lambda: (run_dir / runs.LIVE).exists() and runs.live_pid(run_dir) == proc.pid, timeout=120)
+        assert wait_for(lambda: (run_dir / folder.LIVE).exists() and folder.live_pid(run_dir) == proc.pid, timeout=120)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     last = assert_intact(run_dir)
@@ -110,7 +111,7 @@ def test_sigkill_at_any_moment_leaves_loadable_checkpoints_and_whole_metrics(hom
     done = subprocess.run([*CLI, "train", "--resume", str(run_dir), "--data", "synthetic", "--epochs", str(last + 1),
                            "--json"], capture_output=True, text=True, env=cli_env(home), timeout=300)
     assert done.returncode == 0, done.stderr
-    assert [m.epoch for m in runs.read_metrics(run_dir)] == list(range(1, last + 2))
+    assert [m.epoch for m in folder.read_metrics(run_dir)] == list(range(1, last + 2))
     assert not [p for p in ckpt_dir.iterdir() if ".tmp" in p.name]
     assert epochs_seen == sorted(epochs_seen)
 
@@ -141,7 +142,7 @@ def test_ctrl_c_and_sigterm_stop_at_a_step_and_save_last(home, tmp_path, sig, as
         assert final["stopped"] is True and final["run_dir"] == str(run_dir)
     else:
         assert f"resume with: tui-trainer train --resume {run_dir}" in out
-    assert runs.live_pid(run_dir) is None
+    assert folder.live_pid(run_dir) is None
 
 
 class RunsCode:

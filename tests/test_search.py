@@ -15,7 +15,7 @@ from tui_trainer.search.lead import SearchPlaces, find_study, open_study
 from tui_trainer.search.study_file import load_study
 from tui_trainer.search.trials import report
 from tui_trainer.search.worker import Worker
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 from tui_trainer.training.summary import read_summary
 
 
@@ -54,8 +54,8 @@ def test_two_workers_run_six_distinct_trials_and_the_best_value_is_in_its_metric
     assert len({t["params"]["optimizer.lr"] for t in trials}) == 6
     assert final["complete"] == 6 and final["pruned"] == final["failed"] == 0
     # The study's best is the run's own record: final_acc without TTA is the last epoch's test accuracy.
-    best_dir = runs.Path(final["best_run_dir"])
-    assert final["best_value"] == runs.read_metrics(best_dir)[-1].test_acc == max(t["value"] for t in trials)
+    best_dir = folder.Path(final["best_run_dir"])
+    assert final["best_value"] == folder.read_metrics(best_dir)[-1].test_acc == max(t["value"] for t in trials)
     assert final["best_value"] > 0.3  # chance is 0.1
     summary = read_summary(best_dir)
     assert summary.study == "s" and summary.trial == final["best_trial"]
@@ -77,7 +77,7 @@ def test_a_grid_covers_every_point_once_and_the_median_pruner_stops_hopeless_tri
     assert points == sorted([(2e-3, 1), (2e-3, 2), (1e-6, 1), (1e-6, 2)])
     pruned = [r for r in rows if r.state == "pruned"]
     assert pruned and all(r.params["optimizer.lr"] == 1e-6 for r in pruned)
-    assert all(read_summary(runs.Path(r.run_dir)).state == "pruned" for r in pruned)
+    assert all(read_summary(folder.Path(r.run_dir)).state == "pruned" for r in pruned)
     assert all(r.state == "complete" for r in rows if r.params["optimizer.lr"] == 2e-3)
 
 
@@ -93,7 +93,7 @@ def test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_goes_on(home, 
     deadline = time.time() + 120
     while time.time() < deadline:  # until its first trial has trained an epoch
         rows = report(find_study(places), places.spec).rows
-        if rows and rows[0].run_dir and runs.read_metrics(runs.Path(rows[0].run_dir)):
+        if rows and rows[0].run_dir and folder.read_metrics(folder.Path(rows[0].run_dir)):
             break
         time.sleep(0.1)
     else:

@@ -7,7 +7,8 @@ import pytest
 from conftest import tiny_config
 from tui_trainer.data import load_dataset
 from tui_trainer.data.synthetic import make_synthetic
-from tui_trainer.training import checkpoints, runs
+from tui_trainer.training import checkpoints
+from tui_trainer.workspace import folder
 from tui_trainer.control import RunControl
 from tui_trainer.training.device import cpu_has_fast_bf16
 from tui_trainer.training.evaluate import evaluate_checkpoint
@@ -33,7 +34,7 @@ def test_short_run_learns_and_writes_a_complete_run_folder(tmp_path, synthetic):
     result, events = train(tiny_config(), tmp_path, synthetic)
     assert isinstance(result, RunFinished), result
     assert result.best_acc > 0.8  # chance is 0.1
-    run_dir = runs.Path(result.run_dir)
+    run_dir = folder.Path(result.run_dir)
     assert run_dir.name.endswith("-tiny")
     assert [type(e) for e in events[:1]] == [RunStarted]
     epochs = [e for e in events if isinstance(e, EpochEnded)]
@@ -45,17 +46,17 @@ def test_short_run_learns_and_writes_a_complete_run_folder(tmp_path, synthetic):
     assert system and system[0].rss > 0 and 0 < system[0].ram_used <= system[0].ram_total
     saved = {(e.kind, e.epoch) for e in events if isinstance(e, CheckpointSaved)}
     assert ("last", 2) in saved and ("best", result.best_epoch) in saved
-    assert runs.read_metrics(run_dir) == epochs
-    assert runs.read_config(run_dir) == tiny_config()
-    replayed, _ = runs.read_events(run_dir)
+    assert folder.read_metrics(run_dir) == epochs
+    assert folder.read_config(run_dir) == tiny_config()
+    replayed, _ = folder.read_events(run_dir)
     assert replayed == events
-    assert not (run_dir / runs.LIVE).exists()
+    assert not (run_dir / folder.LIVE).exists()
 
 
 def test_best_checkpoint_evaluates_to_the_recorded_accuracy(tmp_path, synthetic):
     result, _ = train(tiny_config(**{"run.ema_decay": 0.9}), tmp_path, synthetic)
-    run_dir = runs.Path(result.run_dir)
-    recorded = {m.epoch: m.test_acc for m in runs.read_metrics(run_dir)}
+    run_dir = folder.Path(result.run_dir)
+    recorded = {m.epoch: m.test_acc for m in folder.read_metrics(run_dir)}
     payload = checkpoints.load(run_dir / "checkpoints" / "best.pt")
     assert payload["epoch"] == result.best_epoch
     evaluated = evaluate_checkpoint(run_dir / "checkpoints" / "best.pt", "synthetic", dataset=synthetic)
@@ -105,13 +106,13 @@ def test_stop_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, preci
     stopped = Trainer(cfg, data="synthetic", runs_dir=tmp_path / "b", preset="tiny", sink=_stop_after(control, 20),
                       control=control, dataset=synthetic).run()
     assert isinstance(stopped, RunFinished) and stopped.stopped
-    state = checkpoints.load(runs.Path(stopped.run_dir) / "checkpoints" / "last.pt")
+    state = checkpoints.load(folder.Path(stopped.run_dir) / "checkpoints" / "last.pt")
     assert state["step"] > 0 or state["epoch"] > 0
     resumed = Trainer(data="synthetic", resume=stopped.run_dir, sink=lambda e: None, dataset=synthetic).run()
     assert isinstance(resumed, RunFinished) and not resumed.stopped
 
-    a = runs.read_metrics(runs.Path(straight.run_dir))
-    b = runs.read_metrics(runs.Path(resumed.run_dir))
+    a = folder.read_metrics(folder.Path(straight.run_dir))
+    b = folder.read_metrics(folder.Path(resumed.run_dir))
     assert [m.epoch for m in b] == [1, 2]
     for x, y in zip(a, b):
         assert math.isclose(x.train_loss, y.train_loss, rel_tol=1e-4, abs_tol=1e-5)
@@ -122,31 +123,31 @@ def test_stop_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path, preci
 def test_resume_can_extend_a_finished_run(tmp_path, synthetic):
     first, _ = train(tiny_config(**{"run.epochs": 1}), tmp_path, synthetic)
     # A stop sent after the old process's last step must not stop the resumed one.
-    (runs.Path(first.run_dir) / "control").write_text("stop")
+    (folder.Path(first.run_dir) / "control").write_text("stop")
     events = []
     more = Trainer(data="synthetic", resume=first.run_dir, epochs=2, sink=events.append, dataset=synthetic).run()
     assert isinstance(more, RunFinished)
-    assert [m.epoch for m in runs.read_metrics(runs.Path(first.run_dir))] == [1, 2]
+    assert [m.epoch for m in folder.read_metrics(folder.Path(first.run_dir))] == [1, 2]
     assert events[0].start_epoch == 1
     too_few = Trainer(data="synthetic", resume=first.run_dir, epochs=1, dataset=synthetic).run()
     assert isinstance(too_few, RunFailed) and "has done 2 epochs" in too_few.message
-    assert runs.read_config(runs.Path(first.run_dir)).run.epochs == 2
+    assert folder.read_config(folder.Path(first.run_dir)).run.epochs == 2
 
 
 def test_divergence_stops_with_a_hint_and_keeps_the_last_good_checkpoints(tmp_path, synthetic):
     good, _ = train(tiny_config(**{"run.epochs": 1, "optimizer.name": "sgd", "optimizer.lr": 0.05}), tmp_path, synthetic)
-    run_dir = runs.Path(good.run_dir)
+    run_dir = folder.Path(good.run_dir)
     # The same run, continued with a learning rate no network survives.
-    cfg = runs.read_config(run_dir)
+    cfg = folder.read_config(run_dir)
     for key, value in {"optimizer.lr": 10.0, "schedule.name": "constant"}.items():
         cfg.set(key, value)
-    runs.write_config(run_dir, cfg)
+    folder.write_config(run_dir, cfg)
     result = Trainer(data="synthetic", resume=run_dir, epochs=3, dataset=synthetic).run()
     assert isinstance(result, RunFailed)
     assert "diverged" in result.message and "by epoch 2, step" in result.message and "lower optimizer.lr" in result.message
     assert checkpoints.load(run_dir / "checkpoints" / "last.pt")["epoch"] == 1
     assert checkpoints.load(run_dir / "checkpoints" / "best.pt")["epoch"] == 1
-    assert [m.epoch for m in runs.read_metrics(run_dir)] == [1]
+    assert [m.epoch for m in folder.read_metrics(run_dir)] == [1]
 
 
 def test_pause_then_resume_continues(tmp_path, synthetic):
@@ -178,10 +179,10 @@ def test_unwritable_runs_folder_is_reported_before_training(tmp_path, synthetic)
 def test_the_listed_best_is_what_best_pt_holds(tmp_path):
     run_dir = tmp_path / "20261129-101500-x"
     run_dir.mkdir()
-    runs.write_config(run_dir, tiny_config(**{"run.best_after_epoch": 1}))
+    folder.write_config(run_dir, tiny_config(**{"run.best_after_epoch": 1}))
     # Epoch 1 scored higher but came before best_after_epoch, so best.pt is epoch 2.
     for epoch, acc, best in ((1, 0.61, False), (2, 0.60, True), (3, 0.55, False)):
-        runs.append_metrics(run_dir, EpochEnded(epoch, 1.0, 0.5, 1.0, acc, 0.1, 1.0, 100.0, best))
+        folder.append_metrics(run_dir, EpochEnded(epoch, 1.0, 0.5, 1.0, acc, 0.1, 1.0, 100.0, best))
     info = read_row(run_dir)  # a run from before summary.json: from its metrics.csv
     assert (info.best_acc, info.best_epoch, info.epochs_done, info.preset) == (0.60, 2, 3, "x")
 

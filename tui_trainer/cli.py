@@ -18,7 +18,7 @@ from pathlib import Path
 from . import locations, presets, queue_command, search_command
 from .config import Config, ConfigError, check_field
 from .text import shown
-from .training import runs as run_dirs
+from .workspace import folder
 from .training.summary import recorded_data
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
@@ -159,8 +159,8 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
             raise UsageError("tui-trainer train: --resume continues a run with its own config; drop --preset and --set")
         if args.epochs is not None:
             check_field("run.epochs", args.epochs)
-        if not (args.resume / run_dirs.CONFIG).is_file():
-            raise UsageError(f"tui-trainer train: --resume {args.resume}: not a run folder (no {run_dirs.CONFIG})")
+        if not (args.resume / folder.CONFIG).is_file():
+            raise UsageError(f"tui-trainer train: --resume {args.resume}: not a run folder (no {folder.CONFIG})")
         if not (args.resume / "checkpoints" / "last.pt").is_file():
             raise UsageError(f"tui-trainer train: --resume {args.resume}: no checkpoints/last.pt to resume from "
                              f"(the run ended before its first epoch did); start it again instead")
@@ -209,7 +209,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise torchrun_launch.LaunchError("--port is for --nproc 2 or more")
             torchrun_launch.check_port(args.port)
         if world > 1:  # the resumed run's own config decides its batch; a missing one is the trainer's to report
-            run_cfg = cfg or (run_dirs.read_config(args.resume) if (args.resume / run_dirs.CONFIG).is_file() else None)
+            run_cfg = cfg or (folder.read_config(args.resume) if (args.resume / folder.CONFIG).is_file() else None)
             if run_cfg is not None:
                 distributed.check_split(run_cfg, world, place.device.type)
     except (ValueError, torchrun_launch.LaunchError, distributed.DistributedError) as e:  # ConfigError too
@@ -483,7 +483,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.metrics:
         if args.json:
             raise UsageError("tui-trainer runs: --metrics writes CSV (long format): use --metrics --csv")
-        export.metrics_csv(((r.name, dataclasses.asdict(m)) for r in rows for m in run_dirs.read_metrics(r.path)),
+        export.metrics_csv(((r.name, dataclasses.asdict(m)) for r in rows for m in folder.read_metrics(r.path)),
                            sys.stdout)
         return 0
     if args.csv:
@@ -509,8 +509,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def run_folder(path: Path, command: str) -> Path:
     """`path` if the trainer made it: a folder that merely holds a config.toml (a user's project,
     say) is not one, and no notes.json is written into it."""
-    if not run_dirs.is_run_folder(path):
-        raise UsageError(f"tui-trainer {command}: {path} is not a run folder (no {', '.join(run_dirs.MARKS)})")
+    if not folder.is_run_folder(path):
+        raise UsageError(f"tui-trainer {command}: {path} is not a run folder (no {', '.join(folder.MARKS)})")
     return path
 
 
@@ -541,7 +541,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     from .control import send_command
 
-    pid = run_dirs.live_pid(args.run_dir)
+    pid = folder.live_pid(args.run_dir)
     if pid is None:
         print(shown(f"tui-trainer stop: {args.run_dir} is not training now"), file=sys.stderr)
         return EXIT_FAILED

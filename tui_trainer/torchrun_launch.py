@@ -151,7 +151,7 @@ def _recorded_message(run_dir: str | None) -> str | None:
 def _record_failure(run_dir: Path, line: str) -> None:
     """The run's summary says which rank died (rank 0 could only say it lost contact, or, killed
     itself, nothing at all)."""
-    from .training import runs
+    from .workspace import folder
     from .training.summary import read_summary, write_summary
 
     try:
@@ -159,6 +159,6 @@ def _record_failure(run_dir: Path, line: str) -> None:
         if summary is not None and summary.state in ("live", "failed"):
             summary.state, summary.message = "failed", line
             write_summary(run_dir, summary)
-        runs.clear_live(run_dir)
+        folder.clear_live(run_dir)
     except (OSError, ValueError):
         pass  # the line above said it; the listing marks a dead run failed anyway

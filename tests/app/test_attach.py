@@ -10,7 +10,7 @@ import time
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.epoch_table import EpochTable
 from tui_trainer.config import Config, to_toml
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 from tui_trainer.control import CONTROL_FILE
 from tui_trainer.events import BatchProgress, EpochEnded, RunFinished, RunStarted
 
@@ -36,9 +36,9 @@ def test_attach_follows_a_live_run_from_its_folder_and_can_stop_it(tmp_path, app
                       RunFinished(str(run_dir), 0.6, 1, 1, 5.0, 0.6, True),
                       RunStarted(str(run_dir), cfg.to_dict(), "cpu", "fp32", 10, 5, 1, list("abcdefghij")),
                       epoch(2), BatchProgress(3, 2, 5, 0.4, 0.01, 900.0)]:
-            runs.append_event(run_dir, event)
-        runs.append_metrics(run_dir, epoch(1))
-        runs.append_metrics(run_dir, epoch(2))
+            folder.append_event(run_dir, event)
+        folder.append_metrics(run_dir, epoch(1))
+        folder.append_metrics(run_dir, epoch(2))
 
         async def scenario():
             app = make_app(tmp_path)
@@ -60,8 +60,8 @@ def test_attach_follows_a_live_run_from_its_folder_and_can_stop_it(tmp_path, app
                 await pilot.pause(0.1)
                 assert (run_dir / CONTROL_FILE).read_text() == "stop"
 
-                runs.append_event(run_dir, epoch(3))
-                runs.append_event(run_dir, RunFinished(str(run_dir), 0.77, 3, 3, 9.0, 0.77, True))
+                folder.append_event(run_dir, epoch(3))
+                folder.append_event(run_dir, RunFinished(str(run_dir), 0.77, 3, 3, 9.0, 0.77, True))
                 await wait_for(pilot, lambda: not session.live, 10, "RunFinished through the file")
                 await pilot.pause(0.2)
                 assert session.finished.stopped
@@ -79,7 +79,7 @@ def test_follower_reports_a_process_that_died(tmp_path):
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    runs.append_event(run_dir, RunStarted(str(run_dir), Config().to_dict(), "cpu", "fp32", 1, 1, 0, ["a"]))
+    folder.append_event(run_dir, RunStarted(str(run_dir), Config().to_dict(), "cpu", "fp32", 1, 1, 0, ["a"]))
     seen = []
     follow_run(run_dir, seen.append, lambda: False, poll_s=0.01)  # no live.json: the trainer is gone
     assert isinstance(seen[0], RunStarted) and "ended without finishing" in seen[-1].message

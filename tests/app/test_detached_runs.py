@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from tui_trainer.app.app import TrainerApp, work_going_on
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 from tui_trainer.control import send_command
 from tui_trainer.training.summary import read_summary
 
@@ -28,7 +28,7 @@ def test_a_run_started_in_a_served_app_is_its_own_process_and_outlives_the_app(t
             await wait_for(pilot, lambda: app.session is not None and app.session.kind == "attached", 120,
                            "the app to attach to its detached run")
             run_dir = app.session.run_dir
-            pid = runs.live_pid(run_dir)
+            pid = folder.live_pid(run_dir)
             assert pid is not None and pid != os.getpid() and os.getsid(pid) != os.getsid(0)
             await wait_for(pilot, lambda: app.session.epochs, 120, "the first epoch in the Training view")
             return run_dir
@@ -71,7 +71,7 @@ def test_a_run_on_two_processes_from_setup_is_detached_work_the_app_shows_live(t
             await wait_for(pilot, lambda: app.session is not None and app.session.kind == "attached", 120,
                            "the app to attach to its 2-process run")
             run_dir = app.session.run_dir
-            launcher = psutil.Process(runs.live_pid(run_dir)).parent()
+            launcher = psutil.Process(folder.live_pid(run_dir)).parent()
             assert launcher.pid != os.getpid() and os.getsid(launcher.pid) != os.getsid(0)
             await wait_for(pilot, lambda: app.session.epochs, 120, "the first epoch in the Training view")
             assert app.session.started.device.endswith("x 2 processes")

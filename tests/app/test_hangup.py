@@ -7,7 +7,7 @@ import time
 
 from tests.conftest import tiny_config
 from tui_trainer.config import to_toml
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 
 F5 = b"\x1b[15~"
 
@@ -41,18 +41,18 @@ def test_run_survives_the_terminal_going_away(tmp_path):
         os.write(fd, F5)
 
         def first_epoch_done() -> bool:
-            return any(runs.read_metrics(d) for d in runs_dir.glob("*") if d.is_dir())
+            return any(folder.read_metrics(d) for d in runs_dir.glob("*") if d.is_dir())
         deadline = time.monotonic() + 120
         while not first_epoch_done() and time.monotonic() < deadline:
             read_until(fd, b"\x00", 0.5)  # keep draining the screen so the app never blocks on it
         assert first_epoch_done(), "the run did not start from F5"
         run_dir = next(d for d in runs_dir.iterdir() if d.is_dir())
-        assert runs.live_pid(run_dir) == pid
+        assert folder.live_pid(run_dir) == pid
     finally:
         os.close(fd)  # the terminal goes away: the kernel sends SIGHUP to the app
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"the app was killed by signal {os.WTERMSIG(status) if os.WIFSIGNALED(status) else '?'}"
-    assert [m.epoch for m in runs.read_metrics(run_dir)] == [1, 2, 3]
-    events, _ = runs.read_events(run_dir)
+    assert [m.epoch for m in folder.read_metrics(run_dir)] == [1, 2, 3]
+    events, _ = folder.read_events(run_dir)
     assert type(events[-1]).__name__ == "RunFinished" and not events[-1].stopped
-    assert (run_dir / "checkpoints" / "best.pt").exists() and runs.live_pid(run_dir) is None
+    assert (run_dir / "checkpoints" / "best.pt").exists() and folder.live_pid(run_dir) is None

@@ -16,7 +16,7 @@ from textual.widgets import DataTable
 from tui_trainer.app.screens.modals import ConfirmModal
 from tui_trainer.app.screens.queue import QueueModal
 from tui_trainer.config import to_toml
-from tui_trainer.training import runs as run_dirs
+from tui_trainer.workspace import folder
 from tui_trainer.control import CONTROL_FILE
 from tui_trainer.training.queue import QUEUE_DIR, QUEUE_FILE, Queue, QueueItem, Running, runner_pid
 from tui_trainer.training.summary import RunSummary, read_summary, write_summary
@@ -152,13 +152,13 @@ def fake_running(runs: Path, preset: Path) -> Path:
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "config.toml").write_text(to_toml(tiny_config()))
     write_summary(run_dir, RunSummary(preset="tiny-queue", epochs_done=1, epochs_total=3, best_acc=0.5))
-    run_dirs.mark_live(run_dir)
+    folder.mark_live(run_dir)
     state = json.loads(queue.path.read_text())
     state["items"].pop(0)
     state["running"] = Running(QueueItem.from_json(first.to_json()), str(run_dir.resolve()), time.time(),
                                os.getpid()).to_json()
     queue.path.write_text(json.dumps(state))
-    run_dirs.mark_live(queue.folder)
+    folder.mark_live(queue.folder)
     return run_dir
 
 

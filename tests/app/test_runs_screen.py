@@ -16,7 +16,7 @@ from tui_trainer.app.app import TrainerApp
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.overlay_plot import OverlayPlot
 from tui_trainer.config import Config, to_toml
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 
 from .conftest import SIX, make_app, run, six_runs, wait_for
 
@@ -247,7 +247,7 @@ def test_notes_round_trip_through_the_modal_and_the_shell(tmp_path, app_home):
 def test_delete_is_refused_for_a_live_run_and_a_failing_delete_changes_nothing(tmp_path, app_home, monkeypatch):
     root = six_runs(tmp_path / "runs")
     live = root / "20261201-095000-bag-of-tricks"
-    (live / runs.LIVE).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "started": 0}))
+    (live / folder.LIVE).write_text(json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "started": 0}))
     stuck = root / "20261201-094000-seed-notebook"
 
     def refuse(path, *args, **kwargs):
@@ -266,7 +266,7 @@ def test_delete_is_refused_for_a_live_run_and_a_failing_delete_changes_nothing(t
 
             await pilot.press("down")
             assert screen.current.path == stuck
-            monkeypatch.setattr(runs.shutil, "rmtree", refuse)
+            monkeypatch.setattr(folder.shutil, "rmtree", refuse)
             await pilot.press("d")
             await wait_for(pilot, lambda: app.screen is not screen, 10, "the confirmation")
             await pilot.press("y")

@@ -11,7 +11,7 @@ from tui_trainer.app.screens.search import SearchScreen
 from tui_trainer.app.widgets.trials_table import TrialsTable
 from tui_trainer.search.lead import SearchPlaces, look, request_stop
 from tui_trainer.search.study_file import load_study
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 
 from .conftest import TINY_PRESET, run, wait_for
 
@@ -101,4 +101,4 @@ def _follow_and_stop_then_check(tmp_path, data, study, places) -> None:
     rows = {r.number: r for r in look(places).report.rows}
     assert rows[stopped].state == "failed" and "stopped by the user" in rows[stopped].message
     run_dir = Path(rows[stopped].run_dir)
-    assert (run_dir / "checkpoints" / "last.pt").is_file() and runs.live_pid(run_dir) is None
+    assert (run_dir / "checkpoints" / "last.pt").is_file() and folder.live_pid(run_dir) is None

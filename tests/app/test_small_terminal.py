@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui_trainer.app.widgets.epoch_table import EpochTable
-from tui_trainer.training import runs
+from tui_trainer.workspace import folder
 
 from .conftest import make_app, run, start_preset
 
@@ -35,5 +35,5 @@ def test_60x20_and_resizing_mid_run(tmp_path, app_home, small_data):
             assert session.finished is not None and not session.finished.stopped
             assert step >= 2 * len(SIZES), "the run ended before the resizes"
             assert app.screen.query_one(EpochTable).row_count == 4
-            assert [m.epoch for m in runs.read_metrics(Path(session.run_dir))] == [1, 2, 3, 4]
+            assert [m.epoch for m in folder.read_metrics(Path(session.run_dir))] == [1, 2, 3, 4]
     run(scenario())

@@ -434,7 +434,7 @@ class TrainerApp(App):
 
 def run_data_config(run_dir: Path) -> DataConfig | None:
     """The data settings a run folder's config.toml holds (None when unreadable)."""
-    from ..training.runs import read_config
+    from ..workspace.folder import read_config
 
     try:
         return read_config(run_dir).data
@@ -462,7 +462,7 @@ def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = No
 def work_going_on(runs: Path, started_runs: list[Path] = ()) -> list[str]:
     """What goes on in the background after the app closes, and how to come back to it."""
     from ..training.queue import runner_pid
-    from ..training.runs import live_pid
+    from ..workspace.folder import live_pid
 
     from ..search.lead import STUDY_FILE
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 from textual.message import Message
 
-from ..training import runs
+from ..workspace import folder
 from ..control import RunControl, send_command
 from ..events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                                RunPaused, RunStarted, SystemSample)
@@ -244,7 +244,7 @@ class RunSession:
                 return
             prior = None
             if isinstance(event, RunStarted) and event.start_epoch > 0:
-                prior = [m for m in runs.read_metrics(Path(event.run_dir)) if m.epoch <= event.start_epoch]
+                prior = [m for m in folder.read_metrics(Path(event.run_dir)) if m.epoch <= event.start_epoch]
             post(engine_message(self.id, event, prior))
 
         return sink
@@ -254,7 +254,7 @@ def follow_run(run_dir: Path, sink: Callable[[Event], None], cancelled: Callable
                poll_s: float = FOLLOW_POLL_S) -> None:
     """Tail `run_dir`/events.jsonl written by another process, from its latest RunStarted, until
     RunFinished or RunFailed (thread worker). A process that dies without either is reported."""
-    events, offset = runs.read_events(run_dir, 0)
+    events, offset = folder.read_events(run_dir, 0)
     starts = [i for i, e in enumerate(events) if isinstance(e, RunStarted)]
     pending = events[starts[-1]:] if starts else []
     seen_start = bool(starts)
@@ -267,7 +267,7 @@ def follow_run(run_dir: Path, sink: Callable[[Event], None], cancelled: Callable
         if cancelled():
             return
         time.sleep(poll_s)
-        new, offset = runs.read_events(run_dir, offset)
+        new, offset = folder.read_events(run_dir, offset)
         if not seen_start:  # attached before the run wrote its RunStarted
             starts = [i for i, e in enumerate(new) if isinstance(e, RunStarted)]
             new = new[starts[0]:] if starts else []
@@ -275,7 +275,7 @@ def follow_run(run_dir: Path, sink: Callable[[Event], None], cancelled: Callable
         pending = new
         if new:
             quiet_polls = 0
-        elif runs.live_pid(run_dir) is None:
+        elif folder.live_pid(run_dir) is None:
             quiet_polls += 1  # live.json goes just after the last event is written: allow for a late read
             if quiet_polls >= 3:
                 sink(RunFailed(f"the process training {Path(run_dir).name} ended without finishing "
@@ -286,6 +286,6 @@ def follow_run(run_dir: Path, sink: Callable[[Event], None], cancelled: Callable
 def live_started_at(run_dir: Path) -> float | None:
     """When the process training `run_dir` started (time.time()), from its live.json."""
     try:
-        return float(json.loads((Path(run_dir) / runs.LIVE).read_text())["started"])
+        return float(json.loads((Path(run_dir) / folder.LIVE).read_text())["started"])
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..training import runs as run_dirs
+from ..workspace import folder
 from ..workspace.columns import format_value
 from ..control import send_command
 from . import storage as storages
@@ -70,7 +70,7 @@ class SearchPlaces:
 
     def lead_pid(self) -> int | None:
         """The lead process running this study on this machine, if any."""
-        return run_dirs.live_pid(self.folder)
+        return folder.live_pid(self.folder)
 
 
 def open_study(places: SearchPlaces):  # noqa: ANN201 - an optuna Study
@@ -169,7 +169,7 @@ def request_stop(places: SearchPlaces) -> list[TrialRow]:
         study.set_user_attr(STOP_ATTR, True)  # for workers on other machines, at their next trial
     stopped = []
     for row in report(study, places.spec).rows if study is not None else []:
-        if row.state == "running" and row.run_dir and run_dirs.live_pid(Path(row.run_dir)) is not None:
+        if row.state == "running" and row.run_dir and folder.live_pid(Path(row.run_dir)) is not None:
             send_command(Path(row.run_dir), "stop")
             stopped.append(row)
     return stopped
@@ -218,11 +218,11 @@ class Lead:
     def run(self, study) -> tuple[StudyReport, bool]:  # noqa: ANN001
         """(the final report, whether it was stopped); `claim()` first."""
         places = self.places
-        folder = places.folder
-        (folder / STOP_FLAG).unlink(missing_ok=True)  # a stop was for the search that ran before
+        study_dir = places.folder
+        (study_dir / STOP_FLAG).unlink(missing_ok=True)  # a stop was for the search that ran before
         study.set_user_attr(STOP_ATTR, False)
-        run_dirs.mark_live(folder)
-        (folder / STUDY_FILE).write_text(f"{places.spec.path.resolve()}\n")
+        folder.mark_live(study_dir)
+        (study_dir / STUDY_FILE).write_text(f"{places.spec.path.resolve()}\n")
         old = {signal.getsignal(s): s for s in (signal.SIGINT, signal.SIGTERM)}
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
@@ -236,7 +236,7 @@ class Lead:
                 self._report_new(report(study, places.spec), seen)
                 if not alive:
                     break
-                if not signalled and (folder / STOP_FLAG).exists():
+                if not signalled and (study_dir / STOP_FLAG).exists():
                     # Each worker stops the trial it trains at a step, even one still loading its data.
                     self.stopping = signalled = True
                     for p in alive:
@@ -255,7 +255,7 @@ class Lead:
                     p.terminate()
             for handler, sig in old.items():
                 signal.signal(sig, handler)
-            run_dirs.clear_live(folder)
+            folder.clear_live(study_dir)
 
     def _on_signal(self, signum, frame) -> None:  # noqa: ANN001, ARG002
         if not self.stopping:

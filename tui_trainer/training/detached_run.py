@@ -8,7 +8,7 @@ from pathlib import Path
 from ..atomic import atomic_write
 from ..config import Config, to_toml
 from ..detached import start_detached
-from . import runs
+from ..workspace import folder
 
 FOUND_WITHIN_S = 120.0  # a run folder appears once torch is imported: seconds, more on a busy machine
 
@@ -23,12 +23,12 @@ def start_train(runs_dir: Path, cfg: Config | None, preset: str, *, resume: Path
     launcher) has marked it live (blocks: a worker)."""
     runs_dir = Path(runs_dir)
     pending = runs_dir / ".pending"
-    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{runs.safe_name(preset)}"
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{folder.safe_name(preset)}"
     if resume is not None:
         args = ["train", "--resume", str(resume)] + (["--epochs", str(epochs)] if epochs else [])
     else:
         # The form's settings as a preset file named like the preset, so the run is listed under it.
-        path = pending / stamp / f"{runs.safe_name(preset)}.toml"
+        path = pending / stamp / f"{folder.safe_name(preset)}.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: f.write(to_toml(cfg).encode()))
         args = ["train", "--preset", str(path), "--data", data]
@@ -38,10 +38,10 @@ def start_train(runs_dir: Path, cfg: Config | None, preset: str, *, resume: Path
     pid = start_detached(args, log)
     deadline = time.monotonic() + FOUND_WITHIN_S
     while time.monotonic() < deadline:
-        for folder in ([resume] if resume is not None else
-                       [p for p in runs_dir.iterdir() if p.is_dir() and p.name not in before]):
-            if (live := runs.live_pid(folder)) is not None and _started_by(pid, live):
-                return folder
+        for run_dir in ([resume] if resume is not None else
+                        [p for p in runs_dir.iterdir() if p.is_dir() and p.name not in before]):
+            if (live := folder.live_pid(run_dir)) is not None and _started_by(pid, live):
+                return run_dir
         if not _alive(pid):
             said = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
             raise DetachedRunError(said[-1] if said else f"the run's process (pid {pid}) ended at once; see {log}")

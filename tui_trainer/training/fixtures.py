@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ..config import Config
-from . import runs
+from ..workspace import folder
 from ..events import EpochEnded, RunFinished, RunStarted, to_record
 from .listing import flatten
 from .notes import Notes, write_notes
@@ -22,12 +22,12 @@ def write_run_folder(root: Path, name: str, cfg: Config, test_accs: list[float],
     best.pt/last.pt holding `checkpoint` when given."""
     run_dir = Path(root) / name
     (run_dir / "checkpoints").mkdir(parents=True)
-    runs.write_config(run_dir, cfg)
+    folder.write_config(run_dir, cfg)
     best = max(range(len(test_accs)), key=lambda i: test_accs[i]) if test_accs else None
     epochs = [EpochEnded(i + 1, 2.0 / (i + 1), acc * 0.95, 1.0 - acc, acc, cfg.optimizer.lr, epoch_seconds, 1900.0,
                          i == best) for i, acc in enumerate(test_accs)]
     for e in epochs:
-        runs.append_metrics(run_dir, e)
+        folder.append_metrics(run_dir, e)
     best_acc = test_accs[best] if best is not None else None
     final = final_acc if final_acc is not None else (test_accs[-1] if test_accs else None)
     events = [RunStarted(str(run_dir), cfg.to_dict(), "cpu (2 threads)", "fp32", 100_000, 10, 0,
@@ -35,7 +35,7 @@ def write_run_folder(root: Path, name: str, cfg: Config, test_accs: list[float],
     if state in ("finished", "stopped"):
         events.append(RunFinished(str(run_dir), best_acc, best + 1 if best is not None else None, len(epochs),
                                   epoch_seconds * len(epochs), final, state == "stopped"))
-    (run_dir / runs.EVENTS).write_text("".join(json.dumps(to_record(e)) + "\n" for e in events))
+    (run_dir / folder.EVENTS).write_text("".join(json.dumps(to_record(e)) + "\n" for e in events))
     if summary:
         write_summary(run_dir, RunSummary(
             preset=preset, data=data, device="cpu (2 threads)", precision="fp32", parameters=100_000, state=state,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import all_paths
-from . import runs
+from ..workspace import folder
 from ..events import RunFailed, RunFinished, RunStarted
 from .notes import NOTES, read_notes
 from .summary import SUMMARY, RunSummary, read_summary
@@ -26,7 +26,7 @@ from ..text import clip
 
 # The files whose changes make a row stale; checkpoints/ for the checkpoint list.
 KNOWN_KEYS = frozenset(all_paths())
-WATCHED = (SUMMARY, runs.CONFIG, NOTES, runs.METRICS, runs.LIVE, "checkpoints")
+WATCHED = (SUMMARY, folder.CONFIG, NOTES, folder.METRICS, folder.LIVE, "checkpoints")
 
 
 @dataclass
@@ -119,7 +119,7 @@ def read_row(run_dir: Path) -> RunRow:
         summary = summary_from_logs(run_dir)
     if summary.epochs_total is None and "run.epochs" in config:
         summary.epochs_total = config["run.epochs"]
-    live = runs.live_pid(run_dir) is not None
+    live = folder.live_pid(run_dir) is not None
     state = summary.state
     if state == "live" and not live:
         state = "failed"
@@ -141,7 +141,7 @@ def read_row(run_dir: Path) -> RunRow:
 def _config_of(run_dir: Path, summary: RunSummary | None, problems: list[str]) -> dict[str, Any]:
     """The run's settings, dotted: the copy in summary.json unless config.toml changed after it
     (parsing TOML is most of a listing's time), else config.toml itself."""
-    toml = run_dir / runs.CONFIG
+    toml = run_dir / folder.CONFIG
     try:
         toml_mtime = toml.stat().st_mtime_ns
     except OSError:
@@ -169,8 +169,8 @@ def summary_from_logs(run_dir: Path) -> RunSummary:
     name = run_dir.name
     summary = RunSummary(preset=name[16:] or "custom" if name[:8].isdigit() else name, state="unreadable",
                          message="half-written: no summary.json, events.jsonl or metrics.csv")
-    events, _ = runs.read_events(run_dir)
-    metrics = runs.read_metrics(run_dir)
+    events, _ = folder.read_events(run_dir)
+    metrics = folder.read_metrics(run_dir)
     for event in events:
         if isinstance(event, RunStarted):
             summary.device, summary.precision, summary.parameters = event.device, event.precision, event.parameters

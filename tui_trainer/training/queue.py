@@ -23,7 +23,7 @@ from typing import Any, Callable, ContextManager, Iterable, Iterator
 from .. import locations, presets
 from ..atomic import atomic_write
 from ..config import Config, ConfigError
-from . import runs
+from ..workspace import folder
 from ..control import CONTROL_FILE, ChildControl, RunControl, send_command
 from ..events import RunFailed, RunFinished, Sink
 from .listing import flatten
@@ -198,7 +198,7 @@ class Queue:
         if not self.path.exists():
             return QueueState()
         with self._locked(fcntl.LOCK_SH) as state:
-            state.runner = runs.live_pid(self.folder)
+            state.runner = folder.live_pid(self.folder)
         if state.running is not None and state.runner is None:
             state.done.append(Done.interrupted(state.running))
             state.running = None
@@ -267,14 +267,14 @@ class Queue:
         """Become the runner of this queue, or QueueBusy when a live one is; under the lock, so two
         runners started at once cannot both claim it."""
         with self._edit() as state:
-            if (pid := runs.live_pid(self.folder)) is not None:
+            if (pid := folder.live_pid(self.folder)) is not None:
                 raise QueueBusy(pid, self.folder)
             if state.running is not None:
                 state.done.append(Done.interrupted(state.running))
                 state.running = None
             # A stop written for a runner that ended before it read it is not for this one.
             (self.folder / CONTROL_FILE).unlink(missing_ok=True)
-            runs.mark_live(self.folder)
+            folder.mark_live(self.folder)
 
     def release(self) -> None:
         try:
@@ -283,7 +283,7 @@ class Queue:
                     state.done.append(Done.interrupted(state.running))
                     state.running = None
         finally:
-            runs.clear_live(self.folder)
+            folder.clear_live(self.folder)
 
     # --- the file -------------------------------------------------------------------------------
 
@@ -326,7 +326,7 @@ def _move(state: QueueState, index: int, to: int) -> int:
 
 def runner_pid(runs_dir: Path | str) -> int | None:
     """The pid of the live runner of this runs folder's queue, or None."""
-    return runs.live_pid(Path(runs_dir) / QUEUE_DIR)
+    return folder.live_pid(Path(runs_dir) / QUEUE_DIR)
 
 
 def request_stop(runs_dir: Path | str) -> int | None:

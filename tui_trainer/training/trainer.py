@@ -21,7 +21,8 @@ from .. import locations
 from ..data import Dataset, DataError, load_dataset
 from ..data.pipeline import TrainBatches, mixed_loss, stream_seed
 from ..models import count_parameters
-from . import checkpoints, device, runs, system
+from . import checkpoints, device, system
+from ..workspace import folder
 from .checkpoints import CheckpointError
 from ..control import CONTROL_FILE, RunControl
 from .distributed import LOST_CONTACT, Solo, lost_contact
@@ -171,7 +172,7 @@ class Trainer:
             return
         if self.run_dir is not None:
             try:
-                runs.append_event(self.run_dir, event)
+                folder.append_event(self.run_dir, event)
             except OSError:
                 pass  # the event log is for followers; a full disk must not stop the run here
         for record in self.recorders:
@@ -206,7 +207,7 @@ class Trainer:
                 pass  # the disk that failed the run may refuse this too; events.jsonl has the message
         self.emit(failed)
         if self.run_dir is not None and self.group.main:
-            runs.clear_live(self.run_dir)  # after the last event, so a follower reads it before the run looks dead
+            folder.clear_live(self.run_dir)  # after the last event, so a follower reads it before the run looks dead
         return failed
 
     def _unexpected(self, e: Exception) -> RunFailed:
@@ -233,10 +234,10 @@ class Trainer:
         """Create or reopen the run folder; returns the resume checkpoint, if any."""
         if self.resume_dir is None:
             check_new_run(self.cfg, None if self.dataset is not None else self.data_source or locations.default_data())
-            runs.check_writable(self.runs_dir)
+            folder.check_writable(self.runs_dir)
             label = f"{self.study[0]}-t{self.study[1]}" if self.study else self.preset
-            self.run_dir = runs.new_run_dir(self.runs_dir, label)
-            runs.write_config(self.run_dir, self.cfg)
+            self.run_dir = folder.new_run_dir(self.runs_dir, label)
+            folder.write_config(self.run_dir, self.cfg)
             self.data_source = locations.canonical_data(self.data_source or locations.default_data())
             self.summary = RunSummary(preset=self.preset, data=self.data_source, started_at=time.time())
             if self.study:
@@ -245,12 +246,12 @@ class Trainer:
             self._mark_live()  # at once: loading data can take minutes, the run is listed live meanwhile
             return None
         run_dir = self.resume_dir
-        if not (run_dir / runs.CONFIG).is_file():
-            raise RunError(f"{run_dir}: not a run folder (no {runs.CONFIG})")
-        if (pid := runs.live_pid(run_dir)) is not None:
+        if not (run_dir / folder.CONFIG).is_file():
+            raise RunError(f"{run_dir}: not a run folder (no {folder.CONFIG})")
+        if (pid := folder.live_pid(run_dir)) is not None:
             raise RunError(f"{run_dir}: this run is still training (pid {pid}); stop it first")
-        runs.check_writable(run_dir)
-        self.cfg = runs.read_config(run_dir)
+        folder.check_writable(run_dir)
+        self.cfg = folder.read_config(run_dir)
         try:
             self.summary = read_summary(run_dir) or RunSummary(preset=self.preset, started_at=time.time())
         except ValueError:
@@ -270,19 +271,19 @@ class Trainer:
                 raise RunError(f"--epochs {self.epochs_override}: the run has done {state['epoch']} epochs; "
                                f"give a larger total to train more")
             self.cfg.set("run.epochs", self.epochs_override)
-            runs.write_config(run_dir, self.cfg)
+            folder.write_config(run_dir, self.cfg)
         for stale in (run_dir / "checkpoints").glob(".*.tmp*"):
             stale.unlink(missing_ok=True)  # left by a kill during a checkpoint write
         # A stop or pause that arrived after the last step was never read: it was for the old process.
         (run_dir / CONTROL_FILE).unlink(missing_ok=True)
-        runs.truncate_metrics(run_dir, state["epoch"])
+        folder.truncate_metrics(run_dir, state["epoch"])
         # last.pt is written after best.pt, so the best it names is the one on disk.
         self.best_saved_epoch = state.get("best_epoch")
         self._mark_live()
         return state
 
     def _mark_live(self) -> None:
-        runs.mark_live(self.run_dir)
+        folder.mark_live(self.run_dir)
         self._live_marked = True
         self._write_summary()
 
@@ -428,7 +429,7 @@ class Trainer:
 
         def record() -> None:
             # Row first, checkpoint second: a kill in between leaves a row that resume cuts off.
-            runs.append_metrics(self.run_dir, ended)
+            folder.append_metrics(self.run_dir, ended)
             self.emit(ended)
             if is_best:
                 payload = checkpoints.weights_payload(r.header, self._eval_state(r), epoch + 1, metrics)
@@ -444,7 +445,7 @@ class Trainer:
             rules = [early_stopping(self.cfg.run.early_stop_patience, self.cfg.run.early_stop_min_delta), *rules]
         if not rules:
             return None  # the common case: no need to read metrics.csv again
-        history = runs.read_metrics(self.run_dir)
+        history = folder.read_metrics(self.run_dir)
         if not history or history[-1].test_acc is None:
             return None
         return next((v for rule in rules if (v := rule(history)) is not None), None)
@@ -459,12 +460,12 @@ class Trainer:
 
         def close() -> RunFinished:
             finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch,
-                                   len(runs.read_metrics(self.run_dir)), seconds, final_acc, stopped,
+                                   len(folder.read_metrics(self.run_dir)), seconds, final_acc, stopped,
                                    verdict.message if verdict else None, state)
             # The summary first: whoever the event wakes (a notify command) reads the final one.
             self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta)
             self.emit(finished)
-            runs.clear_live(self.run_dir)
+            folder.clear_live(self.run_dir)
             return finished
         return self._on_main(close)
 
@@ -560,7 +561,7 @@ class Trainer:
         s = self.summary
         for key, value in changes.items():
             setattr(s, key, value)
-        done = runs.read_metrics(self.run_dir)
+        done = folder.read_metrics(self.run_dir)
         # Only a best that best.pt holds: a row is written before its checkpoint, which a full disk
         # can refuse.
         saved = self.best_saved_epoch or 0

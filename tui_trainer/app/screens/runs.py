@@ -26,7 +26,7 @@ from textual.worker import Worker, get_current_worker
 
 from ...text import human_size, shown
 from ...config import ConfigError, check_field
-from ...training import runs as run_dirs
+from ...workspace import folder
 from ...events import CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunStarted
 from ...training.listing import CheckpointInfo, Listing, RunRow
 from ...training.notes import Notes, NotesError, check_tag
@@ -297,13 +297,13 @@ class RunsScreen(Screen):
         curves = []
         for name, path in runs:
             try:
-                st = os.stat(path / run_dirs.METRICS)
+                st = os.stat(path / folder.METRICS)
                 stamp = (st.st_mtime_ns, st.st_size)
             except OSError:
                 stamp = None
             cached = self._metrics_cache.get(path)
             if cached is None or cached[0] != stamp:
-                cached = (stamp, run_dirs.read_metrics(path))
+                cached = (stamp, folder.read_metrics(path))
                 self._metrics_cache[path] = cached
             curves.append(RunCurve(name, cached[1]))
         if not get_current_worker().is_cancelled:
@@ -580,7 +580,7 @@ class RunsScreen(Screen):
         if not any(p.name == "last.pt" for p in row.checkpoints):
             self.notify(f"{row.name} has no last.pt to resume from", severity="warning")
             return
-        if run_dirs.live_pid(row.path) is not None:
+        if folder.live_pid(row.path) is not None:
             self.notify(f"{row.name} is training now; attach to it with a", severity="warning")
             return
         if self.app.refuse_if_training("Not resumed"):
@@ -607,7 +607,7 @@ class RunsScreen(Screen):
         chosen = self.table.selected_rows() or ([self.current] if self.current is not None else [])
         if not chosen:
             return
-        live = [r.name for r in chosen if run_dirs.live_pid(r.path) is not None]
+        live = [r.name for r in chosen if folder.live_pid(r.path) is not None]
         if live:
             self.notify(f"{', '.join(live)} {'is' if len(live) == 1 else 'are'} training now; stop "
                         f"{'it' if len(live) == 1 else 'them'} before deleting", title="Not deleted",
@@ -617,7 +617,7 @@ class RunsScreen(Screen):
 
     @work(thread=True, group="delete", exit_on_error=False)
     def size_for_delete(self, paths: list[Path]) -> None:
-        self.post_message(DeleteSized(paths, sum(run_dirs.folder_size(p) for p in paths)))
+        self.post_message(DeleteSized(paths, sum(folder.folder_size(p) for p in paths)))
 
     def on_delete_sized(self, message: DeleteSized) -> None:
         paths = message.paths
@@ -638,7 +638,7 @@ class RunsScreen(Screen):
         deleted, failed = [], []
         for path in paths:
             try:
-                run_dirs.delete_run(path)
+                folder.delete_run(path)
                 deleted.append(path)
             except OSError as e:
                 failed.append(f"{path.name}: {e.strerror or e}")
@@ -657,7 +657,7 @@ class RunsScreen(Screen):
         row = self.current
         if row is None:
             return
-        pid = run_dirs.live_pid(row.path)
+        pid = folder.live_pid(row.path)
         if pid is None:
             self.notify(f"{row.name} is not training now", severity="warning")
             return
