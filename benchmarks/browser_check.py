@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tui_trainer.workspace import folder
-from tui_trainer.training.summary import read_summary  # noqa: E402
+from tui_trainer.workspace.summary import read_summary  # noqa: E402
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 TOKEN = "check-token"

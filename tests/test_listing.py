@@ -14,7 +14,7 @@ from tui_trainer.config import Config
 from tui_trainer.workspace import folder
 from tui_trainer.training.fixtures import write_run_folder
 from tui_trainer.training.listing import Listing, list_rows
-from tui_trainer.training.notes import Notes
+from tui_trainer.workspace.notes import Notes
 
 
 def config(**settings) -> Config:

@@ -16,7 +16,7 @@ from tui_trainer.search.study_file import load_study
 from tui_trainer.search.trials import report
 from tui_trainer.search.worker import Worker
 from tui_trainer.workspace import folder
-from tui_trainer.training.summary import read_summary
+from tui_trainer.workspace.summary import read_summary
 
 
 @pytest.fixture(scope="module")

@@ -189,7 +189,7 @@ def test_the_listed_best_is_what_best_pt_holds(tmp_path):
 
 def test_early_stopping_ends_the_run_as_a_normal_finish(tmp_path, synthetic):
     from tui_trainer.train_output import finish_lines, Reporter
-    from tui_trainer.training.summary import read_summary
+    from tui_trainer.workspace.summary import read_summary
 
     # A gain of half the accuracy scale never comes: the run stops once patience runs out.
     cfg = tiny_config(**{"run.epochs": 5, "run.early_stop_patience": 1, "run.early_stop_min_delta": 0.5})

@@ -19,7 +19,7 @@ from . import locations, presets, queue_command, search_command
 from .config import Config, ConfigError, check_field
 from .text import shown
 from .workspace import folder
-from .training.summary import recorded_data
+from .workspace.summary import recorded_data
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
 FILTER_USAGE = ("--filter takes the Runs screen's syntax: words, tag:NAME, state:NAME, preset:NAME, "
@@ -515,7 +515,7 @@ def run_folder(path: Path, command: str) -> Path:
 
 
 def cmd_note(args: argparse.Namespace) -> int:
-    from .training.notes import set_note
+    from .workspace.notes import set_note
 
     notes = set_note(run_folder(args.run_dir, "note"), args.text)
     print(shown(f"{args.run_dir.name}: note {'saved' if notes.note else 'cleared'}"))
@@ -523,11 +523,11 @@ def cmd_note(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from .training.notes import NotesError, edit_tags
+    from .workspace.notes import NotesError, edit_tags
 
     run_dir = run_folder(args.run_dir, "tag")
     if not args.add and not args.remove:
-        from .training.notes import read_notes
+        from .workspace.notes import read_notes
         print(shown(", ".join(read_notes(run_dir).tags) or "(no tags)"))
         return 0
     try:

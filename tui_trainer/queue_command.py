@@ -92,7 +92,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .training.summary import read_summary
+    from .workspace.summary import read_summary
 
     state = q.Queue(args.runs).snapshot()
     progress = None

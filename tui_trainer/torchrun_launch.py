@@ -139,7 +139,7 @@ def _failed(error, run_dir: str | None, n: int) -> int:  # noqa: ANN001 - a Chil
 
 
 def _recorded_message(run_dir: str | None) -> str | None:
-    from .training.summary import read_summary
+    from .workspace.summary import read_summary
 
     try:
         summary = read_summary(Path(run_dir)) if run_dir else None
@@ -152,7 +152,7 @@ def _record_failure(run_dir: Path, line: str) -> None:
     """The run's summary says which rank died (rank 0 could only say it lost contact, or, killed
     itself, nothing at all)."""
     from .workspace import folder
-    from .training.summary import read_summary, write_summary
+    from .workspace.summary import read_summary, write_summary
 
     try:
         summary = read_summary(run_dir)

@@ -11,7 +11,7 @@ import pytest
 from tui_trainer.app.app import TrainerApp, work_going_on
 from tui_trainer.workspace import folder
 from tui_trainer.control import send_command
-from tui_trainer.training.summary import read_summary
+from tui_trainer.workspace.summary import read_summary
 
 from .conftest import TINY_PRESET, run, select_preset, wait_for
 from .test_search_screen import small_cifar

@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..config import Config, ConfigError, DataConfig
 from ..locations import canonical_data
-from ..training.summary import recorded_data
+from ..workspace.summary import recorded_data
 from ..control import RunControl
 from ..settings import load_settings
 from ..text import shown

@@ -9,8 +9,8 @@ from ..config import Config
 from ..workspace import folder
 from ..events import EpochEnded, RunFinished, RunStarted, to_record
 from .listing import flatten
-from .notes import Notes, write_notes
-from .summary import RunSummary, write_summary
+from ..workspace.notes import Notes, write_notes
+from ..workspace.summary import RunSummary, write_summary
 
 
 def write_run_folder(root: Path, name: str, cfg: Config, test_accs: list[float], *, preset: str = "custom",

@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from .summary import read_summary
+from ..workspace.summary import read_summary
 from ..text import clip
 
 TIMEOUT_S = 30.0

@@ -27,7 +27,7 @@ from ..workspace import folder
 from ..control import CONTROL_FILE, ChildControl, RunControl, send_command
 from ..events import RunFailed, RunFinished, Sink
 from .listing import flatten
-from .summary import read_summary
+from ..workspace.summary import read_summary
 from ..text import clip
 
 QUEUE_DIR, QUEUE_FILE, LOCK_FILE, LOG_FILE = "queue", "queue.json", ".lock", "runner.log"

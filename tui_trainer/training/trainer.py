@@ -36,8 +36,8 @@ from .preflight import check_new_run
 from .schedules import lr_at
 from .stopping import PRUNED, StopRule, Verdict, early_stopping
 from .listing import flatten
-from .notes import edit_tags
-from .summary import RunSummary, read_summary, write_summary
+from ..workspace.notes import edit_tags
+from ..workspace.summary import RunSummary, read_summary, write_summary
 
 RANK_STREAM = 5  # the random stream a rank's dropout is seeded from (pipeline's streams are 1-4)
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple
 
-from ..training.summary import STATES as RUN_STATES
+from .summary import STATES as RUN_STATES
 
 FILTER_HELP = """\
 Terms separated by spaces must all match; each may be:

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..config import Config, load_toml, to_toml
 from ..atomic import FULL, DiskFull, atomic_write
 from ..events import EpochEnded, Event, from_record, to_record
-from ..training.summary import SUMMARY
+from .summary import SUMMARY
 
 METRICS = "metrics.csv"
 EVENTS = "events.jsonl"

@@ -25,7 +25,7 @@ from ... import presets
 from ...config import ConfigError
 from ...training.queue import (LOG_FILE, QUEUE_DIR, Queue, QueueBusy, QueueError, QueueItem, QueueState,
                                request_stop, runner_pid, start_runner)
-from ...training.summary import RunSummary, read_summary
+from ...workspace.summary import RunSummary, read_summary
 from .modals import ConfirmModal
 
 from ...text import shown

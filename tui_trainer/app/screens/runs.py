@@ -29,7 +29,7 @@ from ...config import ConfigError, check_field
 from ...workspace import folder
 from ...events import CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunStarted
 from ...training.listing import CheckpointInfo, Listing, RunRow
-from ...training.notes import Notes, NotesError, check_tag
+from ...workspace.notes import Notes, NotesError, check_tag
 from ...workspace.columns import COLUMNS, diff_pair
 from ...workspace.filter import FILTER_HELP
 from ..widgets.checkpoint_table import CheckpointTable
@@ -422,7 +422,7 @@ class RunsScreen(Screen):
 
     @work(thread=True, group="notes", exit_on_error=False)
     def save_notes(self, run_dir: Path, notes: Notes) -> None:
-        from ...training.notes import write_notes
+        from ...workspace.notes import write_notes
 
         try:
             write_notes(run_dir, notes)
@@ -455,7 +455,7 @@ class RunsScreen(Screen):
         from ...data import DataError
         from ...training.checkpoints import CheckpointError
         from ...training.evaluate import evaluate_checkpoint
-        from ...training.summary import recorded_data
+        from ...workspace.summary import recorded_data
 
         worker = get_current_worker()
         try:
