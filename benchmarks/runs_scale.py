@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tui_trainer.config import Config  # noqa: E402
-from tui_trainer.training.fixtures import write_run_folder  # noqa: E402
+from tui_trainer.workspace.fixtures import write_run_folder  # noqa: E402
 from tui_trainer.workspace.notes import Notes  # noqa: E402
 
 EPOCHS = 20

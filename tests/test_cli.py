@@ -140,7 +140,7 @@ def test_image_folders_are_decoded_with_progress_once_then_read_from_the_cache(h
 
 def test_a_refused_resume_says_why_in_one_line_and_leaves_the_run_as_it_was(home, tmp_path):
     from tui_trainer.config import Config
-    from tui_trainer.training.fixtures import write_run_folder
+    from tui_trainer.workspace.fixtures import write_run_folder
 
     # Refusals a look at the folder can make are bad input (exit 2), as --resume of no run folder is.
     old = write_run_folder(tmp_path, "20240101-120000-old", Config(), [0.5], summary=False, checkpoint=b"PK")

@@ -22,7 +22,7 @@ from tui_trainer.search.study_file import study_toml
 from tui_trainer.text import clip, shown
 from tui_trainer.training import checkpoints, queue as q
 from tui_trainer.events import RunFinished
-from tui_trainer.training.fixtures import write_run_folder
+from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.workspace.notes import Notes, NotesError, check_tag, edit_tags
 from tui_trainer.training.trainer import Trainer
 from tui_trainer.workspace.filter import FilterError, parse

@@ -10,7 +10,7 @@ from conftest import tiny_config
 from tui_trainer.data import DataError
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.training import lr_find
-from tui_trainer.training.fixtures import write_run_folder
+from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.training.lr_find import RULE, find_lr, steepest_descent, sweep_factors
 
 torch.set_num_threads(2)

@@ -14,7 +14,7 @@ from tui_trainer.training.device import cpu_has_fast_bf16
 from tui_trainer.training.evaluate import evaluate_checkpoint
 from tui_trainer.events import (BatchProgress, CheckpointSaved, EpochEnded, RunFailed, RunFinished,
                                          RunStarted, SystemSample)
-from tui_trainer.training.listing import read_row
+from tui_trainer.workspace.listing import read_row
 from tui_trainer.training.trainer import Trainer
 
 

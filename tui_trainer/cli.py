@@ -466,7 +466,7 @@ def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .training.listing import list_rows
+    from .workspace.listing import list_rows
     from .workspace import export
     from .workspace.filter import FilterError, parse
 

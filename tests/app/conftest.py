@@ -11,7 +11,7 @@ import torch
 
 from tui_trainer.app.app import TrainerApp
 from tui_trainer.config import Config
-from tui_trainer.training.fixtures import write_run_folder
+from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.workspace.notes import Notes
 
 torch.set_num_threads(2)

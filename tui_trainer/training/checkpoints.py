@@ -18,7 +18,7 @@ from torch import nn
 
 from ..atomic import atomic_write
 from ..text import clip
-from .listing import CheckpointInfo
+from ..workspace.listing import CheckpointInfo
 
 FORMAT = "tui-trainer/1"
 REQUIRED = ("format", "model", "state_dict", "classes", "mean", "std", "epoch", "metrics")

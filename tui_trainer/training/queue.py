@@ -26,7 +26,7 @@ from ..config import Config, ConfigError
 from ..workspace import folder
 from ..control import CONTROL_FILE, ChildControl, RunControl, send_command
 from ..events import RunFailed, RunFinished, Sink
-from .listing import flatten
+from ..workspace.listing import flatten
 from ..workspace.summary import read_summary
 from ..text import clip
 

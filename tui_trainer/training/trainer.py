@@ -35,7 +35,7 @@ from .optim import set_lr
 from .preflight import check_new_run
 from .schedules import lr_at
 from .stopping import PRUNED, StopRule, Verdict, early_stopping
-from .listing import flatten
+from ..workspace.listing import flatten
 from ..workspace.notes import edit_tags
 from ..workspace.summary import RunSummary, read_summary, write_summary
 

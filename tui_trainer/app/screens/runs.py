@@ -28,7 +28,7 @@ from ...text import human_size, shown
 from ...config import ConfigError, check_field
 from ...workspace import folder
 from ...events import CheckpointSaved, EpochEnded, Event, RunFailed, RunFinished, RunStarted
-from ...training.listing import CheckpointInfo, Listing, RunRow
+from ...workspace.listing import CheckpointInfo, Listing, RunRow
 from ...workspace.notes import Notes, NotesError, check_tag
 from ...workspace.columns import COLUMNS, diff_pair
 from ...workspace.filter import FILTER_HELP

@@ -6,7 +6,7 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...training.listing import CheckpointInfo
+from ...workspace.listing import CheckpointInfo
 from ...text import human_size, shown
 
 

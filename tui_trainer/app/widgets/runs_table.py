@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import Input, Static
 
 from ...text import clip, shown as visible
-from ...training.listing import RunRow
+from ...workspace.listing import RunRow
 from ...workspace.columns import COLUMNS, SUMMARY_COLUMNS, config_keys, diff_keys, format_value, sort_records
 from ...workspace.filter import Filter, FilterError, parse
 from .virtual_table import Cell, TableColumn, VirtualTable

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import all_paths
-from ..workspace import folder
+from . import folder
 from ..events import RunFailed, RunFinished, RunStarted
-from ..workspace.notes import NOTES, read_notes
-from ..workspace.summary import SUMMARY, RunSummary, read_summary
+from .notes import NOTES, read_notes
+from .summary import SUMMARY, RunSummary, read_summary
 from ..text import clip
 
 # The files whose changes make a row stale; checkpoints/ for the checkpoint list.

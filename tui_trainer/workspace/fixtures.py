@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 from ..config import Config
-from ..workspace import folder
+from . import folder
 from ..events import EpochEnded, RunFinished, RunStarted, to_record
 from .listing import flatten
-from ..workspace.notes import Notes, write_notes
-from ..workspace.summary import RunSummary, write_summary
+from .notes import Notes, write_notes
+from .summary import RunSummary, write_summary
 
 
 def write_run_folder(root: Path, name: str, cfg: Config, test_accs: list[float], *, preset: str = "custom",
