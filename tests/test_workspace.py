@@ -7,7 +7,7 @@ import pytest
 
 from tui_trainer.workspace.columns import (SUMMARY_COLUMNS, clock, config_keys, count, diff_keys, diff_pair,
                                            format_value, sort_records)
-from tui_trainer.workspace.export import metrics_csv, summary_keys, to_csv, to_json_rows
+from tui_trainer.workspace.tables import metrics_csv, summary_keys, to_csv, to_json_rows
 from tui_trainer.workspace.filter import FILTER_HELP, FilterError, parse
 
 

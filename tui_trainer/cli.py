@@ -467,7 +467,7 @@ def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from .workspace.listing import list_rows
-    from .workspace import export
+    from .workspace import tables
     from .workspace.filter import FilterError, parse
 
     rows = list_rows(args.runs)
@@ -483,14 +483,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if args.metrics:
         if args.json:
             raise UsageError("tui-trainer runs: --metrics writes CSV (long format): use --metrics --csv")
-        export.metrics_csv(((r.name, dataclasses.asdict(m)) for r in rows for m in folder.read_metrics(r.path)),
+        tables.metrics_csv(((r.name, dataclasses.asdict(m)) for r in rows for m in folder.read_metrics(r.path)),
                            sys.stdout)
         return 0
     if args.csv:
-        export.to_csv(records, sys.stdout)
+        tables.to_csv(records, sys.stdout)
         return 0
     if args.json:
-        print(json.dumps(export.to_json_rows(records)))
+        print(json.dumps(tables.to_json_rows(records)))
         return 0
     if not rows:
         print(shown(f"no runs in {args.runs}" + (f" match {args.filter!r}" if args.filter else "")))
