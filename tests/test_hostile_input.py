@@ -20,7 +20,8 @@ from tui_trainer.config import Config, load_toml, to_toml
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.search.study_file import study_toml
 from tui_trainer.text import clip, shown
-from tui_trainer.training import checkpoints, queue as q
+from tui_trainer.training import checkpoints
+from tui_trainer.workspace import queue as q
 from tui_trainer.events import RunFinished
 from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.workspace.notes import Notes, NotesError, check_tag, edit_tags

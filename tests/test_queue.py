@@ -15,7 +15,7 @@ from tui_trainer.cli import main
 from tui_trainer.config import to_toml
 from tui_trainer.workspace import folder
 from tui_trainer.presets import resolve
-from tui_trainer.training.queue import INTERRUPTED, Queue, config_sets, runner_pid
+from tui_trainer.workspace.queue import INTERRUPTED, Queue, config_sets, runner_pid
 
 
 @pytest.fixture(scope="module")

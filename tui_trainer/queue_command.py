@@ -1,6 +1,6 @@
 """`tui-trainer queue add|list|remove|move|run|stop`: runs trained one after another.
 
-The engine is training/queue.py; this is its command line, with the exit codes of the rest (0,
+The engine is workspace/queue.py; this is its command line, with the exit codes of the rest (0,
 1 a run failed or nothing to stop, 2 bad input in one line, 130 stopped). cli.py imports this
 module at its top: cli and torch are imported inside the commands only.
 """
@@ -15,7 +15,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .training import queue as q
+from .workspace import queue as q
 from .text import shown
 
 RECENT = 5  # done items `queue list` shows; --json gives them all

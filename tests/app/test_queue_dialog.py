@@ -18,7 +18,7 @@ from tui_trainer.app.screens.queue import QueueModal
 from tui_trainer.config import to_toml
 from tui_trainer.workspace import folder
 from tui_trainer.control import CONTROL_FILE
-from tui_trainer.training.queue import QUEUE_DIR, QUEUE_FILE, Queue, QueueItem, Running, runner_pid
+from tui_trainer.workspace.queue import QUEUE_DIR, QUEUE_FILE, Queue, QueueItem, Running, runner_pid
 from tui_trainer.workspace.summary import RunSummary, read_summary, write_summary
 
 from .conftest import make_app, run, wait_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tui_trainer.app.screens.search import SearchScreen
 from tui_trainer.app.widgets.config_form import ConfigForm
 from tui_trainer.search.study_file import load_study
-from tui_trainer.training.queue import Queue
+from tui_trainer.workspace.queue import Queue
 
 from .conftest import make_app, run, select_preset, wait_for
 from .test_setup import type_into

@@ -461,7 +461,7 @@ def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = No
 
 def work_going_on(runs: Path, started_runs: list[Path] = ()) -> list[str]:
     """What goes on in the background after the app closes, and how to come back to it."""
-    from ..training.queue import runner_pid
+    from ..workspace.queue import runner_pid
     from ..workspace.folder import live_pid
 
     from ..search.lead import STUDY_FILE

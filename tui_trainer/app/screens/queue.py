@@ -23,7 +23,7 @@ from textual.widgets import Button, DataTable, Label, Static
 
 from ... import presets
 from ...config import ConfigError
-from ...training.queue import (LOG_FILE, QUEUE_DIR, Queue, QueueBusy, QueueError, QueueItem, QueueState,
+from ...workspace.queue import (LOG_FILE, QUEUE_DIR, Queue, QueueBusy, QueueError, QueueItem, QueueState,
                                request_stop, runner_pid, start_runner)
 from ...workspace.summary import RunSummary, read_summary
 from .modals import ConfirmModal

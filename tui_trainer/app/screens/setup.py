@@ -16,7 +16,7 @@ from ...text import clip, shown
 from ... import presets
 from ...config import Config, ConfigError
 from ...locations import user_presets
-from ...training.queue import Queue, QueueError, config_sets
+from ...workspace.queue import Queue, QueueError, config_sets
 from ..messages import AugmentPreview, DataStatus, ParamCount, ProcessChoices
 from ..widgets.config_form import ConfigForm
 from ..widgets.augment_strip import AugmentStrip

@@ -23,11 +23,11 @@ from typing import Any, Callable, ContextManager, Iterable, Iterator
 from .. import locations, presets
 from ..atomic import atomic_write
 from ..config import Config, ConfigError
-from ..workspace import folder
+from . import folder
 from ..control import CONTROL_FILE, ChildControl, RunControl, send_command
 from ..events import RunFailed, RunFinished, Sink
-from ..workspace.listing import flatten
-from ..workspace.summary import read_summary
+from .listing import flatten
+from .summary import read_summary
 from ..text import clip
 
 QUEUE_DIR, QUEUE_FILE, LOCK_FILE, LOG_FILE = "queue", "queue.json", ".lock", "runner.log"
@@ -405,7 +405,7 @@ def run_queue(runs_dir: Path | str, *, data: str | None = None, device: str = "a
 
 def _run_item(queue: Queue, item: QueueItem, data: str | None, device: str, control: RunControl,
               output: Output) -> Done:
-    from .trainer import Trainer  # torch: only once there is something to train
+    from ..training.trainer import Trainer  # torch: only once there is something to train
 
     started = time.time()
     with output(item) as sink:
