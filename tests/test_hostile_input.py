@@ -25,6 +25,7 @@ from tui_trainer.workspace import queue as q
 from tui_trainer.events import RunFinished
 from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.workspace.notes import Notes, NotesError, check_tag, edit_tags
+from tui_trainer.training.queue_runner import run_queue
 from tui_trainer.training.trainer import Trainer
 from tui_trainer.workspace.filter import FilterError, parse
 
@@ -290,7 +291,7 @@ def test_a_busy_queue_refuses_before_it_says_it_trains(tmp_path):
     told = []
     try:
         with pytest.raises(q.QueueBusy):
-            q.run_queue(tmp_path, claimed=told.append)
+            run_queue(tmp_path, claimed=told.append)
     finally:
         queue.release()
     assert told == []

@@ -1,7 +1,8 @@
 """`tui-trainer queue add|list|remove|move|run|stop`: runs trained one after another.
 
-The engine is workspace/queue.py; this is its command line, with the exit codes of the rest (0,
-1 a run failed or nothing to stop, 2 bad input in one line, 130 stopped). cli.py imports this
+The engine is workspace/queue.py (the store) and training/queue_runner.py (the runner); this is
+its command line, with the exit codes of the rest (0, 1 a run failed or nothing to stop, 2 bad
+input in one line, 130 stopped). cli.py imports this
 module at its top: cli and torch are imported inside the commands only.
 """
 from __future__ import annotations
@@ -198,6 +199,7 @@ def _detach(args: argparse.Namespace) -> int:
 
 def _run_here(args: argparse.Namespace) -> int:
     from .cli import EXIT_FAILED, EXIT_STOPPED, announce_end
+    from .training.queue_runner import run_queue
     from .control import RunControl
     from .events import RunFailed, RunFinished
     from .train_output import make_reporter
@@ -239,7 +241,7 @@ def _run_here(args: argparse.Namespace) -> int:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        summary = q.run_queue(args.runs, data=args.data, device=args.device, control=control, output=output,
+        summary = run_queue(args.runs, data=args.data, device=args.device, control=control, output=output,
                               claimed=claimed)
     finally:
         for s, handler in previous.items():

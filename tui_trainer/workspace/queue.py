@@ -1,5 +1,5 @@
-"""The run queue: runs waiting their turn in `<runs>/queue/queue.json`, and the runner that trains
-them one after another, each an ordinary run folder of the runs folder.
+"""The run queue's store: runs waiting their turn in `<runs>/queue/queue.json`, what the runner
+(training/queue_runner.py) trains now and what it ran, each an ordinary run folder of the runs folder.
 
 The app, the CLI and the runner all edit that one file: every edit is a read-modify-write under
 an flock on `<runs>/queue/.lock`, written atomically, so none loses another's edit and a reader
@@ -18,14 +18,14 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from .. import locations, presets
 from ..atomic import atomic_write
-from ..config import Config, ConfigError
+from ..config import Config
 from . import folder
-from ..control import CONTROL_FILE, ChildControl, RunControl, send_command
-from ..events import RunFailed, RunFinished, Sink
+from ..control import CONTROL_FILE, send_command
+from ..events import RunFailed, RunFinished
 from .listing import flatten
 from .summary import read_summary
 from ..text import clip
@@ -358,73 +358,3 @@ def start_runner(runs_dir: Path | str, *, data: str | None = None, device: str =
     if as_json:
         args.append("--json")
     return start_detached(args, runs_dir / QUEUE_DIR / LOG_FILE)
-
-
-@dataclass
-class QueueSummary:
-    done: list[Done]  # what this runner ran, in order
-    stopped: bool  # a stop was asked for: what is left stays queued
-    left: int  # items still queued
-
-
-Output = Callable[[QueueItem], ContextManager[Sink]]
-
-
-def _silent(item: QueueItem) -> ContextManager[Sink]:  # noqa: ARG001
-    return contextlib.nullcontext(lambda event: None)
-
-
-def run_queue(runs_dir: Path | str, *, data: str | None = None, device: str = "auto",
-              control: RunControl | None = None, output: Output | None = None,
-              claimed: Callable[[int], None] | None = None) -> QueueSummary:
-    """Train the queued items one after another until the queue is empty or a stop comes.
-
-    Each item is an ordinary run in `runs_dir`, trained on its own data or `data`. `output(item)`
-    gives a context manager around each item's run yielding its event sink (a train reporter is
-    one). A failed item is recorded and the next one runs; a stop (`control.request_stop()`, or
-    request_stop from another process) stops the current run, which saves last.pt, and leaves the
-    rest queued. QueueBusy when another runner is live for this folder; else `claimed(n)` is told
-    how many runs are queued, once the queue is this runner's."""
-    queue = Queue(runs_dir)
-    control = control or RunControl()
-    output = output or _silent
-    queue.claim()
-    if claimed is not None:
-        claimed(len(queue.items()))
-    ran: list[Done] = []
-    try:
-        control.watch_file(queue.folder)
-        # A fresh read of the control file: a stop that came as the last run ended is for the queue.
-        while not (control.poll_file(force=True) or control.stop_requested) and (item := queue.pop_next()) is not None:
-            ran.append(_run_item(queue, item, data, device, control, output))
-            queue.record_done(ran[-1])
-    finally:
-        queue.release()
-    return QueueSummary(ran, control.stop_requested, len(queue.items()))
-
-
-def _run_item(queue: Queue, item: QueueItem, data: str | None, device: str, control: RunControl,
-              output: Output) -> Done:
-    from ..training.trainer import Trainer  # torch: only once there is something to train
-
-    started = time.time()
-    with output(item) as sink:
-        try:
-            cfg, name = presets.resolve(item.preset, item.sets, item.epochs)  # its preset file may have changed since
-        except ConfigError as e:
-            result: RunFinished | RunFailed = RunFailed(str(e), None)
-            sink(result)
-            return Done.of_run(item, result, started)
-        recorded = False
-
-        def report(event) -> None:  # noqa: ANN001
-            nonlocal recorded
-            if not recorded and trainer.run_dir is not None:  # at its first event: a follower can attach at once
-                recorded = True
-                queue.record_run_dir(trainer.run_dir)
-            sink(event)
-
-        trainer = Trainer(cfg, data=item.data or data, runs_dir=queue.runs_dir, preset=name, device_name=device,
-                          sink=report, control=ChildControl(control))
-        result = trainer.run()
-    return Done.of_run(item, result, started)
