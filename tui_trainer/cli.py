@@ -19,7 +19,6 @@ from . import locations, presets, queue_command, search_command
 from .config import Config, ConfigError, check_field
 from .text import shown
 from .workspace import folder
-from .workspace.summary import recorded_data
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
 FILTER_USAGE = ("--filter takes the Runs screen's syntax: words, tag:NAME, state:NAME, preset:NAME, "
@@ -164,7 +163,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
         if not (args.resume / "checkpoints" / "last.pt").is_file():
             raise UsageError(f"tui-trainer train: --resume {args.resume}: no checkpoints/last.pt to resume from "
                              f"(the run ended before its first epoch did); start it again instead")
-        if args.data is None and recorded_data(args.resume) is None:
+        if args.data is None and folder.run_data(args.resume).source is None:
             raise UsageError(f"tui-trainer train: {args.resume} does not record the data it was trained on (an older "
                              f"run): give --data DIR or --data synthetic")
         return None, args.resume.name
@@ -308,7 +307,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     # Without --data, a checkpoint is evaluated on the data its run recorded (the run folder is
     # two levels up: RUN/checkpoints/best.pt), else on the default data folder.
-    data = args.data or recorded_data(args.checkpoint.resolve().parent.parent) or locations.default_data()
+    data = args.data or folder.run_data(args.checkpoint.resolve().parent.parent).source or locations.default_data()
     try:
         result = evaluate_checkpoint(args.checkpoint, data, args.device, tta=args.tta)
     except (CheckpointError, DataError) as e:

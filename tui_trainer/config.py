@@ -213,6 +213,21 @@ def fit_epochs(cfg: Config, planned: int, keep: Iterable[str] = ()) -> None:
             cfg.set(path, min(max(value * factor, meta["min"]), meta["max"]))
 
 
+def data_settings(raw: Any) -> DataConfig:
+    """The data settings a recorded `[data]` table holds (a checkpoint's or a run's), tolerantly:
+    missing keys (an older version) take their defaults, unknown ones (a newer version) are
+    dropped, and a value this version refuses falls back to the keys that pick the images."""
+    if not isinstance(raw, dict):
+        return DataConfig()
+    known = {k: v for k, v in raw.items() if k in DataConfig.__dataclass_fields__}
+    for table in (known, {k: known[k] for k in ("dataset", "cifar100_labels", "image_size") if k in known}):
+        try:
+            return Config.from_dict({"data": table}).data
+        except ConfigError:
+            continue
+    return DataConfig()
+
+
 def split_path(path: str) -> tuple[str, str]:
     section, _, name = path.partition(".")
     if section not in SECTIONS or not name:

@@ -25,9 +25,9 @@ from textual.screen import Screen
 from textual.signal import Signal
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ..config import Config, ConfigError, DataConfig
+from ..config import Config, DataConfig
 from ..locations import canonical_data
-from ..workspace.summary import recorded_data
+from ..workspace.folder import run_data
 from ..control import RunControl
 from ..settings import load_settings
 from ..text import shown
@@ -242,11 +242,12 @@ class TrainerApp(App):
         session = RunSession("local", control=RunControl(), preset=preset, run_dir=resume)
         sink = session.make_sink(self.post_message)
         # A resumed run trains on the data it recorded, which need not be this app's --data.
-        data = (recorded_data(resume) if resume is not None else None) or self.data
+        recorded = run_data(resume) if resume is not None else None
+        data = (recorded.source if recorded else None) or self.data
         if not self.is_own_data(data):
             self.notify(f"{resume.name} resumes on the data it was trained on: {data}")
         runs, device = self.runs, self.device
-        data_cfg = cfg.data if cfg is not None else run_data_config(resume)
+        data_cfg = cfg.data if cfg is not None else recorded.settings
         cached = self.cached_dataset(data, data_cfg)
 
         def train() -> Any:
@@ -430,16 +431,6 @@ class TrainerApp(App):
             keys = binding.key.upper() if binding.key.startswith("f") else binding.key
             help_text = f"{binding.tooltip} ({keys})" if binding.tooltip else f"{screen.sub_title}: {keys}"
             yield SystemCommand(binding.description, help_text, partial(screen.run_action, binding.action))
-
-
-def run_data_config(run_dir: Path) -> DataConfig | None:
-    """The data settings a run folder's config.toml holds (None when unreadable)."""
-    from ..workspace.folder import read_config
-
-    try:
-        return read_config(run_dir).data
-    except ConfigError:
-        return None  # resume reports the broken config.toml itself
 
 
 def _sample_system() -> Any:

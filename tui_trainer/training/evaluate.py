@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import Config, ConfigError, DataConfig
+from ..config import data_settings
 from ..data import Dataset, DataError, load_dataset
 from ..data.pipeline import normalize
 from . import checkpoints, device
@@ -120,26 +120,8 @@ def evaluate_checkpoint(path: Path, data_source: str, device_name: str = "auto",
     payload = checkpoints.load(path)
     placement = device.resolve(device_name, payload.get("precision", "auto"))
     model = model_from_checkpoint(payload, path).to(placement.device, memory_format=placement.memory_format)
-    data = dataset or load_dataset(data_source, _data_config(payload))
+    data = dataset or load_dataset(data_source, data_settings((payload.get("config") or {}).get("data")))
     if list(data.classes) != list(payload["classes"]):
         raise DataError(f"{path} was trained on classes {payload['classes']}, but {data.source} has {data.classes}")
     return evaluate_model(model, data.test_x, data.test_y, payload["mean"], payload["std"], placement,
                           data.classes, tta=tta, worst=worst, progress=progress)
-
-
-def _data_config(payload: dict) -> DataConfig:
-    """The data settings the checkpoint was trained with; missing keys (an older checkpoint) take
-    their defaults, and keys this version does not know are dropped."""
-    raw = payload.get("config")
-    raw = raw.get("data") if isinstance(raw, dict) else None
-    if not isinstance(raw, dict):
-        return DataConfig()
-    known = {k: v for k, v in raw.items() if k in DataConfig.__dataclass_fields__}
-    try:
-        return Config.from_dict({"data": known}).data
-    except ConfigError:  # a value this version refuses: keep the settings that pick the images
-        picked = {k: known[k] for k in ("dataset", "cifar100_labels", "image_size") if k in known}
-        try:
-            return Config.from_dict({"data": picked}).data
-        except ConfigError:
-            return DataConfig()

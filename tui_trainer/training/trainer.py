@@ -257,10 +257,10 @@ class Trainer:
         except ValueError:
             self.summary = RunSummary(preset=self.preset, started_at=time.time())  # rewritten below
         if self.data_source is None:
-            if self.summary.data is None:
+            self.data_source = folder.run_data(run_dir).source
+            if self.data_source is None:
                 raise RunError(f"{run_dir} does not record the data it was trained on (an older run): "
                                f"give --data DIR or --data synthetic")
-            self.data_source = self.summary.data
         self.data_source = locations.canonical_data(self.data_source)
         self.summary.data = self.data_source
         self.summary.state, self.summary.message = "live", None

@@ -13,13 +13,14 @@ import os
 import shutil
 import socket
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..config import Config, load_toml, to_toml
+from ..config import Config, ConfigError, DataConfig, load_toml, to_toml
 from ..atomic import FULL, DiskFull, atomic_write
 from ..events import EpochEnded, Event, from_record, to_record
-from .summary import SUMMARY
+from .summary import SUMMARY, read_summary
 
 METRICS = "metrics.csv"
 EVENTS = "events.jsonl"
@@ -75,6 +76,27 @@ def write_config(run_dir: Path, cfg: Config) -> None:
 
 def read_config(run_dir: Path) -> Config:
     return load_toml(run_dir / CONFIG)
+
+
+@dataclass(frozen=True)
+class RunData:
+    """Which data a run trained on: the one answer resume, eval and the app's evaluation use."""
+    source: str | None  # as its summary recorded it ("synthetic" or a folder); None: a run from before
+    settings: DataConfig | None  # its config.toml's [data] (data set, labels, size); None: unreadable
+
+
+def run_data(run_dir: Path) -> RunData:
+    """The data `run_dir` was trained on; a checkpoint's run folder is two levels above it
+    (RUN/checkpoints/best.pt). Reads summary.json and config.toml, never raises."""
+    try:
+        settings = read_config(run_dir).data
+    except ConfigError:
+        settings = None  # resume reports the broken config.toml itself
+    try:
+        summary = read_summary(run_dir)
+    except ValueError:
+        summary = None
+    return RunData(summary.data if summary is not None else None, settings)
 
 
 def _append_line(path: Path, line: str) -> None:

@@ -75,12 +75,3 @@ def read_summary(run_dir: Path) -> RunSummary | None:
         return RunSummary.from_json(raw)
     except (ValueError, TypeError) as e:
         raise ValueError(f"{SUMMARY} is not valid JSON ({clip(str(e), 80)})") from None
-
-
-def recorded_data(run_dir: Path) -> str | None:
-    """The data source a run was trained on, as its summary records it (None: not recorded)."""
-    try:
-        summary = read_summary(run_dir)
-    except ValueError:
-        return None
-    return summary.data if summary is not None else None

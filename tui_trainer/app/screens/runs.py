@@ -455,16 +455,14 @@ class RunsScreen(Screen):
         from ...data import DataError
         from ...training.checkpoints import CheckpointError
         from ...training.evaluate import evaluate_checkpoint
-        from ...workspace.summary import recorded_data
 
         worker = get_current_worker()
         try:
             # Each run is evaluated on the data it was trained on, not necessarily the app's --data.
-            source = recorded_data(path.parent.parent) or self.app.data
-            from ..app import run_data_config
-
+            recorded = folder.run_data(path.parent.parent)
+            source = recorded.source or self.app.data
             # A checkpoint outside a readable run folder gets the auto data settings (None).
-            dataset = self.app.get_dataset(source, run_data_config(path.parent.parent))
+            dataset = self.app.get_dataset(source, recorded.settings)
             result = evaluate_checkpoint(path, source, self.app.device, tta=False, worst=WORST, dataset=dataset,
                                          progress=lambda done, total: self.post_message(EvalProgress(done, total)))
             images = [dataset.test_x[m.index].cpu().numpy() for m in result.worst]
