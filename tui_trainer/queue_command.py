@@ -68,7 +68,7 @@ def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001 - cli's 
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    from .cli import UsageError
+    from .cli.main import UsageError
     from .config import ConfigError
 
     command = {"add": _add, "list": _list, "remove": _remove, "move": _move, "run": _run, "stop": _stop}[args.action]
@@ -166,7 +166,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .cli import UsageError
+    from .cli.main import UsageError
 
     if args.device != "auto":  # auto always resolves; another device is checked here, not in a log
         from .training.device import resolve
@@ -198,7 +198,7 @@ def _detach(args: argparse.Namespace) -> int:
 
 
 def _run_here(args: argparse.Namespace) -> int:
-    from .cli import EXIT_FAILED, EXIT_STOPPED, announce_end
+    from .cli.main import EXIT_FAILED, EXIT_STOPPED, announce_end
     from .training.queue_runner import run_queue
     from .control import RunControl
     from .events import RunFailed, RunFinished

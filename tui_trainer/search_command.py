@@ -32,7 +32,7 @@ def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .cli import EXIT_FAILED, UsageError
+    from .cli.main import EXIT_FAILED, UsageError
     from .search.lead import STORAGE_ENV, SearchPlaces, workers_problem
     from .search.storage import StorageError
     from .search.study_file import load_study
@@ -57,7 +57,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
-    from .cli import EXIT_FAILED, EXIT_STOPPED, announce_study_end
+    from .cli.main import EXIT_FAILED, EXIT_STOPPED, announce_study_end
     from .search.lead import Lead, final_lines, open_study, start_search
 
     spec = places.spec
@@ -93,7 +93,7 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     """A worker process: what a lead starts, N of them; it prints a line per trial event to its log."""
-    from .cli import EXIT_FAILED
+    from .cli.main import EXIT_FAILED
     from .data import DataError
     from .control import RunControl
     from .search.worker import Worker
@@ -116,7 +116,7 @@ def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 
 def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
-    from .cli import EXIT_FAILED
+    from .cli.main import EXIT_FAILED
     from .search.lead import final_lines, look, trial_line
 
     view = look(places)

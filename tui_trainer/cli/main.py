@@ -15,10 +15,10 @@ import signal
 import sys
 from pathlib import Path
 
-from . import locations, presets, queue_command, search_command
-from .config import Config, ConfigError, check_field
-from .text import shown
-from .workspace import folder
+from .. import locations, presets, queue_command, search_command
+from ..config import Config, ConfigError, check_field
+from ..text import shown
+from ..workspace import folder
 
 EXIT_FAILED, EXIT_USAGE, EXIT_STOPPED = 1, 2, 130
 FILTER_USAGE = ("--filter takes the Runs screen's syntax: words, tag:NAME, state:NAME, preset:NAME, "
@@ -185,14 +185,14 @@ def data_folder(data: str | None, command: str) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, name = resolve_config(args)
-    from . import torchrun_launch
-    from .training import distributed
-    from .control import RunControl
-    from .training.device import resolve
-    from .events import RunFailed
-    from .training.preflight import check_new_run
-    from .training.trainer import Trainer
-    from .train_output import make_reporter
+    from .. import torchrun_launch
+    from ..training import distributed
+    from ..control import RunControl
+    from ..training.device import resolve
+    from ..events import RunFailed
+    from ..training.preflight import check_new_run
+    from ..training.trainer import Trainer
+    from ..train_output import make_reporter
 
     try:
         place = resolve(args.device)
@@ -257,9 +257,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped
     """Rank 0 of a --nproc run tells the launcher its run folder, and leaves a lost peer to the
     launcher's line, which can name the rank that died."""
-    from .torchrun_launch import RUN_NOTE_ENV
-    from .training.distributed import LOST_CONTACT
-    from .events import RunFailed, RunStarted
+    from ..torchrun_launch import RUN_NOTE_ENV
+    from ..training.distributed import LOST_CONTACT
+    from ..events import RunFailed, RunStarted
 
     note = os.environ.get(RUN_NOTE_ENV)
     if not note:
@@ -275,20 +275,20 @@ def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped
 
 def announce_end(result, bell: bool, note) -> None:  # noqa: ANN001 - RunFinished | RunFailed, a printer
     """The bell (on a terminal) and the user's notify command, as the app does when a run ends."""
-    from .training.notify import notify_run_end
+    from ..training.notify import notify_run_end
 
     _announce(bell, note, lambda command: notify_run_end(command, result))
 
 
 def announce_study_end(report, bell: bool, note) -> None:  # noqa: ANN001 - a search StudyReport
     """Once for a whole study, not for each of its trials."""
-    from .training.notify import run_notify_command
+    from ..training.notify import run_notify_command
 
     _announce(bell, note, lambda command: run_notify_command(command, {"event": "study", **report.final_json()}))
 
 
 def _announce(bell: bool, note, notify) -> None:  # noqa: ANN001
-    from .settings import load_settings
+    from ..settings import load_settings
 
     settings, problem = load_settings()
     if problem:
@@ -301,9 +301,9 @@ def _announce(bell: bool, note, notify) -> None:  # noqa: ANN001
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .data import DataError
-    from .training.checkpoints import CheckpointError
-    from .training.evaluate import evaluate_checkpoint
+    from ..data import DataError
+    from ..training.checkpoints import CheckpointError
+    from ..training.evaluate import evaluate_checkpoint
 
     # Without --data, a checkpoint is evaluated on the data its run recorded (the run folder is
     # two levels up: RUN/checkpoints/best.pt), else on the default data folder.
@@ -334,8 +334,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise UsageError(f"tui-trainer predict: --top {args.top} is invalid: expected 1 or more")
-    from .training.checkpoints import CheckpointError
-    from .training.predict import predict_images
+    from ..training.checkpoints import CheckpointError
+    from ..training.predict import predict_images
 
     try:
         result = predict_images(args.checkpoint, args.images, args.device, top=args.top, tta=args.tta)
@@ -379,8 +379,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .training.checkpoints import CheckpointError
-    from .training.export import ExportError, export_checkpoint
+    from ..training.checkpoints import CheckpointError
+    from ..training.export import ExportError, export_checkpoint
 
     try:
         result = export_checkpoint(args.checkpoint, args.format, args.output)
@@ -397,8 +397,8 @@ def cmd_lr_find(args: argparse.Namespace) -> int:
     if not args.preset:
         raise UsageError("tui-trainer lr-find: --preset NAME|FILE is required (see `tui-trainer presets`)")
     cfg, _ = presets.resolve(args.preset, args.set)
-    from .data import DataError
-    from .training.lr_find import find_lr
+    from ..data import DataError
+    from ..training.lr_find import find_lr
 
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
@@ -441,7 +441,7 @@ def lr_find_plot(result, width: int = 72, height: int = 16) -> str:  # noqa: ANN
 
     import plotext as plt
 
-    from .log_axis import log_ticks
+    from ..log_axis import log_ticks
 
     plt.clear_figure()
     plt.plotsize(width, height)
@@ -465,9 +465,9 @@ def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .workspace.listing import list_rows
-    from .workspace import tables
-    from .workspace.filter import FilterError, parse
+    from ..workspace.listing import list_rows
+    from ..workspace import tables
+    from ..workspace.filter import FilterError, parse
 
     rows = list_rows(args.runs)
     records = [r.record() for r in rows]
@@ -514,7 +514,7 @@ def run_folder(path: Path, command: str) -> Path:
 
 
 def cmd_note(args: argparse.Namespace) -> int:
-    from .workspace.notes import set_note
+    from ..workspace.notes import set_note
 
     notes = set_note(run_folder(args.run_dir, "note"), args.text)
     print(shown(f"{args.run_dir.name}: note {'saved' if notes.note else 'cleared'}"))
@@ -522,11 +522,11 @@ def cmd_note(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from .workspace.notes import NotesError, edit_tags
+    from ..workspace.notes import NotesError, edit_tags
 
     run_dir = run_folder(args.run_dir, "tag")
     if not args.add and not args.remove:
-        from .workspace.notes import read_notes
+        from ..workspace.notes import read_notes
         print(shown(", ".join(read_notes(run_dir).tags) or "(no tags)"))
         return 0
     try:
@@ -538,7 +538,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from .control import send_command
+    from ..control import send_command
 
     pid = folder.live_pid(args.run_dir)
     if pid is None:
@@ -550,7 +550,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from .app.app import run_app
+    from ..app.app import run_app
 
     return run_app(data=args.data or locations.default_data(), runs=args.runs, device=args.device, preset=args.preset,
                    bell=not args.no_bell, detach_runs=args.detach_runs)
@@ -564,8 +564,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("textual_serve") is None:
         print("tui-trainer serve: textual-serve is not installed: pip install 'tui-trainer[serve]'", file=sys.stderr)
         return EXIT_FAILED
-    from .ports import bind_problem
-    from .serve import serve
+    from ..ports import bind_problem
+    from ..serve import serve
 
     if problem := bind_problem(args.port, args.host):
         raise UsageError(f"tui-trainer serve: --port {args.port} on {args.host}: {problem}; choose another --port")
