@@ -188,7 +188,7 @@ def test_the_listed_best_is_what_best_pt_holds(tmp_path):
 
 
 def test_early_stopping_ends_the_run_as_a_normal_finish(tmp_path, synthetic):
-    from tui_trainer.train_output import finish_lines, Reporter
+    from tui_trainer.cli.train_output import finish_lines, Reporter
     from tui_trainer.workspace.summary import read_summary
 
     # A gain of half the accuracy scale never comes: the run stops once patience runs out.

@@ -15,7 +15,9 @@ import signal
 import sys
 from pathlib import Path
 
-from .. import locations, presets, queue_command, search_command
+from .. import locations, presets
+from . import search
+from . import queue
 from ..config import Config, ConfigError, check_field
 from ..text import shown
 from ..workspace import folder
@@ -125,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     data_options(sv)
     runs_option(sv)
-    queue_command.add_parser(sub, data_options, runs_option)
-    search_command.add_parser(sub, data_options, runs_option)
+    queue.add_parser(sub, data_options, runs_option)
+    search.add_parser(sub, data_options, runs_option)
     return parser
 
 
@@ -185,36 +187,36 @@ def data_folder(data: str | None, command: str) -> str:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, name = resolve_config(args)
-    from .. import torchrun_launch
+    from . import launch
     from ..training import distributed
     from ..control import RunControl
     from ..training.device import resolve
     from ..events import RunFailed
     from ..training.preflight import check_new_run
     from ..training.trainer import Trainer
-    from ..train_output import make_reporter
+    from .train_output import make_reporter
 
     try:
         place = resolve(args.device)
         if cfg is not None:  # a new run: what would fail after the data load fails now, with no run folder
             check_new_run(cfg, data_folder(args.data, "train"))
-        n, _ = torchrun_launch.processes(args.nproc or "1", args.device)
+        n, _ = launch.processes(args.nproc or "1", args.device)
         if distributed.launched() and args.nproc is not None:
-            raise torchrun_launch.LaunchError("--nproc starts the processes itself; under torchrun, "
+            raise launch.LaunchError("--nproc starts the processes itself; under torchrun, "
                                               "give torchrun --nproc-per-node instead")
         world = n if not distributed.launched() else int(os.environ["WORLD_SIZE"])
         if args.port is not None:
             if n == 1:
-                raise torchrun_launch.LaunchError("--port is for --nproc 2 or more")
-            torchrun_launch.check_port(args.port)
+                raise launch.LaunchError("--port is for --nproc 2 or more")
+            launch.check_port(args.port)
         if world > 1:  # the resumed run's own config decides its batch; a missing one is the trainer's to report
             run_cfg = cfg or (folder.read_config(args.resume) if (args.resume / folder.CONFIG).is_file() else None)
             if run_cfg is not None:
                 distributed.check_split(run_cfg, world, place.device.type)
-    except (ValueError, torchrun_launch.LaunchError, distributed.DistributedError) as e:  # ConfigError too
+    except (ValueError, launch.LaunchError, distributed.DistributedError) as e:  # ConfigError too
         raise UsageError(f"tui-trainer train: {e}") from None
     if n > 1:
-        return torchrun_launch.launch(args, n)
+        return launch.launch(args, n)
     try:
         group = distributed.join(args.device)
     except distributed.DistributedError as e:
@@ -257,7 +259,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped
     """Rank 0 of a --nproc run tells the launcher its run folder, and leaves a lost peer to the
     launcher's line, which can name the rank that died."""
-    from ..torchrun_launch import RUN_NOTE_ENV
+    from .launch import RUN_NOTE_ENV
     from ..training.distributed import LOST_CONTACT
     from ..events import RunFailed, RunStarted
 
@@ -565,7 +567,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print("tui-trainer serve: textual-serve is not installed: pip install 'tui-trainer[serve]'", file=sys.stderr)
         return EXIT_FAILED
     from ..ports import bind_problem
-    from ..serve import serve
+    from .serve import serve
 
     if problem := bind_problem(args.port, args.host):
         raise UsageError(f"tui-trainer serve: --port {args.port} on {args.host}: {problem}; choose another --port")
@@ -576,5 +578,5 @@ def cmd_serve(args: argparse.Namespace) -> int:
 COMMANDS = {"app": cmd_app, "train": cmd_train, "eval": cmd_eval, "predict": cmd_predict, "export": cmd_export,
             "presets": cmd_presets, "lr-find": cmd_lr_find, "serve": cmd_serve,
             "runs": cmd_runs, "note": cmd_note, "tag": cmd_tag, "stop": cmd_stop,
-            "queue": queue_command.cmd_queue,
-            "search": search_command.cmd_search}
+            "queue": queue.cmd_queue,
+            "search": search.cmd_search}

@@ -17,9 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .ports import bind_problem
-from .text import shown
-from .training.distributed import LOST_CONTACT
+from ..ports import bind_problem
+from ..text import shown
+from ..training.distributed import LOST_CONTACT
 
 RUN_NOTE_ENV = "TUI_TRAINER_RUN_NOTE"  # where rank 0 writes its run folder, for the failure line
 # How long the agent waits, after passing on a Ctrl-C or SIGTERM, for the ranks to stop at their
@@ -139,7 +139,7 @@ def _failed(error, run_dir: str | None, n: int) -> int:  # noqa: ANN001 - a Chil
 
 
 def _recorded_message(run_dir: str | None) -> str | None:
-    from .workspace.summary import read_summary
+    from ..workspace.summary import read_summary
 
     try:
         summary = read_summary(Path(run_dir)) if run_dir else None
@@ -151,8 +151,8 @@ def _recorded_message(run_dir: str | None) -> str | None:
 def _record_failure(run_dir: Path, line: str) -> None:
     """The run's summary says which rank died (rank 0 could only say it lost contact, or, killed
     itself, nothing at all)."""
-    from .workspace import folder
-    from .workspace.summary import read_summary, write_summary
+    from ..workspace import folder
+    from ..workspace.summary import read_summary, write_summary
 
     try:
         summary = read_summary(run_dir)

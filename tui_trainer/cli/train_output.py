@@ -7,9 +7,9 @@ import sys
 
 from rich.markup import escape
 
-from .events import (BatchProgress, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
+from ..events import (BatchProgress, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
                               RunPaused, RunStarted)
-from .text import shown
+from ..text import shown
 
 
 def make_reporter(as_json: bool) -> "Reporter":

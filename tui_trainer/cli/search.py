@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from .text import shown
+from ..text import shown
 
 
 def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
@@ -32,10 +32,10 @@ def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .cli.main import EXIT_FAILED, UsageError
-    from .search.lead import STORAGE_ENV, SearchPlaces, workers_problem
-    from .search.storage import StorageError
-    from .search.study_file import load_study
+    from .main import EXIT_FAILED, UsageError
+    from ..search.lead import STORAGE_ENV, SearchPlaces, workers_problem
+    from ..search.storage import StorageError
+    from ..search.study_file import load_study
 
     if problem := workers_problem(str(args.workers)):
         raise UsageError(f"tui-trainer search: --workers {args.workers} is invalid: {problem}")
@@ -57,8 +57,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
-    from .cli.main import EXIT_FAILED, EXIT_STOPPED, announce_study_end
-    from .search.lead import Lead, final_lines, open_study, start_search
+    from .main import EXIT_FAILED, EXIT_STOPPED, announce_study_end
+    from ..search.lead import Lead, final_lines, open_study, start_search
 
     spec = places.spec
     lead = Lead(places, workers=args.workers, data=args.data, device=args.device, json_lines=args.json)
@@ -93,10 +93,10 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     """A worker process: what a lead starts, N of them; it prints a line per trial event to its log."""
-    from .cli.main import EXIT_FAILED
-    from .data import DataError
-    from .control import RunControl
-    from .search.worker import Worker
+    from .main import EXIT_FAILED
+    from ..data import DataError
+    from ..control import RunControl
+    from ..search.worker import Worker
 
     if args.threads:
         import torch
@@ -116,8 +116,8 @@ def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 
 def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
-    from .cli.main import EXIT_FAILED
-    from .search.lead import final_lines, look, trial_line
+    from .main import EXIT_FAILED
+    from ..search.lead import final_lines, look, trial_line
 
     view = look(places)
     if view.problem:
@@ -143,7 +143,7 @@ def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 
 def _stop(places) -> int:  # noqa: ANN001
-    from .search.lead import request_stop
+    from ..search.lead import request_stop
 
     stopped = request_stop(places)
     pid = places.lead_pid()

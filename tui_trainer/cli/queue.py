@@ -16,8 +16,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from .workspace import queue as q
-from .text import shown
+from ..workspace import queue as q
+from ..text import shown
 
 RECENT = 5  # done items `queue list` shows; --json gives them all
 
@@ -68,8 +68,8 @@ def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001 - cli's 
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    from .cli.main import UsageError
-    from .config import ConfigError
+    from .main import UsageError
+    from ..config import ConfigError
 
     command = {"add": _add, "list": _list, "remove": _remove, "move": _move, "run": _run, "stop": _stop}[args.action]
     try:
@@ -93,7 +93,7 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from .workspace.summary import read_summary
+    from ..workspace.summary import read_summary
 
     state = q.Queue(args.runs).snapshot()
     progress = None
@@ -166,10 +166,10 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .cli.main import UsageError
+    from .main import UsageError
 
     if args.device != "auto":  # auto always resolves; another device is checked here, not in a log
-        from .training.device import resolve
+        from ..training.device import resolve
 
         try:
             resolve(args.device)
@@ -198,10 +198,10 @@ def _detach(args: argparse.Namespace) -> int:
 
 
 def _run_here(args: argparse.Namespace) -> int:
-    from .cli.main import EXIT_FAILED, EXIT_STOPPED, announce_end
-    from .training.queue_runner import run_queue
-    from .control import RunControl
-    from .events import RunFailed, RunFinished
+    from .main import EXIT_FAILED, EXIT_STOPPED, announce_end
+    from ..training.queue_runner import run_queue
+    from ..control import RunControl
+    from ..events import RunFailed, RunFinished
     from .train_output import make_reporter
 
     control = RunControl()
