@@ -2,8 +2,7 @@
 
 The engine is workspace/queue.py (the store) and training/queue_runner.py (the runner); this is
 its command line, with the exit codes of the rest (0, 1 a run failed or nothing to stop, 2 bad
-input in one line, 130 stopped). cli.py imports this
-module at its top: cli and torch are imported inside the commands only.
+input in one line, 130 stopped). Torch is imported inside the commands only.
 """
 from __future__ import annotations
 
@@ -11,13 +10,14 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
 from collections import Counter
 from pathlib import Path
 
-from ..workspace import queue as q
 from ..text import shown
+from ..workspace import queue as q
+from .common import (EXIT_FAILED, EXIT_STOPPED, UsageError, announce_end, data_options, runs_option,
+                     stop_on_signals)
 
 RECENT = 5  # done items `queue list` shows; --json gives them all
 
@@ -27,7 +27,7 @@ def item_id(text: str) -> int:
     return int(text.removeprefix("#"))
 
 
-def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001 - cli's subparsers and option adders
+def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
     p = sub.add_parser("queue", help="queue runs to train one after another, surviving the app and SSH drops",
                        description="Queue runs; `queue run --detach` trains them one after another in the "
                                    "background, each an ordinary run of the runs folder.")
@@ -65,10 +65,10 @@ def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001 - cli's 
 
     stop = actions.add_parser("stop", help="stop the runner: its current run saves last.pt, the rest stays queued")
     runs_option(stop)
+    p.set_defaults(run=cmd_queue)
 
 
 def cmd_queue(args: argparse.Namespace) -> int:
-    from .main import UsageError
     from ..config import ConfigError
 
     command = {"add": _add, "list": _list, "remove": _remove, "move": _move, "run": _run, "stop": _stop}[args.action]
@@ -166,7 +166,6 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .main import UsageError
 
     if args.device != "auto":  # auto always resolves; another device is checked here, not in a log
         from ..training.device import resolve
@@ -198,23 +197,15 @@ def _detach(args: argparse.Namespace) -> int:
 
 
 def _run_here(args: argparse.Namespace) -> int:
-    from .main import EXIT_FAILED, EXIT_STOPPED, announce_end
-    from ..training.queue_runner import run_queue
     from ..control import RunControl
     from ..events import RunFailed, RunFinished
+    from ..training.queue_runner import run_queue
     from .train_output import make_reporter
 
     control = RunControl()
 
     def note(text: str) -> None:
         print(shown(text), file=sys.stderr, flush=True)
-
-    def on_signal(signum, frame):  # noqa: ARG001
-        if control.stop_requested:
-            raise KeyboardInterrupt  # a second Ctrl-C: the user means it
-        note(f"{signal.Signals(signum).name}: stopping the current run at the next step (it saves last.pt); "
-             f"the rest stays queued ...")
-        control.request_stop()
 
     @contextlib.contextmanager
     def output(item: q.QueueItem):
@@ -239,13 +230,10 @@ def _run_here(args: argparse.Namespace) -> int:
         note(f"queue runner pid {os.getpid()}: training {queued} queued runs of {args.runs} "
              f"one after another (stop: Ctrl-C or tui-trainer queue stop)")
 
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with stop_on_signals(control.request_stop, lambda: control.stop_requested, note,
+                         "stopping the current run at the next step (it saves last.pt); the rest stays queued ..."):
         summary = run_queue(args.runs, data=args.data, device=args.device, control=control, output=output,
-                              claimed=claimed)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+                            claimed=claimed)
     failed = any(d.state == "failed" for d in summary.done)
     if args.json:
         print(json.dumps({"event": "queue_done", "ran": [d.to_json() for d in summary.done],

@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 from ..text import shown
+from .common import EXIT_FAILED, EXIT_STOPPED, UsageError, announce_study_end, data_options, runs_option
 
 
-def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
+def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
     p = sub.add_parser("search", help="hyperparameter search: an Optuna study over a preset",
                        description="Run the study in STUDY.toml (see studies/ for examples). Each trial is an "
                                    "ordinary run, tagged with the study and trial number.")
@@ -29,10 +30,10 @@ def add_parser(sub, data_options, runs_option) -> None:  # noqa: ANN001
     p.add_argument("--threads", type=int, help=argparse.SUPPRESS)
     data_options(p)
     runs_option(p)
+    p.set_defaults(run=cmd_search)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .main import EXIT_FAILED, UsageError
     from ..search.lead import STORAGE_ENV, SearchPlaces, workers_problem
     from ..search.storage import StorageError
     from ..search.study_file import load_study
@@ -57,7 +58,6 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
-    from .main import EXIT_FAILED, EXIT_STOPPED, announce_study_end
     from ..search.lead import Lead, final_lines, open_study, start_search
 
     spec = places.spec
@@ -93,7 +93,6 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     """A worker process: what a lead starts, N of them; it prints a line per trial event to its log."""
-    from .main import EXIT_FAILED
     from ..data import DataError
     from ..control import RunControl
     from ..search.worker import Worker
@@ -116,7 +115,6 @@ def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 
 def _status(args: argparse.Namespace, places) -> int:  # noqa: ANN001
-    from .main import EXIT_FAILED
     from ..search.lead import final_lines, look, trial_line
 
     view = look(places)

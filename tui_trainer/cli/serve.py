@@ -8,11 +8,16 @@ need the token printed at start: in the URL once, then in a cookie the websocket
 """
 from __future__ import annotations
 
+import argparse
 import hmac
 import secrets
 import shlex
 import sys
 from pathlib import Path
+
+from .. import locations
+from ..ports import bind_problem
+from .common import EXIT_FAILED, UsageError, data_options, runs_option
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 COOKIE = "tui_trainer_token"
@@ -74,3 +79,28 @@ def serve(*, host: str, port: int, data: str, runs: Path, device: str, token: st
     print("  (Ctrl-C stops the server; runs started from the browser go on training)", flush=True)
     make_server(app_command(data, runs, device, preset), host, port, token).serve()
     return 0
+
+
+def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
+    sv = sub.add_parser("serve", help="serve the app to a web browser (textual-serve), behind a token")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    sv.add_argument("--token", help="the URL's token (default: a new random one)")
+    sv.add_argument("--preset", help="the app opens with this preset (name or .toml file) loaded")
+    data_options(sv)
+    runs_option(sv)
+    sv.set_defaults(run=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"tui-trainer serve: --port {args.port} is invalid: expected 1 to 65535")
+    import importlib.util
+
+    if importlib.util.find_spec("textual_serve") is None:
+        print("tui-trainer serve: textual-serve is not installed: pip install 'tui-trainer[serve]'", file=sys.stderr)
+        return EXIT_FAILED
+    if problem := bind_problem(args.port, args.host):
+        raise UsageError(f"tui-trainer serve: --port {args.port} on {args.host}: {problem}; choose another --port")
+    return serve(host=args.host, port=args.port, data=args.data or locations.default_data(), runs=args.runs,
+                 device=args.device, token=args.token, preset=args.preset)
