@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..ports import bind_problem
 from ..text import shown
-from ..training.distributed import LOST_CONTACT
+from ..training.distributed import LOST_CONTACT, process_range
 
 RUN_NOTE_ENV = "TUI_TRAINER_RUN_NOTE"  # where rank 0 writes its run folder, for the failure line
 # How long the agent waits, after passing on a Ctrl-C or SIGTERM, for the ranks to stop at their
@@ -30,17 +30,6 @@ SHUTDOWN_S = 300
 
 class LaunchError(Exception):
     """Bad --nproc or --port; one line, exit 2."""
-
-
-def process_range(device_name: str) -> tuple[int, int, str]:
-    """What `auto` means on this machine (every GPU when there are several, else 1), the most
-    processes it can take (one a GPU, or one a CPU core), and their device type."""
-    import torch
-
-    cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
-    if cuda:
-        return max(torch.cuda.device_count(), 1), torch.cuda.device_count(), "cuda"
-    return 1, (1 if device_name == "mps" else len(os.sched_getaffinity(0))), "cpu"
 
 
 def processes(nproc: str, device_name: str) -> tuple[int, str]:

@@ -180,3 +180,12 @@ def join(device_name: str) -> Solo:
         return Solo()
     wants_cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
     return Group("cuda" if wants_cuda else "cpu")
+
+
+def process_range(device_name: str) -> tuple[int, int, str]:
+    """What `auto` means on this machine (every GPU when there are several, else 1), the most
+    processes it can take (one a GPU, or one a CPU core), and their device type."""
+    cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+    if cuda:
+        return max(torch.cuda.device_count(), 1), torch.cuda.device_count(), "cuda"
+    return 1, (1 if device_name == "mps" else len(os.sched_getaffinity(0))), "cpu"

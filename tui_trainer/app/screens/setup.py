@@ -301,7 +301,7 @@ class SetupScreen(Screen):
 
     @work(thread=True, group="processes", exit_on_error=False)
     def count_processes(self) -> None:
-        from ...cli.launch import process_range  # torch: imported off the UI thread
+        from ...training.distributed import process_range  # torch: imported off the UI thread
 
         self.post_message(ProcessChoices(*process_range(self.app.device)))
 
