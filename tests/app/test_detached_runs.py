@@ -9,6 +9,7 @@ import psutil
 import pytest
 
 from tui_trainer.app.app import TrainerApp, work_going_on
+from tui_trainer.app.widgets.setup_info import SetupInfo
 from tui_trainer.workspace import folder
 from tui_trainer.control import send_command
 from tui_trainer.workspace.summary import read_summary
@@ -66,7 +67,7 @@ def test_a_run_on_two_processes_from_setup_is_detached_work_the_app_shows_live(t
             await wait_for(pilot, lambda: "cpu" in str(device.render()), 30, "the process choices")
             app.screen.query_one("#nproc", Select).value = 2
             await pilot.pause()
-            assert app.nproc == 2
+            assert app.screen.query_one(SetupInfo).processes == 2
             await pilot.press("f5")
             await wait_for(pilot, lambda: app.session is not None and app.session.kind == "attached", 120,
                            "the app to attach to its 2-process run")

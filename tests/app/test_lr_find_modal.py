@@ -8,7 +8,8 @@ from textual.app import App
 from textual.widgets import Button, Static
 
 import tui_trainer.app
-from tui_trainer.app.screens.lr_find import LRFindModal, LRFindPlot, rounded
+from tui_trainer.app.screens.lr_find import LRFindModal, rounded
+from tui_trainer.app.widgets.lr_find_plot import LRFindPlot
 from tui_trainer.config import Config
 
 from .conftest import run, wait_for

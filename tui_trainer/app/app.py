@@ -33,7 +33,7 @@ from ..settings import load_settings
 from ..text import shown
 from ..events import Event, RunFailed, RunFinished
 from ..training.notify import notify_run_end
-from .messages import EngineEvent, ProgressEvent
+from .messages import AttachRequested, EngineEvent, ProgressEvent, RunRequested
 from .screens.runs import RunsScreen
 from .screens.search import SearchScreen
 from .screens.modals import ConfirmModal
@@ -85,7 +85,6 @@ class TrainerApp(App):
             # open) and an SSH link bandwidth; a user can still ask for them.
             self.animation_level = "none"
         self.session: RunSession | None = None
-        self.nproc = 1  # training processes for a new run, from Setup's field; 2+: detached work
         self.started_runs: list[Path] = []  # detached runs started here, told of at quit if still live
         # Published on the UI thread after each event is recorded (None: a new session).
         self.session_signal: Signal[Event | None] = Signal(self, "session")
@@ -230,14 +229,21 @@ class TrainerApp(App):
         self.session = session
         self.session_signal.publish(None)
 
+    def on_run_requested(self, message: RunRequested) -> None:
+        self.start_run(message.cfg, message.preset, message.resume, message.epochs, message.processes)
+
+    def on_attach_requested(self, message: AttachRequested) -> None:
+        self.attach_run(message.run_dir)
+
     def start_run(self, cfg: Config | None, preset: str, resume: Path | None = None,
-                  epochs: int | None = None) -> RunSession | None:
+                  epochs: int | None = None, processes: int = 1) -> RunSession | None:
         """Train `cfg` (or resume the run folder `resume`) in a thread worker of the App, or, when
-        the app is served to a browser, as detached work that this app then attaches to."""
+        the app is served to a browser or the run wants several processes, as detached work that
+        this app then attaches to."""
         if self.refuse_if_training("Not started"):
             return None
-        if self.detach_runs or self.nproc > 1:
-            self.start_detached_run(cfg, preset, resume, epochs)
+        if self.detach_runs or processes > 1:
+            self.start_detached_run(cfg, preset, resume, epochs, processes)
             return None
         session = RunSession("local", control=RunControl(), preset=preset, run_dir=resume)
         sink = session.make_sink(self.post_message)
@@ -263,21 +269,23 @@ class TrainerApp(App):
         self.switch_mode("training")
         return session
 
-    def start_detached_run(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None) -> None:
+    def start_detached_run(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None,
+                           processes: int = 1) -> None:
         """`tui-trainer train` in a session of its own: a closed browser tab (which quits this app's
         process) never stops it, and a new tab attaches to it from the Runs screen. A run on several
         processes is started so too: its ranks are torchrun's children, not threads of the app."""
-        on = f" on {self.nproc} processes" if self.nproc > 1 else ""
+        on = f" on {processes} processes" if processes > 1 else ""
         self.notify(f"Starting the run{on} in the background ...", timeout=5)
-        self.run_worker(partial(self._start_and_attach, cfg, preset, resume, epochs), thread=True,
+        self.run_worker(partial(self._start_and_attach, cfg, preset, resume, epochs, processes), thread=True,
                         group="detached-run", exit_on_error=False)
 
-    def _start_and_attach(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None) -> None:
+    def _start_and_attach(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None,
+                          processes: int) -> None:
         from ..training.detached_run import DetachedRunError, start_train
 
         try:
             run_dir = start_train(self.runs, cfg, preset, resume=resume, epochs=epochs, data=self.data,
-                                  device=self.device, nproc=self.nproc)
+                                  device=self.device, nproc=processes)
         except DetachedRunError as e:
             self.call_from_thread(self.notify, str(e), title="Not started", severity="error", timeout=15)
             return

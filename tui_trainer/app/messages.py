@@ -1,4 +1,6 @@
-"""The messages the app's workers post to the UI thread (a screen's own live in its module).
+"""The messages between the app and its screens: the engine's events as the app's workers post
+them to the UI thread, and the intents screens post for the app to act on (a screen's or a
+widget's own messages live in its module).
 
 Workers never touch widgets: they post one of these with `post_message`, which is thread-safe
 and does not wait, and the handlers run on the UI thread.
@@ -6,9 +8,11 @@ and does not wait, and the handlers run on the UI thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from textual.message import Message
 
+from ..config import Config
 from ..events import BatchProgress, EpochEnded, Event
 
 
@@ -38,31 +42,20 @@ def engine_message(session_id: int, event: Event, prior: list[EpochEnded] | None
     return EngineEvent(session_id, event, prior)
 
 
-@dataclass
-class ParamCount(Message):
-    """Parameter count for a model spec, or why it cannot be built."""
-    key: tuple
-    count: int | None
-    error: str | None = None
-
+# --- intents: what a screen asks the app to do (the app acts, one run at a time) -----------------
 
 @dataclass
-class AugmentPreview(Message):
-    """A few augmented training images for the settings `key`, or why there are none."""
-    key: tuple
-    images: list
-    error: str | None = None
+class RunRequested(Message):
+    """Train `cfg` as `preset`, or continue the run folder `resume` to `epochs` epochs in all; on
+    `processes` processes (2 or more: detached work the app attaches to)."""
+    cfg: Config | None
+    preset: str
+    resume: Path | None = None
+    epochs: int | None = None
+    processes: int = 1
 
 
 @dataclass
-class ProcessChoices(Message):
-    """How many training processes this machine takes: what auto means, the most, the device type."""
-    auto: int
-    most: int
-    kind: str
-
-
-@dataclass
-class DataStatus(Message):
-    text: str
-    train_size: int | None = None
+class AttachRequested(Message):
+    """Follow the run another process trains in `run_dir` on the Training screen."""
+    run_dir: Path

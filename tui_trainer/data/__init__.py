@@ -1,19 +1,23 @@
 """Data sets held in memory as uint8 tensors: CIFAR-10 or CIFAR-100 pickles, image folders, or synthetic.
 
-The readers are imported where they are used: PIL and torchvision are slow to import, the UI
-starts before any data is needed, and a run needs only one of them.
+The readers are imported where they are used: torch, PIL and torchvision are slow to import, the UI
+starts before any data is needed (and asks this module what a folder holds), and a run needs only
+one of them.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
-
-import torch
+from typing import TYPE_CHECKING, Callable
 
 from ..config import DataConfig
 
+if TYPE_CHECKING:
+    import torch
+
 CIFAR_DIR = "cifar-10-batches-py"
+CIFAR10_TRAIN = 50000  # data_batch_1..5 of the full set, until the folder is looked at
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 5000, 1000  # `--data synthetic`'s split
 CIFAR100_DIR = "cifar-100-python"
 # The data sets a data folder can hold, by their data.dataset name, in the order they are listed.
 KINDS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "folders": "image folders"}
@@ -84,6 +88,26 @@ def check_source(source: str, cfg: DataConfig) -> tuple[str, Path | None]:
     if kind != "folders":
         _check_size(cfg, f"{KINDS[kind]} images")
     return kind, path
+
+
+def estimate_train_size(source: str) -> int | None:
+    """Training images in `source` without reading them: CIFAR batches from their file sizes (3,072
+    pixel bytes and about 18 of pickled label and file name per image), image folders by counting
+    files. None when there is nothing to count. For a worker thread: a folder can be large."""
+    if source == "synthetic":
+        return SYNTHETIC_TRAIN
+    try:
+        root = Path(source).expanduser()
+        folder = next((f for f in (root / CIFAR_DIR, root) if (f / "batches.meta").is_file()), None)
+        if folder is not None:
+            total = sum(p.stat().st_size for p in folder.glob("data_batch_*"))
+            return round(total / 3090 / 100) * 100 or None
+        train = root / "train"
+        if train.is_dir():
+            return sum(1 for cls in train.iterdir() if cls.is_dir() for f in cls.iterdir() if f.is_file()) or None
+    except OSError:
+        return None
+    return None
 
 
 def describe_source(source: str, cfg: DataConfig | None = None) -> str:

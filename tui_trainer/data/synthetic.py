@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from tui_trainer.data import Dataset
+from tui_trainer.data import SYNTHETIC_TEST, SYNTHETIC_TRAIN, Dataset
 
 TAU = 2 * math.pi
 
@@ -34,7 +34,7 @@ COLORS = torch.tensor([[0.9, 0.2, 0.2], [0.2, 0.8, 0.2], [0.2, 0.3, 0.9], [0.9, 
                        [0.5, 0.6, 1.0], [0.95, 0.95, 0.95]])
 
 
-def make_synthetic(n_train: int = 5000, n_test: int = 1000, seed: int = 0, size: int = 32) -> Dataset:
+def make_synthetic(n_train: int = SYNTHETIC_TRAIN, n_test: int = SYNTHETIC_TEST, seed: int = 0, size: int = 32) -> Dataset:
     g = torch.Generator().manual_seed(seed)
     # Each split has its classes balanced, in random order.
     y = torch.cat([torch.randperm(n, generator=g) % len(CLASSES) for n in (n_train, n_test)])

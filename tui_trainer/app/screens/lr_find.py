@@ -2,7 +2,6 @@
 suggestion marked; `a` applies the suggestion, Escape cancels (and stops a sweep under way)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,8 +15,7 @@ from textual.widgets import Button, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from ...config import Config, ConfigError
-from ...log_axis import log_ticks
-from ..widgets.plots import CachedPlot
+from ..widgets.lr_find_plot import LRFindPlot
 
 if TYPE_CHECKING:  # the engine imports torch: only the sweep's thread loads it, not the app's start
     from ...data import Dataset
@@ -46,33 +44,6 @@ class SweepFailed(Message):
 def rounded(value: float) -> float:
     """Three significant digits: what the dialog shows is what it applies."""
     return float(f"{value:.3g}")
-
-
-class LRFindPlot(CachedPlot):
-    """Smoothed loss against log10(lr), with a vertical line at the suggestion."""
-
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
-        super().__init__(id=id)
-        self.result: LRFindResult | None = None
-
-    def show(self, result: LRFindResult) -> None:
-        self.result = result
-        self.changed()
-
-    def draw(self, plt) -> None:  # noqa: ANN001 - plotext's figure
-        r = self.result
-        plt.title("smoothed loss against LR (log)")
-        if r is None or not r.lrs:
-            return
-        # Log x drawn on a linear axis with our own ticks: plotext's log axes fail on a second build.
-        xs = [math.log10(lr) for lr in r.lrs]
-        plt.plot(xs, r.losses, color="cyan", marker="braille")
-        if r.suggested_lr is not None:
-            plt.vline(math.log10(r.suggested_lr), color="red")
-        ticks, labels = log_ticks(xs[0], xs[-1])
-        if ticks:
-            plt.xticks(ticks, labels)
-        plt.xlabel("optimizer.lr")
 
 
 class LRFindModal(ModalScreen[dict | None]):

@@ -29,6 +29,7 @@ from ...workspace.summary import RunSummary, read_summary
 from .modals import ConfirmModal
 
 from ...text import shown
+from ..messages import AttachRequested
 
 REFRESH_S = 1.5
 RECENT = 5  # done items shown, newest first: a short terminal cuts the oldest
@@ -352,9 +353,9 @@ class QueueModal(ModalScreen[None]):
         if not running.run_dir:
             self.notify(f"#{item_id} is starting: its run folder comes in a moment", severity="warning")
             return
-        app = self.app
+        app = self.app  # the dialog is gone after dismiss: the intent goes to the app itself
         self.dismiss(None)
-        app.attach_run(Path(running.run_dir))
+        app.post_message(AttachRequested(Path(running.run_dir)))
 
     def action_close(self) -> None:
         self.dismiss(None)

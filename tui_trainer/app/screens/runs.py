@@ -32,6 +32,7 @@ from ...workspace.listing import CheckpointInfo, Listing, RunRow
 from ...workspace.notes import Notes, NotesError, check_tag
 from ...workspace.columns import COLUMNS, diff_pair
 from ...workspace.filter import FILTER_HELP
+from ..messages import AttachRequested, RunRequested
 from ..widgets.checkpoint_table import CheckpointTable
 from ..widgets.eval_panel import EvalPanel
 from ..widgets.mistakes import MistakesStrip
@@ -595,7 +596,7 @@ class RunsScreen(Screen):
 
         def answered(text: str | None) -> None:
             if text:
-                self.app.start_run(None, row.preset, resume=row.path, epochs=int(text))
+                self.post_message(RunRequested(None, row.preset, resume=row.path, epochs=int(text)))
 
         default = str(max(row.epochs_planned or 0, row.epochs_done + 1))
         self.app.push_screen(AskModal(f"Resume {row.name} from last.pt.\nTotal epochs for the run:", default, check),
@@ -663,4 +664,4 @@ class RunsScreen(Screen):
         if pid == os.getpid() or (session is not None and session.live and session.run_dir == row.path):
             self.app.switch_mode("training")
             return
-        self.app.attach_run(row.path)
+        self.post_message(AttachRequested(row.path))

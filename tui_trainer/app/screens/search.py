@@ -26,6 +26,7 @@ from ...search.lead import (SearchPlaces, StudyView, known_study_files, look, re
                             workers_problem)
 from ...search.storage import StorageError
 from ...search.study_file import StudySpec, load_study
+from ..messages import AttachRequested
 from ..widgets.study_plot import StudyPlot
 from ..widgets.trials_table import TrialsTable
 from .modals import AskModal, ConfirmModal, PickModal
@@ -217,7 +218,7 @@ class SearchScreen(Screen):
         if row is None or not row.run_dir:
             self.notify("This trial has no run folder yet", severity="warning")
             return
-        self.app.attach_run(Path(row.run_dir))
+        self.post_message(AttachRequested(Path(row.run_dir)))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -9,18 +9,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Label, ListItem, ListView, Select, Static
-from textual.worker import get_current_worker
+from textual.widgets import Button, Footer, Header, Label, ListItem, ListView, Static
 
-from ...text import clip, shown
 from ... import presets
 from ...config import Config, ConfigError
+from ...data import CIFAR10_TRAIN, SYNTHETIC_TRAIN
 from ...locations import user_presets
+from ...text import shown
 from ...workspace.queue import Queue, QueueError, config_sets
-from ..messages import AugmentPreview, DataStatus, ParamCount, ProcessChoices
-from ..widgets.config_form import ConfigForm
+from ..messages import RunRequested
 from ..widgets.augment_strip import AugmentStrip
+from ..widgets.config_form import ConfigForm
 from ..widgets.lr_plot import LRSchedulePlot
+from ..widgets.setup_info import SetupInfo
 from .lr_find import LRFindModal
 from .modals import AskModal
 from .queue import QueueModal
@@ -28,9 +29,6 @@ from .search import STUDIES_DIR
 from .study_builder import StudyBuilderModal
 
 SCHEDULE_FIELDS = ("optimizer.lr", "run.epochs", "data.batch_size")
-# Training-split sizes when the data is not loaded yet (the UI never loads it to draw a plot).
-SYNTHETIC_TRAIN = 5000
-CIFAR_TRAIN = 50000  # data_batch_1..5 of the full set, until the folder is looked at
 
 
 class PresetItem(ListItem):
@@ -46,28 +44,7 @@ class PresetItem(ListItem):
         yield Label(shown(self.preset.description()), classes="preset-description", markup=False)
 
 
-def estimate_train_size(source: str) -> int | None:
-    """Training images in `source` without reading them (worker thread): CIFAR batches from their
-    file sizes (3,072 pixel bytes and about 18 of pickled label and file name per image), image
-    folders by counting files. None when there is nothing to count."""
-    if source == "synthetic":
-        return SYNTHETIC_TRAIN
-    try:
-        root = Path(source).expanduser()
-        folder = next((f for f in (root / "cifar-10-batches-py", root) if (f / "batches.meta").is_file()), None)
-        if folder is not None:
-            total = sum(p.stat().st_size for p in folder.glob("data_batch_*"))
-            return round(total / 3090 / 100) * 100 or None
-        train = root / "train"
-        if train.is_dir():
-            return sum(1 for cls in train.iterdir() if cls.is_dir() for f in cls.iterdir() if f.is_file()) or None
-    except OSError:
-        return None
-    return None
-
-
 DEFAULT_PRESET = "cpu-quick"
-PREVIEW_COUNT = 2  # augmented examples beside the LR plot: two leave the plot room at 120 columns
 
 
 def check_preset_name(name: str) -> str | None:
@@ -82,7 +59,6 @@ class SetupScreen(Screen):
     """Preset list left, the grouped form right, the LR plot and what the run needs under them."""
 
     AUTO_FOCUS = "#presets"
-    _auto_processes = 1
 
     BINDINGS = [
         Binding("f5", "start", "Start", priority=True, tooltip="Train these settings (refused while a field is invalid)"),
@@ -107,12 +83,7 @@ class SetupScreen(Screen):
         super().__init__(id="setup")
         self.preset_name = "custom"
         self._refresh_timer = None
-        self._param_key: tuple | None = None
-        self.param_text = "parameters: -"
         self._last_form_focus = None
-        self.train_estimate: int | None = None  # training images, from a look at the data folder
-        self._augment_key: tuple | None = None
-        self._sample = None  # a few hundred training images for the augmentation preview
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -124,23 +95,7 @@ class SetupScreen(Screen):
         with Horizontal(id="setup-bottom"):
             yield LRSchedulePlot(id="lr-plot")
             yield AugmentStrip(id="augment-strip")
-            with Vertical(id="setup-info"):
-                yield Static("parameters: -", id="params")
-                yield Static("data: ...", id="data-status")
-                with Horizontal(id="processes-row"):
-                    yield Static(f"device: {self.app.device}", id="device")
-                    yield Select([("1 process", 1)], value=1, allow_blank=False, compact=True, id="nproc",
-                                 tooltip="Training processes (DDP, through torchrun's launcher). auto: every "
-                                         "GPU when there are several, else 1. Two or more start the run as "
-                                         "background work that the app attaches to and that outlives it")
-                yield Static("", id="form-status")
-                with Horizontal(classes="setup-buttons"):
-                    yield Button("Start (F5)", id="start", variant="success", compact=True)
-                    yield Button("Save as preset (F6)", id="save", compact=True)
-                with Horizontal(classes="setup-buttons"):
-                    yield Button("LR find (F8)", id="lr-find", compact=True)
-                    yield Button("+ Queue (F9)", id="queue-add", compact=True)
-                    yield Button("Queue", id="queue-show", compact=True, tooltip="The run queue (ctrl+u)")
+            yield SetupInfo(self.app.data, self.app.device, id="setup-info")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -149,9 +104,6 @@ class SetupScreen(Screen):
         initial = self.initial_preset()
         if initial is not None:
             self.load_preset(initial)
-        self.query_one("#form-status", Static).update("")
-        self.check_data()
-        self.count_processes()
         self.refresh_derived()
 
     # --- presets -------------------------------------------------------------------------------
@@ -201,10 +153,14 @@ class SetupScreen(Screen):
         if self._refresh_timer is None:  # coalesce a burst of changes (a preset load) into one redraw
             self._refresh_timer = self.set_timer(0.05, self.refresh_derived)
 
+    @property
+    def info(self) -> SetupInfo:
+        return self.query_one(SetupInfo)
+
     def steps_per_epoch(self, cfg: Config) -> int:
-        size = self.app.train_size or self.train_estimate
+        size = self.app.train_size or self.info.train_estimate
         if size is None:
-            size = SYNTHETIC_TRAIN if self.app.data == "synthetic" else CIFAR_TRAIN
+            size = SYNTHETIC_TRAIN if self.app.data == "synthetic" else CIFAR10_TRAIN
         return max(1, size // cfg.data.batch_size)
 
     def refresh_derived(self) -> None:
@@ -217,107 +173,12 @@ class SetupScreen(Screen):
             plot.show(None, 0)
         else:
             plot.show(cfg, self.steps_per_epoch(cfg))
-        status = self.query_one("#form-status", Static)
-        if invalid:
-            status.update(Text(f"{len(invalid)} invalid: {', '.join(invalid)}; Start is refused",
-                               style="bold red"))
-        else:
-            about = "" if self.app.train_size else "~"
-            status.update(Text(f"{cfg.run.epochs} epochs of {about}{self.steps_per_epoch(cfg):,} steps, "
-                               f"batch {cfg.data.batch_size}", style="green"))
+        self.info.show_form(cfg, invalid, self.steps_per_epoch(cfg), bool(self.app.train_size), self.app.num_classes)
         if not any(p.startswith("augment.") or p == "run.seed" for p in invalid):
-            key = (tuple(sorted(vars(cfg.augment).items())), cfg.run.seed)
-            if key != self._augment_key:
-                self._augment_key = key
-                self.preview_augmentation(key, cfg.augment, cfg.run.seed)
-        if not any(p.startswith("model.") for p in invalid):
-            key = (cfg.model.name, tuple(cfg.model.widths), cfg.model.zero_gamma, self.app.num_classes)
-            if key != self._param_key:
-                self._param_key = key
-                self.query_one("#params", Static).update(f"parameters: counting ({cfg.model.name}) ...")
-                self.count_parameters(key)
+            self.query_one(AugmentStrip).preview(cfg.augment, cfg.run.seed, self.app.data, self.app.dataset)
 
-    @work(thread=True, group="augment-preview", exclusive=True, exit_on_error=False)
-    def preview_augmentation(self, key: tuple, aug, seed: int) -> None:  # noqa: ANN001 - AugmentConfig
-        try:
-            from ...data.preview import SAMPLE, preview, sample_images  # torch: off the UI thread
-            if self._sample is None:
-                data = self.app.dataset
-                self._sample = ((data.train_x[:SAMPLE], data.train_y[:SAMPLE], data.classes) if data is not None
-                                else sample_images(self.app.data))
-            images = preview(*self._sample, aug, count=PREVIEW_COUNT, seed=seed)
-        except Exception as e:  # noqa: BLE001 - missing data, a bad setting: said in the strip
-            self.post_message(AugmentPreview(key, [], f"no preview: {clip(str(e), 60)}"))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(AugmentPreview(key, images))
-
-    def on_augment_preview(self, message: AugmentPreview) -> None:
-        if message.key != self._augment_key:
-            return
-        strip = self.query_one(AugmentStrip)
-        if message.error:
-            strip.show_problem(message.error)
-        else:
-            strip.show(message.images)
-
-    @work(thread=True, group="params", exclusive=True, exit_on_error=False)
-    def count_parameters(self, key: tuple) -> None:
-        name, widths, zero_gamma, num_classes = key
-        try:
-            from ...models import build_model, count_parameters  # torch: imported off the UI thread
-            count = count_parameters(build_model(name, num_classes, list(widths) or None, zero_gamma))
-        except Exception as e:  # noqa: BLE001 - any reason the model cannot be built is shown, not raised
-            self.post_message(ParamCount(key, None, f"{type(e).__name__}: {e}"))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(ParamCount(key, count))
-
-    def on_param_count(self, message: ParamCount) -> None:
-        if message.key != self._param_key:
-            return
-        params = self.query_one("#params", Static)
-        if message.error:
-            params.update(Text(f"model cannot be built: {message.error}", style="red"))
-        else:
-            self.param_text = f"parameters: {message.count:,} ({message.key[0]})"
-            params.update(Text.assemble(("parameters: ", "dim"), (f"{message.count:,}", "bold"),
-                                        (f" ({message.key[0]})", "dim")))
-
-    @work(thread=True, group="data-status", exclusive=True, exit_on_error=False)
-    def check_data(self) -> None:
-        try:
-            from ...data import describe_source
-            text = describe_source(self.app.data)
-        except Exception as e:  # noqa: BLE001
-            text = f"cannot check {self.app.data}: {e}"
-        self.post_message(DataStatus(text, estimate_train_size(self.app.data)))
-
-    def on_data_status(self, message: DataStatus) -> None:
-        self.query_one("#data-status", Static).update(Text.assemble(("data: ", "dim"), message.text))
-        if message.train_size and self.train_estimate != message.train_size:
-            self.train_estimate = message.train_size
-            self.refresh_derived()
-
-    @work(thread=True, group="processes", exit_on_error=False)
-    def count_processes(self) -> None:
-        from ...training.distributed import process_range  # torch: imported off the UI thread
-
-        self.post_message(ProcessChoices(*process_range(self.app.device)))
-
-    def on_process_choices(self, message: ProcessChoices) -> None:
-        self._auto_processes = message.auto
-        self.query_one("#device", Static).update(Text.assemble(("device: ", "dim"), message.kind))
-        choices = [(f"auto: {message.auto} process{'es' * (message.auto > 1)}", 0)]
-        choices += [(f"{n} process{'es' * (n > 1)}", n) for n in range(1, message.most + 1)]
-        select = self.query_one("#nproc", Select)
-        select.set_options(choices)
-        select.value = 0
-
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "nproc" and isinstance(event.value, int):
-            self.app.nproc = self._auto_processes if event.value == 0 else event.value
-            event.stop()
+    def on_setup_info_train_size_found(self) -> None:
+        self.refresh_derived()
 
     # --- actions -------------------------------------------------------------------------------
 
@@ -335,7 +196,8 @@ class SetupScreen(Screen):
     def action_start(self) -> None:
         if self.refuse_invalid("Start"):
             return
-        self.app.start_run(self.query_one(ConfigForm).config, self.preset_name)
+        self.post_message(RunRequested(self.query_one(ConfigForm).config, self.preset_name,
+                                       processes=self.info.processes))
 
     def action_save_preset(self) -> None:
         if self.refuse_invalid("Saving"):
