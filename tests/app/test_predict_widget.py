@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 from textual.app import App, ComposeResult
 
-from tui_trainer.app.screens.modals import AskModal, InfoModal
+from tui_trainer.app.dialogs import AskModal, InfoModal
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.prediction import PredictionView, bar
 from tui_trainer.app.widgets.thumbnails import HALF

@@ -13,7 +13,7 @@ import pytest
 from conftest import tiny_config
 from textual.widgets import DataTable
 
-from tui_trainer.app.screens.modals import ConfirmModal
+from tui_trainer.app.dialogs import ConfirmModal
 from tui_trainer.app.screens.queue import QueueModal
 from tui_trainer.config import to_toml
 from tui_trainer.workspace import folder

@@ -36,7 +36,7 @@ from ..training.notify import notify_run_end
 from .messages import AttachRequested, EngineEvent, ProgressEvent, RunRequested
 from .screens.runs import RunsScreen
 from .screens.search import SearchScreen
-from .screens.modals import ConfirmModal
+from .dialogs import ConfirmModal
 from .screens.setup import SetupScreen
 from .screens.training import TrainingScreen
 from .session import RunSession, follow_run, live_started_at

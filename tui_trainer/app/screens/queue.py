@@ -26,7 +26,7 @@ from ...config import ConfigError
 from ...workspace.queue import (LOG_FILE, QUEUE_DIR, Queue, QueueBusy, QueueError, QueueItem, QueueState,
                                request_stop, runner_pid, start_runner)
 from ...workspace.summary import RunSummary, read_summary
-from .modals import ConfirmModal
+from ..dialogs import ConfirmModal
 
 from ...text import shown
 from ..messages import AttachRequested

@@ -39,7 +39,7 @@ from ..widgets.mistakes import MistakesStrip
 from ..widgets.overlay_plot import METRICS, OverlayPlot, RunCurve
 from ..widgets.prediction import PredictionView
 from ..widgets.runs_table import RunsTable
-from .modals import AskModal, ConfirmModal, InfoModal, NotesModal, PickModal
+from ..dialogs import AskModal, ConfirmModal, InfoModal, NotesModal, PickModal
 
 WORST = 12  # mistakes shown as thumbnails
 PREDICT_TOP = 5  # classes shown for a predicted file

@@ -29,7 +29,7 @@ from ...search.study_file import StudySpec, load_study
 from ..messages import AttachRequested
 from ..widgets.study_plot import StudyPlot
 from ..widgets.trials_table import TrialsTable
-from .modals import AskModal, ConfirmModal, PickModal
+from ..dialogs import AskModal, ConfirmModal, PickModal
 
 REFRESH_S = 2.0
 STUDIES_DIR = Path("studies")  # where users keep their study files (beside the examples)

@@ -23,7 +23,7 @@ from ..widgets.config_form import ConfigForm
 from ..widgets.lr_plot import LRSchedulePlot
 from ..widgets.setup_info import SetupInfo
 from .lr_find import LRFindModal
-from .modals import AskModal
+from ..dialogs import AskModal
 from .queue import QueueModal
 from .search import STUDIES_DIR
 from .study_builder import StudyBuilderModal

@@ -14,7 +14,7 @@ from textual.widgets import Input, Label, Select, TextArea
 
 from ...config import Config, ConfigError
 from ...search.study_file import OBJECTIVES, PRUNERS, SAMPLERS, save_study
-from .modals import FormModal
+from ..dialogs import FormModal
 
 HELP = ("One searched field a line:  KEY = LOW .. HIGH [log] [step S]   or   KEY = A | B | C\n"
         "(any key of the form, e.g. optimizer.momentum = 0.8 .. 0.95, model.widths = [32,64,64] | [48,96,96])")

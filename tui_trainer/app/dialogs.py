@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from ...text import shown
+from ..text import shown
 
 
 class ConfirmModal(ModalScreen[bool]):
