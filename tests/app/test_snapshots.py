@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from tui_trainer import locations
-from tui_trainer.app.screens.runs import EvalDone, RunsScreen
+from tui_trainer.app.screens.runs import RunsScreen
+from tui_trainer.app.widgets.checkpoint_pane import EvalDone
 from tui_trainer.app.widgets.overlay_plot import OverlayPlot
 from tui_trainer.config import Config
 from tui_trainer.training.evaluate import EvalResult, Mistake
@@ -115,7 +116,7 @@ def test_runs_screen(snap_compare, fixed_presets):
         await pilot.press("space", "down", "down", "space", "down", "space", "up", "up", "up")
         await wait_for(pilot, lambda: len(screen.query_one(OverlayPlot).drawn_series()) == 3, 30)
         await wait_for(pilot, lambda: screen.current.name == newest.name and screen.checkpoint_infos, 30)
-        screen.post_message(EvalDone(Path("runs", newest.name, "checkpoints", "best.pt"), result,
+        screen.checkpoints.post_message(EvalDone(Path("runs", newest.name, "checkpoints", "best.pt"), result,
                                      [images[m.index] for m in worst]))
         await pilot.pause(0.3)
         app.clear_notifications()

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
 from ..text import shown
+from ..workspace.notes import NotesError, check_tag
 
 
 class ConfirmModal(ModalScreen[bool]):
@@ -106,14 +107,14 @@ class AskModal(FormModal):
 
 
 class NotesModal(FormModal):
-    """A run's note (several lines) and tags (comma-separated), checked by `check_tags`; ctrl+s
-    saves (Enter in the note is a new line)."""
+    """A run's note (several lines) and tags (comma-separated, each checked as `tag` checks it);
+    ctrl+s saves (Enter in the note is a new line)."""
 
     BINDINGS = [*FormModal.BINDINGS, Binding("ctrl+s", "submit", "Save", priority=True)]
 
-    def __init__(self, run: str, note: str, tags: list[str], check_tags: Callable[[list[str]], str | None]) -> None:
+    def __init__(self, run: str, note: str, tags: list[str]) -> None:
         super().__init__(classes="modal")
-        self.run, self.note, self.tags, self.check_tags = run, note, tags, check_tags
+        self.run, self.note, self.tags = run, note, tags
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -129,7 +130,12 @@ class NotesModal(FormModal):
 
     def answer(self) -> tuple[tuple[str, list[str]], str | None]:
         tags = [t.strip() for t in self.query_one("#tags", Input).value.split(",") if t.strip()]
-        return (self.query_one("#note", TextArea).text, tags), self.check_tags(tags)
+        try:
+            for tag in tags:
+                check_tag(tag)
+        except NotesError as e:
+            return (self.query_one("#note", TextArea).text, tags), str(e)
+        return (self.query_one("#note", TextArea).text, tags), None
 
 
 class InfoModal(ModalScreen[None]):

@@ -1,8 +1,8 @@
 """The runs table: a filter box over a table of runs that sorts, groups, selects and shows, beside
 the summary columns, one column per setting that differs among the runs listed.
 
-It owns no file work: the screen hands it rows from a worker (`show_rows`) and hears back
-through its messages which run is highlighted and which are selected.
+It owns the listing of its runs folder, read in a worker (`refresh_listing`), and says through
+its messages what was listed, which run is highlighted and which are selected.
 """
 from __future__ import annotations
 
@@ -11,21 +11,48 @@ from pathlib import Path
 
 from rich.cells import cell_len
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
+from textual.worker import Worker, get_current_worker
 
-from ...text import clip, shown as visible
-from ...workspace.listing import RunRow
+from ...text import clip, human_size, shown as visible
+from ...workspace import folder
+from ...workspace.listing import Listing, RunRow
+from ...workspace.notes import Notes, write_notes
 from ...workspace.columns import COLUMNS, SUMMARY_COLUMNS, config_keys, diff_keys, format_value, sort_records
 from ...workspace.filter import Filter, FilterError, parse
+from ..dialogs import ConfirmModal
 from .virtual_table import Cell, TableColumn, VirtualTable
 
 STATE_STYLES = {"live": "bold green", "finished": "green", "stopped": "yellow", "stopped early": "green",
                 "pruned": "dim", "failed": "red", "unreadable": "red"}
 SELECT_MARK = "●"
+
+
+@dataclass
+class RunsRead(Message):
+    rows: list[RunRow]
+
+
+@dataclass
+class NotesSaved(Message):
+    run_dir: Path
+    error: str | None
+
+
+@dataclass
+class DeleteSized(Message):
+    paths: list[Path]
+    size: int
+
+
+@dataclass
+class RunsDeleted(Message):
+    deleted: list[Path]
+    failed: list[str]  # one line each: the folder and why
 
 
 class RunsTable(Vertical):
@@ -39,6 +66,12 @@ class RunsTable(Vertical):
     """
 
     @dataclass
+    class Listed(Message):
+        """The runs folder was listed: `changed` when any row is new (the same objects otherwise)."""
+        rows: list[RunRow]
+        changed: bool
+
+    @dataclass
     class Highlighted(Message):
         row: RunRow | None
 
@@ -46,8 +79,11 @@ class RunsTable(Vertical):
     class SelectionChanged(Message):
         rows: list[RunRow]
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, root: Path, *, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
+        self.listing = Listing(root)
+        self._listing: Worker | None = None
+        self._listed: tuple | None = None
         self.rows: list[RunRow] = []
         self.shown_rows: list[RunRow] = []  # after the filter, in table order
         self.filter: Filter = parse("")
@@ -75,6 +111,28 @@ class RunsTable(Vertical):
         return self.query_one("#runs", VirtualTable)
 
     # --- what the screen calls ---------------------------------------------------------------
+
+    def refresh_listing(self) -> None:
+        # One listing at a time: a new mode's screen hears of its mount and two resumes at once,
+        # and two cold listings of a thousand folders would share the GIL with the first frame.
+        if self._listing is None or self._listing.is_finished:
+            self._listing = self.list_runs()
+
+    @work(thread=True, group="runs-list", exclusive=True, exit_on_error=False)
+    def list_runs(self) -> None:
+        rows = self.listing.rows()
+        if not get_current_worker().is_cancelled:
+            self.post_message(RunsRead(rows))
+
+    def on_runs_read(self, message: RunsRead) -> None:
+        message.stop()
+        # The listing hands back the same row objects for folders that did not change.
+        listed = tuple(id(r) for r in message.rows)
+        changed = listed != self._listed
+        if changed:
+            self._listed = listed
+            self.show_rows(message.rows)
+        self.post_message(self.Listed(message.rows, changed))
 
     def show_rows(self, rows: list[RunRow]) -> None:
         self.rows = rows
@@ -224,6 +282,76 @@ class RunsTable(Vertical):
     def on_virtual_table_row_highlighted(self, event: VirtualTable.RowHighlighted) -> None:
         event.stop()
         self.post_message(self.Highlighted(self.highlighted()))
+
+
+    # --- deleting runs ----------------------------------------------------------------------
+
+    def delete(self, chosen: list[RunRow]) -> None:
+        """Delete these runs' folders after a confirmation that says what it frees; refused while
+        one trains."""
+        if not chosen:
+            return
+        live = [r.name for r in chosen if folder.live_pid(r.path) is not None]
+        if live:
+            self.notify(f"{', '.join(live)} {'is' if len(live) == 1 else 'are'} training now; stop "
+                        f"{'it' if len(live) == 1 else 'them'} before deleting", title="Not deleted",
+                        severity="warning")
+            return
+        self.size_for_delete([r.path for r in chosen])
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def size_for_delete(self, paths: list[Path]) -> None:
+        self.post_message(DeleteSized(paths, sum(folder.folder_size(p) for p in paths)))
+
+    def on_delete_sized(self, message: DeleteSized) -> None:
+        paths = message.paths
+        what = f"run {paths[0].name}" if len(paths) == 1 else f"{len(paths)} runs:\n" + "\n".join(
+            f"  {p.name}" for p in paths[:8]) + ("\n  ..." if len(paths) > 8 else "")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete_runs(paths)
+
+        self.app.push_screen(ConfirmModal(f"Delete {what}?\n\nThis removes {'it' if len(paths) == 1 else 'them'} "
+                                          f"with {'its' if len(paths) == 1 else 'their'} checkpoints "
+                                          f"({human_size(message.size)}). It cannot be undone.", yes="Delete"),
+                             answered)
+
+    @work(thread=True, group="delete", exit_on_error=False)
+    def delete_runs(self, paths: list[Path]) -> None:
+        deleted, failed = [], []
+        for path in paths:
+            try:
+                folder.delete_run(path)
+                deleted.append(path)
+            except OSError as e:
+                failed.append(f"{path.name}: {e.strerror or e}")
+        self.post_message(RunsDeleted(deleted, failed))
+
+    def on_runs_deleted(self, message: RunsDeleted) -> None:
+        if message.failed:
+            done = f" ({len(message.deleted)} deleted)" if message.deleted else ""
+            self.notify("; ".join(message.failed) + done, title="Not deleted", severity="error")
+        elif message.deleted:
+            names = message.deleted[0].name if len(message.deleted) == 1 else f"{len(message.deleted)} runs"
+            self.notify(f"Deleted {names}")
+        self.refresh_listing()
+
+    # --- a run's note and tags -----------------------------------------------------------------
+
+    @work(thread=True, group="notes", exit_on_error=False)
+    def save_notes(self, run_dir: Path, notes: Notes) -> None:
+        try:
+            write_notes(run_dir, notes)
+            error = None
+        except OSError as e:
+            error = f"{run_dir.name}: {e.strerror or e}"
+        self.post_message(NotesSaved(run_dir, error))
+
+    def on_notes_saved(self, message: NotesSaved) -> None:
+        if message.error:
+            self.notify(message.error, title="Note not saved", severity="error")
+        self.refresh_listing()
 
 
 def _width(cell: Cell) -> int:
