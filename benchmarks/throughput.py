@@ -26,9 +26,9 @@ from torchvision import transforms
 
 from tui_trainer import presets
 from tui_trainer.data import Dataset, load_dataset
+from tui_trainer.events import EpochEnded
 from tui_trainer.models import build_model
 from tui_trainer.models.elu import ELU
-from tui_trainer.events import EpochEnded
 from tui_trainer.training.trainer import Trainer
 
 

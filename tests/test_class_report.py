@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tui_trainer.training.class_report import (ClassScores, ConfusedPair, class_scores, macro_f1,
-                                               most_confused)
+from tui_trainer.training.class_report import ClassScores, ConfusedPair, class_scores, macro_f1, most_confused
 
 CLASSES = ["a", "b", "c"]
 # Rows: true class; columns: predicted. Column sums (predicted counts): 6, 10, 6.

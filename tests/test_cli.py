@@ -4,8 +4,9 @@ import subprocess
 
 import pytest
 
-from conftest import CLI, cli_env, one_line_error, run_cli, tiny_config
 from tui_trainer.config import to_toml
+
+from conftest import CLI, cli_env, one_line_error, run_cli, tiny_config
 
 
 @pytest.mark.parametrize("args,needle", [

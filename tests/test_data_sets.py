@@ -10,15 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_config
 from tui_trainer.config import Config, DataConfig
 from tui_trainer.data import DataError, Dataset, describe_source, folders, load_dataset
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.data.writers import write_cifar100, write_cifar_batches, write_image_folders
-from tui_trainer.workspace import folder
-from tui_trainer.training.evaluate import evaluate_checkpoint
 from tui_trainer.events import RunFinished
+from tui_trainer.training.evaluate import evaluate_checkpoint
 from tui_trainer.training.trainer import Trainer
+from tui_trainer.workspace import folder
+
+from conftest import tiny_config
 
 FINE = [f"fine{i:02d}" for i in range(20)]
 COARSE = ["aquatic", "flowers", "insects", "trees"]

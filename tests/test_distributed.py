@@ -16,13 +16,14 @@ import psutil
 import pytest
 import torch
 
-from conftest import CLI, ROOT, cli_env, tiny_config
 from tui_trainer.cli import main
 from tui_trainer.config import to_toml
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.data.writers import write_cifar_batches
-from tui_trainer.workspace import folder
 from tui_trainer.training.evaluate import evaluate_checkpoint
+from tui_trainer.workspace import folder
+
+from conftest import CLI, ROOT, cli_env, tiny_config
 
 EPOCHS = 2
 # Metrics of a resumed 2-process run against the uninterrupted one. The ranks' sums are reduced in

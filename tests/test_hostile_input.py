@@ -13,21 +13,22 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import CLI, cli_env, one_line_error, run_cli, tiny_config
 from tui_trainer import presets
 from tui_trainer.cli import main
 from tui_trainer.config import Config, load_toml, to_toml
 from tui_trainer.data.synthetic import make_synthetic
+from tui_trainer.events import RunFinished
 from tui_trainer.search.study_file import study_toml
 from tui_trainer.text import clip, shown
 from tui_trainer.training import checkpoints
-from tui_trainer.workspace import queue as q
-from tui_trainer.events import RunFinished
-from tui_trainer.workspace.fixtures import write_run_folder
-from tui_trainer.workspace.notes import Notes, NotesError, check_tag, edit_tags
 from tui_trainer.training.queue_runner import run_queue
 from tui_trainer.training.trainer import Trainer
+from tui_trainer.workspace import queue as q
 from tui_trainer.workspace.filter import FilterError, parse
+from tui_trainer.workspace.fixtures import write_run_folder
+from tui_trainer.workspace.notes import Notes, NotesError, check_tag, edit_tags
+
+from conftest import CLI, cli_env, one_line_error, run_cli, tiny_config
 
 ESC = "\x1b]0;pwned\x07\x1b[2J"  # retitles the terminal's window, then clears the screen
 HOSTILE = [ESC, 'quote " and backslash \\ and\nnewline\rreturn', "del \x7f nel \x85 rlo \u202e bom \ufeff",

@@ -9,12 +9,13 @@ import sys
 
 import pytest
 
-from conftest import CLI, cli_env, tiny_config
 from tui_trainer.config import Config
 from tui_trainer.workspace import folder
 from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.workspace.listing import Listing, list_rows
 from tui_trainer.workspace.notes import Notes
+
+from conftest import CLI, cli_env, tiny_config
 
 
 def config(**settings) -> Config:

@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import tiny_config
 from tui_trainer.data import DataError
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.training import lr_find
-from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.training.lr_find import RULE, find_lr, steepest_descent, sweep_factors
+from tui_trainer.workspace.fixtures import write_run_folder
+
+from conftest import tiny_config
 
 torch.set_num_threads(2)
 
@@ -140,8 +141,9 @@ def test_the_command_line_plots_the_sweep_and_prints_the_set_to_use(home, tmp_pa
     import json
     import subprocess
 
-    from conftest import CLI, cli_env
     from tui_trainer.config import to_toml
+
+    from conftest import CLI, cli_env
 
     preset = tmp_path / "tiny.toml"
     preset.write_text(to_toml(small_config()))

@@ -12,15 +12,16 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import tiny_config
 from tui_trainer.cli import main
 from tui_trainer.data.pipeline import normalize
 from tui_trainer.data.synthetic import make_synthetic
-from tui_trainer.training import checkpoints, export
 from tui_trainer.events import RunFailed, RunFinished
+from tui_trainer.training import checkpoints, export
 from tui_trainer.training.evaluate import tta_logits
 from tui_trainer.training.predict import find_images, predict_images, read_image
 from tui_trainer.training.trainer import Trainer
+
+from conftest import tiny_config
 
 HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
 N32, N64 = 40, 10  # test images saved at 32x32, and upscaled to 64x64

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CLI, cli_env, tiny_config
 from tui_trainer.cli import main
 from tui_trainer.config import to_toml
-from tui_trainer.workspace import folder
 from tui_trainer.presets import resolve
+from tui_trainer.workspace import folder
 from tui_trainer.workspace.queue import INTERRUPTED, Queue, config_sets, runner_pid
+
+from conftest import CLI, cli_env, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import CLI, cli_env, tiny_config
 from tui_trainer.config import to_toml
 from tui_trainer.data import load_dataset
 from tui_trainer.data.writers import write_cifar_batches
-from tui_trainer.training import checkpoints
-from tui_trainer.workspace import folder
 from tui_trainer.events import RunFailed
+from tui_trainer.training import checkpoints
 from tui_trainer.training.trainer import Trainer
+from tui_trainer.workspace import folder
+
+from conftest import CLI, cli_env, tiny_config
 
 
 @pytest.fixture(scope="module")

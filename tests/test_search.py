@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from conftest import CLI, cli_env, tiny_config
 from tui_trainer.cli import main
 from tui_trainer.config import ConfigError, to_toml
 from tui_trainer.search.lead import SearchPlaces, find_study, open_study
@@ -17,6 +16,8 @@ from tui_trainer.search.trials import report
 from tui_trainer.search.worker import Worker
 from tui_trainer.workspace import folder
 from tui_trainer.workspace.summary import read_summary
+
+from conftest import CLI, cli_env, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,26 @@ import math
 
 import pytest
 
-from conftest import tiny_config
+from tui_trainer.control import RunControl
 from tui_trainer.data import load_dataset
 from tui_trainer.data.synthetic import make_synthetic
+from tui_trainer.events import (
+    BatchProgress,
+    CheckpointSaved,
+    EpochEnded,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    SystemSample,
+)
 from tui_trainer.training import checkpoints
-from tui_trainer.workspace import folder
-from tui_trainer.control import RunControl
 from tui_trainer.training.device import cpu_has_fast_bf16
 from tui_trainer.training.evaluate import evaluate_checkpoint
-from tui_trainer.events import (BatchProgress, CheckpointSaved, EpochEnded, RunFailed, RunFinished,
-                                         RunStarted, SystemSample)
-from tui_trainer.workspace.listing import read_row
 from tui_trainer.training.trainer import Trainer
+from tui_trainer.workspace import folder
+from tui_trainer.workspace.listing import read_row
+
+from conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +196,7 @@ def test_the_listed_best_is_what_best_pt_holds(tmp_path):
 
 
 def test_early_stopping_ends_the_run_as_a_normal_finish(tmp_path, synthetic):
-    from tui_trainer.cli.train_output import finish_lines, Reporter
+    from tui_trainer.cli.train_output import Reporter, finish_lines
     from tui_trainer.workspace.summary import read_summary
 
     # A gain of half the accuracy scale never comes: the run stops once patience runs out.

@@ -5,10 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from tui_trainer.workspace.columns import (SUMMARY_COLUMNS, clock, config_keys, count, diff_keys, diff_pair,
-                                           format_value, sort_records)
-from tui_trainer.workspace.tables import metrics_csv, summary_keys, to_csv, to_json_rows
+from tui_trainer.workspace.columns import (
+    SUMMARY_COLUMNS,
+    clock,
+    config_keys,
+    count,
+    diff_keys,
+    diff_pair,
+    format_value,
+    sort_records,
+)
 from tui_trainer.workspace.filter import FILTER_HELP, FilterError, parse
+from tui_trainer.workspace.tables import metrics_csv, summary_keys, to_csv, to_json_rows
 
 
 def run(name: str, **values) -> dict:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from .config import Config, ConfigError, fit_epochs, load_toml, to_toml
 from . import locations
 from .atomic import atomic_write
+from .config import Config, ConfigError, fit_epochs, load_toml, to_toml
 
 
 @dataclass(frozen=True)

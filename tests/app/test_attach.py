@@ -10,9 +10,9 @@ import time
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.epoch_table import EpochTable
 from tui_trainer.config import Config, to_toml
-from tui_trainer.workspace import folder
 from tui_trainer.control import CONTROL_FILE
 from tui_trainer.events import BatchProgress, EpochEnded, RunFinished, RunStarted
+from tui_trainer.workspace import folder
 
 from .conftest import make_app, run, wait_for
 

@@ -10,8 +10,8 @@ import pytest
 
 from tui_trainer.app.app import TrainerApp, work_going_on
 from tui_trainer.app.widgets.setup_info import SetupInfo
-from tui_trainer.workspace import folder
 from tui_trainer.control import send_command
+from tui_trainer.workspace import folder
 from tui_trainer.workspace.summary import read_summary
 
 from .conftest import TINY_PRESET, run, select_preset, wait_for

@@ -14,8 +14,8 @@ from tui_trainer.config import Config
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.models import build_model
 from tui_trainer.training import checkpoints
-from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.training.predict import predict_images
+from tui_trainer.workspace.fixtures import write_run_folder
 
 from .conftest import make_app, run, wait_for
 

@@ -10,18 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import tiny_config
 from textual.widgets import DataTable
 
 from tui_trainer.app.dialogs import ConfirmModal
 from tui_trainer.app.screens.queue import QueueModal
 from tui_trainer.config import to_toml
-from tui_trainer.workspace import folder
 from tui_trainer.control import CONTROL_FILE
+from tui_trainer.workspace import folder
 from tui_trainer.workspace.queue import QUEUE_DIR, QUEUE_FILE, Queue, QueueItem, Running, runner_pid
 from tui_trainer.workspace.summary import RunSummary, read_summary, write_summary
 
 from .conftest import make_app, run, wait_for
+from conftest import tiny_config
 
 SMALL = ["model.widths=4,8,8"]  # with the preset's one epoch and 256 images: well under a second
 

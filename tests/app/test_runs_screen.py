@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 
-from conftest import CLI, cli_env
 from rich.console import Console
 from textual.widgets import OptionList, TextArea
 
@@ -19,6 +18,8 @@ from tui_trainer.config import Config, to_toml
 from tui_trainer.workspace import folder
 
 from .conftest import SIX, make_app, run, six_runs, wait_for
+from conftest import CLI, cli_env
+
 
 async def open_runs(pilot, count):
     await pilot.press("f3")

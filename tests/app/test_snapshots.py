@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from tui_trainer import locations
+from tui_trainer.app.app import TrainerApp
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.checkpoint_pane import EvalDone
 from tui_trainer.app.widgets.overlay_plot import OverlayPlot
 from tui_trainer.config import Config
-from tui_trainer.training.evaluate import EvalResult, Mistake
 from tui_trainer.events import BatchProgress, CheckpointSaved, EpochEnded, RunStarted
-
-from tui_trainer.app.app import TrainerApp
+from tui_trainer.training.evaluate import EvalResult, Mistake
 from tui_trainer.training.schedules import lr_at
 
 from .conftest import SIX, TINY_PRESET, six_runs, wait_for

@@ -10,8 +10,8 @@ from tui_trainer.app.widgets.confusion import abbreviations
 from tui_trainer.app.widgets.lr_plot import schedule_points
 from tui_trainer.app.widgets.thumbnails import HALF, downscale, half_block
 from tui_trainer.config import Config
-from tui_trainer.log_axis import log_ticks
 from tui_trainer.events import BatchProgress, EpochEnded
+from tui_trainer.log_axis import log_ticks
 from tui_trainer.training.schedules import lr_curve
 
 

@@ -26,17 +26,17 @@ from textual.signal import Signal
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..config import Config, DataConfig
-from ..locations import canonical_data
-from ..workspace.folder import run_data
 from ..control import RunControl
+from ..events import Event, RunFailed, RunFinished
+from ..locations import canonical_data
 from ..settings import load_settings
 from ..text import shown
-from ..events import Event, RunFailed, RunFinished
 from ..training.notify import notify_run_end
+from ..workspace.folder import run_data
+from .dialogs import ConfirmModal
 from .messages import AttachRequested, EngineEvent, ProgressEvent, RunRequested
 from .screens.runs import RunsScreen
 from .screens.search import SearchScreen
-from .dialogs import ConfirmModal
 from .screens.setup import SetupScreen
 from .screens.training import TrainingScreen
 from .session import RunSession, follow_run, live_started_at
@@ -460,10 +460,9 @@ def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = No
 
 def work_going_on(runs: Path, started_runs: list[Path] = ()) -> list[str]:
     """What goes on in the background after the app closes, and how to come back to it."""
-    from ..workspace.queue import runner_pid
-    from ..workspace.folder import live_pid
-
     from ..search.lead import STUDY_FILE
+    from ..workspace.folder import live_pid
+    from ..workspace.queue import runner_pid
 
     lines = [f"tui-trainer: run {run_dir.name} goes on in the background (pid {pid}); follow it with "
              f"`tui-trainer` then F3 and a, or stop it with `tui-trainer stop {run_dir}`"

@@ -8,19 +8,29 @@ training screen mounted late, or re-entered, replays the whole history.
 from __future__ import annotations
 
 import itertools
-from collections import deque
 import json
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Callable
 
 from textual.message import Message
 
-from ..workspace import folder
 from ..control import RunControl, send_command
-from ..events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
-                               RunPaused, RunStarted, SystemSample)
+from ..events import (
+    BatchProgress,
+    CheckpointSaved,
+    DataProgress,
+    EpochEnded,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunStarted,
+    SystemSample,
+)
+from ..workspace import folder
 from .messages import ProgressEvent, engine_message
 
 # The trainer already throttles batch events to 4 a second; this guards the UI against any

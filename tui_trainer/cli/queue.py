@@ -16,8 +16,7 @@ from pathlib import Path
 
 from ..text import shown
 from ..workspace import queue as q
-from .common import (EXIT_FAILED, EXIT_STOPPED, UsageError, announce_end, data_options, runs_option,
-                     stop_on_signals)
+from .common import EXIT_FAILED, EXIT_STOPPED, UsageError, announce_end, data_options, runs_option, stop_on_signals
 
 RECENT = 5  # done items `queue list` shows; --json gives them all
 

@@ -55,9 +55,9 @@ def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from ..workspace.listing import list_rows
     from ..workspace import tables
     from ..workspace.filter import FilterError, parse
+    from ..workspace.listing import list_rows
 
     rows = list_rows(args.runs)
     records = [r.record() for r in rows]

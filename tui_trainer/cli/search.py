@@ -93,8 +93,8 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
 
 def _work(args: argparse.Namespace, places) -> int:  # noqa: ANN001
     """A worker process: what a lead starts, N of them; it prints a line per trial event to its log."""
-    from ..data import DataError
     from ..control import RunControl
+    from ..data import DataError
     from ..search.worker import Worker
 
     if args.threads:

@@ -12,8 +12,7 @@ from .. import presets
 from ..config import Config, check_field
 from ..text import shown
 from ..workspace import folder
-from .common import (EXIT_FAILED, UsageError, announce_end, data_folder, data_options, runs_option,
-                     stop_on_signals)
+from .common import EXIT_FAILED, UsageError, announce_end, data_folder, data_options, runs_option, stop_on_signals
 
 
 def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
@@ -54,13 +53,13 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, name = resolve_config(args)
-    from . import launch
-    from ..training import distributed
     from ..control import RunControl
-    from ..training.device import resolve
     from ..events import RunFailed
+    from ..training import distributed
+    from ..training.device import resolve
     from ..training.preflight import check_new_run
     from ..training.trainer import Trainer
+    from . import launch
     from .train_output import make_reporter
 
     try:
@@ -119,9 +118,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped
     """Rank 0 of a --nproc run tells the launcher its run folder, and leaves a lost peer to the
     launcher's line, which can name the rank that died."""
-    from .launch import RUN_NOTE_ENV
-    from ..training.distributed import LOST_CONTACT
     from ..events import RunFailed, RunStarted
+    from ..training.distributed import LOST_CONTACT
+    from .launch import RUN_NOTE_ENV
 
     note = os.environ.get(RUN_NOTE_ENV)
     if not note:

@@ -7,8 +7,7 @@ import sys
 
 from rich.markup import escape
 
-from ..events import (BatchProgress, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
-                              RunPaused, RunStarted)
+from ..events import BatchProgress, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunPaused, RunStarted
 from ..text import shown
 
 

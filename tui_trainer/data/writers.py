@@ -9,8 +9,7 @@ import numpy as np
 from PIL import Image
 
 from tui_trainer.data import CIFAR100_DIR, CIFAR_DIR, Dataset
-from tui_trainer.data.cifar import (CIFAR100_META, CIFAR100_TEST, CIFAR100_TRAIN, META_FILE, TEST_FILE,
-                                    TRAIN_FILES)
+from tui_trainer.data.cifar import CIFAR100_META, CIFAR100_TEST, CIFAR100_TRAIN, META_FILE, TEST_FILE, TRAIN_FILES
 
 
 def write_cifar_batches(root: Path, dataset: Dataset) -> Path:

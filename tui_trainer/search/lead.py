@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..control import send_command
 from ..workspace import folder
 from ..workspace.columns import format_value
-from ..control import send_command
 from . import storage as storages
 from .study_file import StudySpec
 from .trials import StudyReport, TrialRow, report

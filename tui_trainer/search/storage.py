@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+
 from ..text import clip
 
 JOURNAL = "journal.log"

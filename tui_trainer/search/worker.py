@@ -152,8 +152,8 @@ class Worker:
     def train_trial(self, study, trial) -> None:  # noqa: ANN001
         from optuna.trial import TrialState
 
-        from ..data import DataError
         from ..control import ChildControl
+        from ..data import DataError
         from ..training.trainer import Trainer
 
         spec = self.spec
@@ -216,8 +216,8 @@ class Worker:
 
     def _dataset(self, cfg):  # noqa: ANN001, ANN202
         """Data loaded once per worker, for every trial with the same data settings."""
-        from ..data import load_dataset
         from .. import locations
+        from ..data import load_dataset
 
         key = (cfg.data.dataset, cfg.data.cifar100_labels, cfg.data.image_size)
         if key not in self._datasets:

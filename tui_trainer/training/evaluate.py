@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import data_settings
-from ..data import Dataset, DataError, load_dataset
+from ..data import DataError, Dataset, load_dataset
 from ..data.pipeline import normalize
 from . import checkpoints, device
 from .checkpoints import model_from_checkpoint

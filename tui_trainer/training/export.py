@@ -19,9 +19,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..text import clip
 from . import checkpoints
 from .predict import image_size_of
-from ..text import clip
 
 FORMATS = ("onnx", "safetensors", "pt2")
 SUFFIX = {"onnx": ".onnx", "safetensors": ".safetensors", "pt2": ".pt2"}

@@ -24,8 +24,8 @@ from ..config import Config, field_info
 from ..data import Dataset, load_dataset
 from ..data.pipeline import TrainBatches, mixed_loss
 from . import device
-from .optim import set_lr
 from .build import build_training
+from .optim import set_lr
 
 # Three decades below the configured LR to one above: the configured LR sits inside the sweep, so
 # the curve shows both whether it could be higher and where it breaks.

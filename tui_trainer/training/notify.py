@@ -7,8 +7,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from ..workspace.summary import read_summary
 from ..text import clip
+from ..workspace.summary import read_summary
 
 TIMEOUT_S = 30.0
 

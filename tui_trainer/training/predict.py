@@ -16,9 +16,9 @@ import torch
 
 from ..data.folders import FORMATS, SUFFIXES
 from ..data.pipeline import normalize
+from ..text import clip
 from . import checkpoints, device
 from .evaluate import tta_logits
-from ..text import clip
 
 BATCH = 256  # images read and predicted at a time: a folder of any size stays within memory
 

@@ -15,29 +15,39 @@ from typing import Callable, TypeVar
 
 import torch
 
+from .. import locations
 from ..atomic import DiskFull
 from ..config import Config, ConfigError
-from .. import locations
-from ..data import Dataset, DataError, load_dataset
-from ..data.pipeline import TrainBatches, mixed_loss, stream_seed
-from ..models import count_parameters
-from . import checkpoints, device, system
-from ..workspace import folder
-from .checkpoints import CheckpointError
 from ..control import CONTROL_FILE, RunControl
+from ..data import DataError, Dataset, load_dataset
+from ..data.pipeline import TrainBatches, mixed_loss, stream_seed
+from ..events import (
+    BatchProgress,
+    CheckpointSaved,
+    DataProgress,
+    EpochEnded,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunStarted,
+    Sink,
+)
+from ..models import count_parameters
+from ..workspace import folder
+from ..workspace.listing import flatten
+from ..workspace.notes import edit_tags
+from ..workspace.summary import RunSummary, read_summary, write_summary
+from . import checkpoints, device, system
+from .build import build_training
+from .checkpoints import CheckpointError
 from .distributed import LOST_CONTACT, Solo, lost_contact
 from .ema import WeightEMA
 from .evaluate import EvalResult, evaluate_model
-from ..events import (BatchProgress, CheckpointSaved, DataProgress, EpochEnded, Event, RunFailed, RunFinished,
-                     RunPaused, RunStarted, Sink)
-from .build import build_training
 from .optim import set_lr
 from .preflight import check_new_run
 from .schedules import lr_at
 from .stopping import PRUNED, StopRule, Verdict, early_stopping
-from ..workspace.listing import flatten
-from ..workspace.notes import edit_tags
-from ..workspace.summary import RunSummary, read_summary, write_summary
 
 RANK_STREAM = 5  # the random stream a rank's dropout is seeded from (pipeline's streams are 1-4)
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood

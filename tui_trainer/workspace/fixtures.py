@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from ..config import Config
-from . import folder
 from ..events import EpochEnded, RunFinished, RunStarted, to_record
+from . import folder
 from .listing import flatten
 from .notes import Notes, write_notes
 from .summary import RunSummary, write_summary

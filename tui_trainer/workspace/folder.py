@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ..config import Config, ConfigError, DataConfig, load_toml, to_toml
 from ..atomic import FULL, DiskFull, atomic_write
+from ..config import Config, ConfigError, DataConfig, load_toml, to_toml
 from ..events import EpochEnded, Event, from_record, to_record
 from .summary import SUMMARY, read_summary
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import all_paths
-from . import folder
 from ..events import RunFailed, RunFinished, RunStarted
+from ..text import clip
+from . import folder
 from .notes import NOTES, read_notes
 from .summary import SUMMARY, RunSummary, read_summary
-from ..text import clip
 
 # The files whose changes make a row stale; checkpoints/ for the checkpoint list.
 KNOWN_KEYS = frozenset(all_paths())

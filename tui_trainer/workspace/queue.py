@@ -23,12 +23,12 @@ from typing import Any, Iterable, Iterator
 from .. import locations, presets
 from ..atomic import atomic_write
 from ..config import Config
-from . import folder
 from ..control import CONTROL_FILE, send_command
 from ..events import RunFailed, RunFinished
+from ..text import clip
+from . import folder
 from .listing import flatten
 from .summary import read_summary
-from ..text import clip
 
 QUEUE_DIR, QUEUE_FILE, LOCK_FILE, LOG_FILE = "queue", "queue.json", ".lock", "runner.log"
 VERSION = 1

@@ -18,10 +18,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Label, Static
 
-from ...workspace.queue import (LOG_FILE, QUEUE_DIR, Queue, QueueBusy, QueueError, QueueItem, request_stop, start_runner)
-from ..dialogs import ConfirmModal
-
 from ...text import shown
+from ...workspace.queue import LOG_FILE, QUEUE_DIR, Queue, QueueBusy, QueueError, QueueItem, request_stop, start_runner
+from ..dialogs import ConfirmModal
 from ..messages import AttachRequested
 from ..widgets.queue_view import QueueView, done_lines, read_view, runner_line, table_rows
 

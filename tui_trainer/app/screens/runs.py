@@ -20,20 +20,20 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
-from ...text import shown
 from ...config import ConfigError, check_field
-from ...workspace import folder
 from ...events import CheckpointSaved, Event, RunFailed, RunFinished, RunStarted
+from ...text import shown
+from ...workspace import folder
+from ...workspace.columns import COLUMNS
 from ...workspace.listing import CheckpointInfo, RunRow
 from ...workspace.notes import Notes
-from ...workspace.columns import COLUMNS
+from ..dialogs import AskModal, InfoModal, NotesModal, PickModal
 from ..messages import AttachRequested, RunRequested
 from ..widgets.checkpoint_pane import CheckpointPane, EvalDone, EvalProgress, EvalStarted
 from ..widgets.mistakes import MistakesStrip
 from ..widgets.overlay_pane import OverlayPane
 from ..widgets.run_views import keys_help, settings_diff
 from ..widgets.runs_table import RunsTable
-from ..dialogs import AskModal, InfoModal, NotesModal, PickModal
 
 AUTO_REFRESH_S = 5.0
 

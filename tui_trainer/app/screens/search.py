@@ -19,17 +19,16 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from ...text import shown
 from ...config import ConfigError
 from ...locations import example_studies
-from ...search.lead import (SearchPlaces, StudyView, known_study_files, look, request_stop, start_search,
-                            workers_problem)
+from ...search.lead import SearchPlaces, StudyView, known_study_files, look, request_stop, start_search, workers_problem
 from ...search.storage import StorageError
 from ...search.study_file import StudySpec, load_study
+from ...text import shown
+from ..dialogs import AskModal, ConfirmModal, PickModal
 from ..messages import AttachRequested
 from ..widgets.study_plot import StudyPlot
 from ..widgets.trials_table import TrialsTable
-from ..dialogs import AskModal, ConfirmModal, PickModal
 
 REFRESH_S = 2.0
 STUDIES_DIR = Path("studies")  # where users keep their study files (beside the examples)

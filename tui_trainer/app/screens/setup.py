@@ -17,13 +17,13 @@ from ...data import CIFAR10_TRAIN, SYNTHETIC_TRAIN
 from ...locations import user_presets
 from ...text import shown
 from ...workspace.queue import Queue, QueueError, config_sets
+from ..dialogs import AskModal
 from ..messages import RunRequested
 from ..widgets.augment_strip import AugmentStrip
 from ..widgets.config_form import ConfigForm
 from ..widgets.lr_plot import LRSchedulePlot
 from ..widgets.setup_info import SetupInfo
 from .lr_find import LRFindModal
-from ..dialogs import AskModal
 from .queue import QueueModal
 from .search import STUDIES_DIR
 from .study_builder import StudyBuilderModal

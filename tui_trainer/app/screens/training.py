@@ -19,14 +19,13 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 
 from ...config import Config, ConfigError
 from ...events import BatchProgress, DataProgress, Event, SystemSample
+from ...text import shown
 from ..session import RunSession
 from ..widgets.epoch_table import EpochTable
 from ..widgets.lr_plot import schedule_points
 from ..widgets.metric_plots import AccuracyPlot, LossPlot, TrainingLRPlot
 from ..widgets.status_line import StatusLine
 from ..widgets.system_pane import HISTORY, SystemPane
-
-from ...text import shown
 
 
 @dataclass

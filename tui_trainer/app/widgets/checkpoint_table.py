@@ -6,8 +6,8 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import DataTable
 
-from ...workspace.listing import CheckpointInfo
 from ...text import human_size, shown
+from ...workspace.listing import CheckpointInfo
 
 
 class CheckpointTable(DataTable):

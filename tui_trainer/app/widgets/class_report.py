@@ -9,8 +9,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-from ...training.class_report import ClassScores, class_scores, macro_f1, most_confused
 from ...text import shown
+from ...training.class_report import ClassScores, class_scores, macro_f1, most_confused
 
 NAME_WIDTH = 14  # class names longer than this lose their middle to an ellipsis
 TOP_PAIRS = 8

@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
-from ...config import SECTIONS, Config, ConfigError, allowed_text, all_paths, check_field, field_info
+from ...config import SECTIONS, Config, ConfigError, all_paths, allowed_text, check_field, field_info
 
 SECTION_TITLES = {"data": "Data", "model": "Model", "optimizer": "Optimizer", "schedule": "Schedule",
                   "augment": "Augmentation", "run": "Run"}

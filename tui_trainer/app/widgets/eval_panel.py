@@ -9,10 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from ...text import shown
 from .class_report import ClassReport
 from .confusion import ConfusionView
-
-from ...text import shown
 
 PROMPT = "Select a checkpoint and press e (or enter) to evaluate it on the test split."
 

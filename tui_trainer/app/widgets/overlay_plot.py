@@ -10,8 +10,8 @@ import zlib
 from dataclasses import dataclass
 
 from ...events import EpochEnded
-from ..session import thin
 from ...log_axis import log_ticks
+from ..session import thin
 from .plots import MAX_POINTS, CachedPlot
 
 # Distinct on dark and light themes; plotext takes RGB tuples.

@@ -13,8 +13,8 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from ...log_axis import log_ticks
 from ...events import EpochEnded
+from ...log_axis import log_ticks
 from ..session import thin
 
 MAX_POINTS = 300

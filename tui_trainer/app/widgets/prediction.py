@@ -13,9 +13,8 @@ from textual.geometry import Size
 from textual.widget import Widget
 from textual.widgets import Static
 
-from .thumbnails import half_block
-
 from ...text import shown
+from .thumbnails import half_block
 
 THUMB = 32  # pixels a side: 32 columns and 16 rows
 BAR = 20  # columns of a 100% bar, where they fit

@@ -18,12 +18,13 @@ from textual.message import Message
 from textual.widgets import Input, Static
 from textual.worker import Worker, get_current_worker
 
-from ...text import clip, human_size, shown as visible
+from ...text import clip, human_size
+from ...text import shown as visible
 from ...workspace import folder
-from ...workspace.listing import Listing, RunRow
-from ...workspace.notes import Notes, write_notes
 from ...workspace.columns import COLUMNS, SUMMARY_COLUMNS, config_keys, diff_keys, format_value, sort_records
 from ...workspace.filter import Filter, FilterError, parse
+from ...workspace.listing import Listing, RunRow
+from ...workspace.notes import Notes, write_notes
 from ..dialogs import ConfirmModal
 from .virtual_table import Cell, TableColumn, VirtualTable
 

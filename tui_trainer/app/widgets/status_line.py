@@ -4,9 +4,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from ..session import RunSession
-
 from ...text import shown
+from ..session import RunSession
 
 STATE_STYLES = {"training": "bold green", "paused": "bold yellow", "stopping": "bold yellow",
                 "finished": "bold cyan", "stopped": "bold yellow", "failed": "bold red", "starting": "bold"}

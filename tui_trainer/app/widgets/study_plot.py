@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import math
 
-from ...search.study_file import Param, StudySpec
-from ...workspace.columns import format_value
-from ...search.trials import StudyReport
 from ...log_axis import log_ticks
+from ...search.study_file import Param, StudySpec
+from ...search.trials import StudyReport
+from ...workspace.columns import format_value
 from .plots import CachedPlot
 
 

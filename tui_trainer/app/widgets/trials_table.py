@@ -5,10 +5,9 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from ...search.study_file import StudySpec
-from ...workspace.columns import format_value
 from ...search.trials import StudyReport, TrialRow
-
 from ...text import shown
+from ...workspace.columns import format_value
 
 STATE_STYLES = {"complete": "", "running": "bold cyan", "pruned": "yellow", "failed": "red", "waiting": "dim"}
 
