@@ -54,7 +54,7 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
 def cmd_train(args: argparse.Namespace) -> int:
     cfg, name = resolve_config(args)
     from ..control import RunControl
-    from ..events import RunFailed
+    from ..events import RunFailed, RunFinished
     from ..training import distributed
     from ..training.device import resolve
     from ..training.preflight import check_new_run
@@ -97,11 +97,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                       epochs=args.epochs if args.resume else None, group=group)
     stops = stop_on_signals(control.request_stop, lambda: control.stop_requested, note,
                             "stopping at the next step and saving last.pt ...")
+    result = None
     with stops, reporter or contextlib.nullcontext():
         try:
             result = trainer.run()
         finally:
-            group.close()
+            group.close(together=isinstance(result, RunFinished))
     if reporter is None:
         # Rank 0 reports, and exits with, what all ranks agreed on (a stop, a divergence): were the
         # others to exit non-zero first, torchrun's agent would tear rank 0 down as it finishes.
