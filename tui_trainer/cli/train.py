@@ -107,13 +107,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         # Rank 0 reports, and exits with, what all ranks agreed on (a stop, a divergence): were the
         # others to exit non-zero first, torchrun's agent would tear rank 0 down as it finishes.
         # A lost peer is the launcher's to name.
+        code = 0
         if isinstance(result, RunFailed) and not trainer.failure_agreed:
             if distributed.LOST_CONTACT not in result.message:
                 print(shown(f"tui-trainer train: rank {group.rank}: {result.message}"), file=sys.stderr, flush=True)
-            return EXIT_FAILED
-        return 0
-    announce_end(result, bell=not args.no_bell, note=reporter.note)
-    return reporter.exit_code(result)
+            code = EXIT_FAILED
+    else:
+        announce_end(result, bell=not args.no_bell, note=reporter.note)
+        code = reporter.exit_code(result)
+    if group.world > 1:
+        # A rank leaves without the interpreter's teardown, its files written and its output
+        # flushed: torch destroys its distributed objects there in no set order, and gloo aborted
+        # ranks whose run had ended ("terminate called without an active exception"), now and then
+        # on a loaded 2-core machine, even after the ranks met to leave the group.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped
