@@ -126,6 +126,9 @@ class RunConfig:
     early_stop_min_delta: float = setting(0.0, "the smallest test-accuracy gain that counts as one (0.002: 0.2 points)",
                                           min=0.0, max=1.0)
     tensorboard: bool = setting(False, "also write TensorBoard scalars under the run folder (the tensorboard extra)")
+    budget_s: float = setting(0.0, "train for this long, from start to exit (90, 90s, 3m, 1h; 0: off): the plan "
+                                   "picks the net and its epochs, and the LR schedule follows the clock",
+                              min=0.0, max=7 * 24 * 3600.0)
     sync_bn: bool = setting(False, "BatchNorm statistics over the global batch when training on several CUDA "
                                    "processes (--nproc); off, each process normalizes its own slice")
 
@@ -273,7 +276,23 @@ def allowed_text(path: str) -> str:
     if kind in (list[int], list[float]):
         count = f"{meta['length']} " if meta["length"] else "a list of "
         return f"{count}{item}{span}, comma-separated"
+    if path in DURATION_KEYS:
+        return f"seconds{span} (or 90s, 3m, 1h; 0: off)"
     return item + span
+
+
+DURATION_KEYS = frozenset({"run.budget_s"})  # take 90, "90s", "3m", "1h" as well as seconds
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from "90", "90s", "3m", "1.5h" (ValueError otherwise)."""
+    text = text.strip().lower()
+    unit = _UNITS.get(text[-1:]) if text else None
+    seconds = float(text[:-1] if unit else text) * (unit or 1)
+    if not math.isfinite(seconds):
+        raise ValueError(text)
+    return seconds
 
 
 def check_field(path: str, value: Any) -> Any:
@@ -281,6 +300,8 @@ def check_field(path: str, value: Any) -> Any:
     kind, meta, _ = _field_spec(path)
     bad = ConfigError([f"{path} = {value!r} is invalid: expected {allowed_text(path)}"])
     try:
+        if path in DURATION_KEYS and isinstance(value, str):
+            value = parse_duration(value)
         if kind is str:
             if not isinstance(value, str) or (meta["choices"] and value not in meta["choices"]):
                 raise bad

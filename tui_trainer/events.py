@@ -33,6 +33,19 @@ class DataProgress:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """A word for the user while a run gets ready (a calibration under way)."""
+    text: str
+
+
+@dataclass(frozen=True)
+class BudgetPlanned:
+    """What a run with a time budget will train (training.budget.Plan's fields), and that in words."""
+    plan: dict[str, Any]
+    text: str
+
+
+@dataclass(frozen=True)
 class BatchProgress:
     epoch: int  # 1-based, like the epoch table
     step: int  # steps done in this epoch
@@ -99,13 +112,13 @@ class RunFailed:
     run_dir: str | None
 
 
-Event = (RunStarted | DataProgress | BatchProgress | EpochEnded | CheckpointSaved | RunPaused | SystemSample | RunFinished
-         | RunFailed)
+Event = (RunStarted | DataProgress | Notice | BudgetPlanned | BatchProgress | EpochEnded | CheckpointSaved | RunPaused
+         | SystemSample | RunFinished | RunFailed)
 Sink = Callable[[Event], None]
 
 EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in
-                                (RunStarted, DataProgress, BatchProgress, EpochEnded, CheckpointSaved, RunPaused, SystemSample,
-                                 RunFinished, RunFailed)}
+                                (RunStarted, DataProgress, Notice, BudgetPlanned, BatchProgress, EpochEnded,
+                                 CheckpointSaved, RunPaused, SystemSample, RunFinished, RunFailed)}
 
 
 def to_record(event: Event) -> dict[str, Any]:

@@ -37,6 +37,12 @@ def default_runs() -> Path:
     return Path("runs")
 
 
+def cache_dir() -> Path:
+    """Where tui-trainer keeps what it can always make again: decoded image folders, calibrations."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "tui-trainer"
+
+
 def user_presets() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "tui-trainer" / "presets"

@@ -245,6 +245,7 @@ class TrainerApp(App):
         if self.detach_runs or processes > 1:
             self.start_detached_run(cfg, preset, resume, epochs, processes)
             return None
+        pressed = time.time()  # a budget runs from F5
         session = RunSession("local", control=RunControl(), preset=preset, run_dir=resume)
         sink = session.make_sink(self.post_message)
         # A resumed run trains on the data it recorded, which need not be this app's --data.
@@ -260,7 +261,8 @@ class TrainerApp(App):
             session.thread = threading.current_thread()
             from ..training.trainer import Trainer  # torch: imported off the UI thread
             trainer = Trainer(cfg, data=data, runs_dir=runs, preset=preset, device_name=device, sink=sink,
-                              control=session.control, resume=resume, epochs=epochs, dataset=cached)
+                              control=session.control, resume=resume, epochs=epochs, dataset=cached,
+                              started_at=pressed)
             return trainer.run()
 
         self._set_session(session)

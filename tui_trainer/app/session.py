@@ -20,10 +20,12 @@ from textual.message import Message
 from ..control import RunControl, send_command
 from ..events import (
     BatchProgress,
+    BudgetPlanned,
     CheckpointSaved,
     DataProgress,
     EpochEnded,
     Event,
+    Notice,
     RunFailed,
     RunFinished,
     RunPaused,
@@ -96,6 +98,8 @@ class RunSession:
         self.batch_loss = Series()
         self.batch_acc = Series()
         self.data_progress: DataProgress | None = None  # image folders decoded before the start
+        self.notice: str | None = None  # what the run is doing before its start (a calibration)
+        self.plan: dict | None = None  # a budget run's plan (training.budget.Plan's fields)
         self.system: deque[SystemSample] = deque(maxlen=SYSTEM_SAMPLES)  # from the training process
         self.paused = False
         self.stopping = False
@@ -160,6 +164,11 @@ class RunSession:
         if isinstance(event, DataProgress):
             self.data_progress = event
             return
+        if isinstance(event, Notice):
+            self.notice = event.text
+            return
+        if isinstance(event, BudgetPlanned):
+            self.plan = event.plan
         self.events.append(event)
         if isinstance(event, RunStarted):
             self.started = event
@@ -207,7 +216,10 @@ class RunSession:
         return float(done)
 
     def eta(self) -> float | None:
-        """Seconds left, from the pace since this session started; None until it can tell."""
+        """Seconds left, from the pace since this session started (a budget run: from its plan);
+        None until it can tell."""
+        if self.live and self.plan is not None:
+            return max(0.0, self.plan["predicted_s"] - self.elapsed())
         if not self.live or self.started is None or self.planned_epochs is None:
             return None
         done = self.done_epochs() - self.started.start_epoch

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(run=cmd_app)
     serve.add_parser(sub)
     train.add_parser(sub)
+    train.add_calibrate_parser(sub)
     checkpoint.add_parsers(sub)
     runs.add_parsers(sub)
     queue.add_parser(sub)

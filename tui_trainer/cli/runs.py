@@ -46,11 +46,21 @@ def add_parsers(sub) -> None:  # noqa: ANN001 - the subparsers
 
 
 def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
+    """Each preset with its description and, where a calibration of this machine timed its net,
+    what it takes here (`tui-trainer calibrate` times them)."""
+    from ..config import ConfigError
+    from ..training.speed_cache import seconds_here
+
     found = presets.discover()
     width = max((len(shown(p.name)) for p in found), default=0)
     for p in found:
         where = "" if p.builtin else f"  [{p.path}]"
-        print(shown(f"{shown(p.name):<{width}}  {p.description()}{where}"))
+        try:
+            seconds = seconds_here(p.load())
+        except ConfigError:
+            seconds = None
+        here = f"  (here: ~{seconds:.0f} s)" if seconds else ""
+        print(shown(f"{shown(p.name):<{width}}  {p.description()}{here}{where}"))
     return 0
 
 

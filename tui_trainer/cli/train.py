@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import sys
+import time
 from pathlib import Path
 
 from .. import presets
@@ -20,6 +21,8 @@ def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
     train.add_argument("--preset", help="preset name or path to a .toml file")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. optimizer.lr=0.01")
     train.add_argument("--epochs", type=int, help="shorthand for --set run.epochs=N")
+    train.add_argument("--budget", metavar="TIME", help="train for this long, start to exit: 90s, 3m, 1h or seconds "
+                       "(run.budget_s); the plan picks the net and its epochs for this machine")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last.pt")
     train.add_argument("--json", action="store_true", help="one JSON object per epoch and a final summary")
     train.add_argument("--no-bell", action="store_true", help="no terminal bell when the run ends")
@@ -32,9 +35,12 @@ def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
 
 
 def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
+    if args.budget is not None and args.epochs is not None:
+        raise UsageError("tui-trainer train: --budget plans the epochs itself: give --budget or --epochs, not both")
     if args.resume:
-        if args.preset or args.set:
-            raise UsageError("tui-trainer train: --resume continues a run with its own config; drop --preset and --set")
+        if args.preset or args.set or args.budget:
+            raise UsageError("tui-trainer train: --resume continues a run with its own config (a budget run on its "
+                             "own clock); drop --preset, --set and --budget")
         if args.epochs is not None:
             check_field("run.epochs", args.epochs)
         if not (args.resume / folder.CONFIG).is_file():
@@ -48,7 +54,11 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
         return None, args.resume.name
     if not args.preset:
         raise UsageError("tui-trainer train: --preset NAME|FILE is required (see `tui-trainer presets`)")
-    return presets.resolve(args.preset, args.set, args.epochs)
+    sets = [*args.set, f"run.budget_s={args.budget}"] if args.budget is not None else args.set
+    cfg, name = presets.resolve(args.preset, sets, args.epochs)
+    if cfg.run.budget_s and args.epochs is not None:
+        raise UsageError("tui-trainer train: run.budget_s plans the epochs itself: drop --epochs")
+    return cfg, name
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -67,6 +77,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if cfg is not None:  # a new run: what would fail after the data load fails now, with no run folder
             check_new_run(cfg, data_folder(args.data, "train"))
         n, _ = launch.processes(args.nproc or "1", args.device)
+        if n > 1 and cfg is not None and cfg.run.budget_s:
+            raise launch.LaunchError("--budget trains on one process: drop --nproc")
         if distributed.launched() and args.nproc is not None:
             raise launch.LaunchError("--nproc starts the processes itself; under torchrun, "
                                               "give torchrun --nproc-per-node instead")
@@ -143,3 +155,61 @@ def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped
         if not (isinstance(event, RunFailed) and LOST_CONTACT in event.message):
             sink(event)
     return told
+
+
+def add_calibrate_parser(sub) -> None:  # noqa: ANN001 - the subparsers
+    cal = sub.add_parser("calibrate", help="measure and show how fast this machine trains the nets a budget "
+                                           "plans with (--budget), and what budgets buy here")
+    cal.add_argument("--preset", default="fast", help="the recipe to calibrate for (default: fast)")
+    cal.add_argument("--show", action="store_true", help="only show what the cache holds; measure nothing")
+    data_options(cal)
+    cal.set_defaults(run=cmd_calibrate)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from ..data import DataError, check_source, load_dataset
+    from ..training import budget, calibration, speed_cache
+    from ..training.device import resolve
+
+    cfg, _ = presets.resolve(args.preset)
+    try:
+        place = resolve(args.device, cfg.run.precision)
+    except ValueError as e:
+        raise UsageError(f"tui-trainer calibrate: {e}") from None
+    key = calibration.machine_key(place)
+    source = data_folder(args.data, "calibrate")
+    print(f"this machine: {key}")
+    print(f"cache: {speed_cache.cache_file()}")
+    try:
+        data = load_dataset(source, cfg.data)
+    except DataError as e:
+        print(shown(f"tui-trainer calibrate: {e}"), file=sys.stderr)
+        return EXIT_FAILED
+    if not args.show:  # this process's own start-up, as a training process has it
+        speed_cache.store_startup(key, time.time() - calibration.process_started(), len(data.train_x),
+                                  len(data.test_x))
+    table = budget.table_for(cfg, len(data.train_x), check_source(source, cfg.data)[0])
+    nets = budget.candidates(cfg, table)
+    if args.show:
+        speeds = {tuple(w): s for w in nets if (s := speed_cache.cached_speed(key, cfg, w)) is not None}
+    else:
+        speeds, _ = calibration.speeds(cfg, nets, data, place, print, refresh=True)
+    for widths, s in speeds.items():
+        print(f"  {cfg.model.name} {'-'.join(map(str, widths)) or 'default'}: trains {s.train_ips:,.0f} img/s, "
+              f"evaluates {s.eval_ips:,.0f} img/s, builds in {s.build_s:.1f} s")
+    if len(speeds) < len(nets):
+        print("  (not all calibrated: run tui-trainer calibrate without --show)")
+        return 0
+    startup = float(speed_cache.read().get(key, {}).get("startup_s", 0.0))
+    table_note = f"the accuracy table of {table.preset}" if table else "no accuracy table for these data and settings"
+    print(f"start-up to data loaded: {startup:.1f} s; {table_note}")
+    for budget_s in (60, 120, 300, 600):
+        try:
+            p = budget.plan(cfg, budget_s, startup, speeds, len(data.train_x), len(data.test_x), table)
+        except ValueError as e:
+            print(shown(f"  {budget_s // 60} min: {e}"))
+            continue
+        print(shown(f"  {budget_s // 60} min: {p.describe().split(': ', 1)[1]}"))
+    if table is not None and p.smallest_s is not None:
+        print(f"the smallest budget the table plans here: {p.smallest_s:.0f} s")
+    return 0

@@ -7,7 +7,18 @@ import sys
 
 from rich.markup import escape
 
-from ..events import BatchProgress, DataProgress, EpochEnded, Event, RunFailed, RunFinished, RunPaused, RunStarted
+from ..events import (
+    BatchProgress,
+    BudgetPlanned,
+    DataProgress,
+    EpochEnded,
+    Event,
+    Notice,
+    RunFailed,
+    RunFinished,
+    RunPaused,
+    RunStarted,
+)
 from ..text import shown
 
 
@@ -87,6 +98,12 @@ class PlainReporter(Reporter):
     def on_RunPaused(self, e: RunPaused) -> None:
         self.note("paused" if e.paused else "resumed")
 
+    def on_Notice(self, e: Notice) -> None:
+        self.note(e.text)
+
+    def on_BudgetPlanned(self, e: BudgetPlanned) -> None:
+        print(shown(e.text), flush=True)
+
     def on_RunFinished(self, e: RunFinished) -> None:
         for line in finish_lines(e):
             print(shown(line), flush=True)
@@ -117,6 +134,9 @@ class RichReporter(PlainReporter):
 
     def note(self, text: str) -> None:
         self.console.print(escape(shown(text)))
+
+    def on_BudgetPlanned(self, e: BudgetPlanned) -> None:
+        self.console.print(escape(shown(e.text)))
 
     def on_RunStarted(self, e: RunStarted) -> None:
         self.task = self.progress.add_task("train", total=e.steps_per_epoch, epoch=f"{e.start_epoch + 1}/{self.epochs}",
@@ -149,7 +169,14 @@ class RichReporter(PlainReporter):
 
 
 class JsonReporter(Reporter):
-    """One object per epoch, then a summary; accuracies are fractions in [0, 1]."""
+    """A budget run's plan, one object per epoch, then a summary; accuracies are fractions in [0, 1].
+    Stdout holds only JSON objects: words go to stderr."""
+
+    def on_Notice(self, e: Notice) -> None:
+        self.note(e.text)
+
+    def on_BudgetPlanned(self, e: BudgetPlanned) -> None:
+        print(json.dumps(e.plan), flush=True)
 
     def on_EpochEnded(self, e: EpochEnded) -> None:
         print(json.dumps({"event": "epoch", **vars(e)}), flush=True)

@@ -90,21 +90,22 @@ def check_source(source: str, cfg: DataConfig) -> tuple[str, Path | None]:
     return kind, path
 
 
-def estimate_train_size(source: str) -> int | None:
-    """Training images in `source` without reading them: CIFAR batches from their file sizes (3,072
-    pixel bytes and about 18 of pickled label and file name per image), image folders by counting
-    files. None when there is nothing to count. For a worker thread: a folder can be large."""
+def estimate_train_size(source: str, split: str = "train") -> int | None:
+    """Images of a split ("train" or "test") in `source` without reading them: CIFAR batches from
+    their file sizes (3,072 pixel bytes and about 18 of pickled label and file name per image),
+    image folders by counting files. None when there is nothing to count. For a worker thread: a
+    folder can be large."""
     if source == "synthetic":
-        return SYNTHETIC_TRAIN
+        return SYNTHETIC_TRAIN if split == "train" else SYNTHETIC_TEST
     try:
         root = Path(source).expanduser()
         folder = next((f for f in (root / CIFAR_DIR, root) if (f / "batches.meta").is_file()), None)
         if folder is not None:
-            total = sum(p.stat().st_size for p in folder.glob("data_batch_*"))
+            total = sum(p.stat().st_size for p in folder.glob("data_batch_*" if split == "train" else "test_batch"))
             return round(total / 3090 / 100) * 100 or None
-        train = root / "train"
-        if train.is_dir():
-            return sum(1 for cls in train.iterdir() if cls.is_dir() for f in cls.iterdir() if f.is_file()) or None
+        images = root / split
+        if images.is_dir():
+            return sum(1 for cls in images.iterdir() if cls.is_dir() for f in cls.iterdir() if f.is_file()) or None
     except OSError:
         return None
     return None

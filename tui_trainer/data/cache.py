@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
+from tui_trainer import locations
 from tui_trainer.atomic import atomic_write
 
 VERSION = 1  # bump when decoding changes (resize method, colour conversion): old entries then miss
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tui-trainer" / "folders"
+    return locations.cache_dir() / "folders"
 
 
 def entry_path(root: Path, classes: list[str], files: Sequence[Path], size: int) -> Path:

@@ -5,7 +5,7 @@ import torch
 
 from ..config import Config
 from ..data import Dataset
-from ..data.pipeline import TrainBatches, normalize
+from ..data.pipeline import Batch, TrainBatches, mixed_loss, normalize
 from ..models import build_model
 from . import device
 from .optim import build_optimizer
@@ -28,3 +28,16 @@ def build_training(cfg: Config, data: Dataset, place: device.Placement, *, fresh
                            cfg.data.batch_size, cfg.data.mean, cfg.data.std, data.num_classes, cfg.run.seed,
                            place.device, place.bf16, torch.float32, shard)
     return model, optimizer, batches
+
+
+def train_step(net: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, place: device.Placement,
+               label_smoothing: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on `batch`: what the trainer does at every step, and what calibration
+    times. Returns the loss and the logits (still on the device: reading them would wait for it)."""
+    with place.autocast():
+        logits = net(batch.inputs)
+        loss = mixed_loss(logits, batch, label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, logits

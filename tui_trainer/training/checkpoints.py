@@ -107,7 +107,8 @@ def weights_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], epoc
 def training_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], *, epoch: int, step: int,
                      partial: dict | None, metrics: dict[str, Any], optimizer: dict, ema: dict | None,
                      train_weights: dict[str, torch.Tensor] | None, best_acc: float | None,
-                     best_epoch: int | None, rngs: list[torch.Tensor] | None = None) -> dict[str, Any]:
+                     best_epoch: int | None, rngs: list[torch.Tensor] | None = None,
+                     budget: dict | None = None) -> dict[str, Any]:
     """last.pt: best.pt's contents plus all that resume needs to continue at (epoch, step) exactly:
     optimizer and EMA state, the raw training weights when the EMA's are the evaluated ones, the
     RNG (`rngs`: every rank's, for a run on several processes), and the sums of an epoch stopped
@@ -119,6 +120,8 @@ def training_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], *, 
         payload["train_weights"] = train_weights
     if rngs is not None:
         payload["rngs"] = rngs
+    if budget is not None:
+        payload["budget"] = budget  # a budget run's clock: its training time and the share used
     return payload
 
 

@@ -6,6 +6,7 @@ same events go to the run folder's events.jsonl, so another process can follow t
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import time
 import traceback
@@ -16,17 +17,19 @@ from typing import Callable, TypeVar
 import torch
 
 from .. import locations
-from ..atomic import DiskFull
+from ..atomic import DiskFull, atomic_write
 from ..config import Config, ConfigError
 from ..control import CONTROL_FILE, RunControl
-from ..data import DataError, Dataset, load_dataset
-from ..data.pipeline import TrainBatches, mixed_loss, stream_seed
+from ..data import DataError, Dataset, check_source, load_dataset
+from ..data.pipeline import TrainBatches, stream_seed
 from ..events import (
     BatchProgress,
+    BudgetPlanned,
     CheckpointSaved,
     DataProgress,
     EpochEnded,
     Event,
+    Notice,
     RunFailed,
     RunFinished,
     RunPaused,
@@ -38,8 +41,8 @@ from ..workspace import folder
 from ..workspace.listing import flatten
 from ..workspace.notes import edit_tags
 from ..workspace.summary import RunSummary, read_summary, write_summary
-from . import checkpoints, device, system
-from .build import build_training
+from . import budget, calibration, checkpoints, device, speed_cache, system
+from .build import build_training, train_step
 from .checkpoints import CheckpointError
 from .distributed import LOST_CONTACT, Solo, lost_contact
 from .ema import WeightEMA
@@ -49,6 +52,7 @@ from .preflight import check_new_run
 from .schedules import lr_at
 from .stopping import PRUNED, StopRule, Verdict, early_stopping
 
+BUDGET_STEPS = "budget-steps.json"  # a budget run's schedule share at every step
 RANK_STREAM = 5  # the random stream a rank's dropout is seeded from (pipeline's streams are 1-4)
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
 SYSTEM_INTERVAL_S = 5.0  # system samples in events.jsonl: enough for a pane, a few lines a minute
@@ -95,6 +99,7 @@ class _Tally:
     epoch_images: int = 0  # images trained in this process (for img/s)
     lr: float = 0.0
     stopped_at: int | None = None  # the step a stop arrived at
+    spent: bool = False  # a budget run's clock ran out in this epoch
 
     @classmethod
     def begin(cls, place: torch.device, partial: dict | None) -> _Tally:
@@ -143,14 +148,16 @@ class Trainer:
     `stop_rules` may end the run after an evaluated epoch (a search's pruner); run.early_stop_patience
     adds early stopping. `study` (name, trial number) labels a search's trial in its summary and tags.
     `group`: this process's place in a run on several processes (distributed.join); rank 0 alone
-    writes the run folder and reports."""
+    writes the run folder and reports. With run.budget_s, the run is planned after its data load
+    (training/budget.py) and trains on the clock; `started_at` (time.time()) is when its budget
+    began, the process's start by default."""
 
     def __init__(self, cfg: Config | None = None, *, data: str | None = None, runs_dir: Path | str = "runs",
                  preset: str = "custom", device_name: str = "auto", sink: Sink | None = None,
                  control: RunControl | None = None, resume: Path | str | None = None,
                  epochs: int | None = None, dataset: Dataset | None = None,
                  stop_rules: list[StopRule] | None = None, study: tuple[str, int] | None = None,
-                 group: Solo | None = None):
+                 group: Solo | None = None, started_at: float | None = None):
         if cfg is None and resume is None:
             raise ValueError("Trainer needs a config or a run folder to resume")
         self.cfg = cfg
@@ -166,6 +173,12 @@ class Trainer:
         self.stop_rules = list(stop_rules or [])
         self.study = study
         self.group = group or Solo()
+        # A budget counts from here: the process's creation (start-up and imports count), or the
+        # moment the app's user pressed F5.
+        self.started_at = started_at
+        self.clock: budget.BudgetClock | None = None  # a budget run's schedule position
+        self.plan: budget.Plan | None = None
+        self.progress_log: list[float] = []  # its schedule share at every step, to replay it
         self.run_dir: Path | None = None
         self.summary: RunSummary | None = None
         self.recorders: list = []  # more listeners the run itself adds: a TensorBoard writer
@@ -302,6 +315,8 @@ class Trainer:
         started = time.perf_counter()
         r = self._set_up(self._open())
         stopped, verdict = False, None
+        if self.clock is not None:
+            self.clock.start(time.perf_counter())
         for epoch in range(r.start.epoch, self.cfg.run.epochs):
             tally = self._train_epoch(r, epoch)
             tally.reduce(self.group)
@@ -311,8 +326,9 @@ class Trainer:
                                                       {"test_acc": self.last_test_acc}, rngs))
                 stopped = True
                 break
-            self._end_epoch(r, epoch, tally)
-            if epoch + 1 < self.cfg.run.epochs and (verdict := self._on_main(self._judge)) is not None:
+            last = tally.spent or epoch + 1 == self.cfg.run.epochs
+            self._end_epoch(r, epoch, tally, last)
+            if last or (verdict := self._on_main(self._judge)) is not None:
                 break
         return self._finish(r, stopped, verdict, time.perf_counter() - started)
 
@@ -339,6 +355,7 @@ class Trainer:
         # Every rank builds its own; one that cannot (its machine lacks the data, its GPU is full)
         # tells the others here, where they would otherwise wait for it in the first collective.
         data, model, optimizer, batches, start, ema = self._everyone(lambda: self._build(place, state))
+        del self.progress_log[start.epoch * batches.steps_per_epoch + start.step:]  # a resumed budget run's
         self.best_acc, self.best_epoch, self.last_test_acc = start.best_acc, start.best_epoch, start.test_acc
         # Muon needs nothing more under DDP: every rank orthogonalizes the same all-reduced gradient.
         net = g.wrap(model, cfg.run.sync_bn)
@@ -360,6 +377,8 @@ class Trainer:
         data = self.dataset or load_dataset(self.data_source, cfg.data, progress=self._data_progress)
         if state is not None and list(state["classes"]) != list(data.classes):
             raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
+        if cfg.run.budget_s > 0:
+            self._on_time(data, place, state)
         model, optimizer, batches = build_training(cfg, data, place, fresh=state is None, shard=(g.rank, g.world))
         start = checkpoints.ResumePoint()
         if state is not None:
@@ -373,6 +392,43 @@ class Trainer:
         if ema is not None and state is not None and state.get("ema") is not None:
             ema.load_state_dict(state["ema"])
         return data, model, optimizer, batches, start, ema
+
+    def _on_time(self, data: Dataset, place: device.Placement, state: dict | None) -> None:
+        """A budget run: planned now that its data is loaded (calibrating this machine first when
+        its speed is not cached), or, resumed, on the clock it had when it stopped."""
+        if self.group.world > 1:
+            raise RunError("run.budget_s trains on one process: drop --nproc, or set run.budget_s=0")
+        if state is not None:
+            kept = state.get("budget") or {}
+            if not kept:
+                raise RunError(f"{self.run_dir}'s last.pt holds no budget clock (a run from before budgets)")
+            self.clock = budget.BudgetClock(float(kept["train_s"]), float(kept["progress"]))
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # cut to the steps done in _set_up
+                self.progress_log = json.loads((self.run_dir / BUDGET_STEPS).read_text())["progress"]
+            return
+        cfg = self.cfg
+        started = self.started_at if self.started_at is not None else calibration.process_started()
+        startup_s = time.time() - started
+        kind = check_source(self.data_source, cfg.data)[0] if self.dataset is None else "given"
+        table = budget.table_for(cfg, len(data.train_x), kind)
+        speeds, key = calibration.speeds(cfg, budget.candidates(cfg, table), data, place,
+                                         lambda text: self.emit(Notice(text)))
+        speed_cache.store_startup(key, startup_s, len(data.train_x), len(data.test_x))
+        try:
+            plan = budget.plan(cfg, cfg.run.budget_s, time.time() - started, speeds, len(data.train_x),
+                               len(data.test_x), table)
+        except ValueError as e:
+            raise RunError(str(e)) from None
+        budget.apply(cfg, plan, table)
+        self.clock = budget.BudgetClock(plan.train_s)
+        self.plan = plan
+        folder.write_config(self.run_dir, cfg)
+        self.emit(BudgetPlanned(plan.to_json(), plan.describe()))
+
+    def _record_steps(self) -> None:
+        """The schedule share each step took, so that the run can be replayed as a fixed run."""
+        steps = {"budget_s": self.cfg.run.budget_s, "progress": self.progress_log}
+        atomic_write(self.run_dir / BUDGET_STEPS, lambda f: f.write(json.dumps(steps).encode()))
 
     def _train_epoch(self, r: _Run, epoch: int) -> _Tally:
         """One epoch's steps; returns early, at a step boundary, when a stop is asked for."""
@@ -389,14 +445,17 @@ class Trainer:
             if self._stop_here(tally, epoch, step):
                 tally.stopped_at = step
                 return tally
-            tally.lr = lr_at(cfg.schedule, cfg.optimizer.lr, epoch * steps + step, steps, total_steps)
+            position = epoch * steps + step
+            if self.clock is not None:  # a budget run: the schedule at the clock's share of its time
+                share = self.clock.progress(time.perf_counter())
+                if share >= 1.0 and tally.seen:
+                    tally.spent = True
+                    return tally
+                self.progress_log.append(round(share, 6))
+                position = min(round(share * total_steps), total_steps)
+            tally.lr = lr_at(cfg.schedule, cfg.optimizer.lr, position, steps, total_steps)
             set_lr(r.optimizer, tally.lr)
-            with r.place.autocast():
-                logits = r.net(batch.inputs)
-                loss = mixed_loss(logits, batch, cfg.augment.label_smoothing)
-            r.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            r.optimizer.step()
+            loss, logits = train_step(r.net, r.optimizer, batch, r.place, cfg.augment.label_smoothing)
             if r.ema is not None:
                 r.ema.update(r.model)
             tally.add(loss, logits, batch)
@@ -414,14 +473,15 @@ class Trainer:
                     self.emit(system.sample())
         return tally
 
-    def _end_epoch(self, r: _Run, epoch: int, tally: _Tally) -> None:
-        """Evaluate (when due), record the epoch, keep best.pt when it is the best, save last.pt."""
+    def _end_epoch(self, r: _Run, epoch: int, tally: _Tally, last: bool) -> None:
+        """Evaluate (when due, and after the `last` epoch), record the epoch, keep best.pt when it is
+        the best, save last.pt."""
         cfg = self.cfg
         train_seconds = time.perf_counter() - tally.t0
         train_loss = tally.loss_sum.item() / max(tally.seen, 1)
         self._check_finite(train_loss, epoch + 1, r.batches.steps_per_epoch, tally.lr)
         test_loss = test_acc = None
-        if (epoch + 1) % cfg.run.eval_every == 0 or epoch + 1 == cfg.run.epochs:
+        if (epoch + 1) % cfg.run.eval_every == 0 or last:
             result = self._evaluate(r)
             test_loss, test_acc = result.loss, result.accuracy
             self.last_test_acc = test_acc
@@ -474,6 +534,8 @@ class Trainer:
                                    verdict.message if verdict else None, state)
             # The summary first: whoever the event wakes (a notify command) reads the final one.
             self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta)
+            if self.summary.images_per_s:  # what this run measured refines a calibration of its net
+                speed_cache.refine(calibration.machine_key(r.place), self.cfg, self.summary.images_per_s)
             self.emit(finished)
             folder.clear_live(self.run_dir)
             return finished
@@ -499,6 +561,8 @@ class Trainer:
         if pause and not stop:
             paused_s, stop = self._wait_paused(epoch + 1)
             tally.t0 += paused_s  # paused time is not training time
+            if self.clock is not None:
+                self.clock.paused_s += paused_s  # nor a budget's
         return stop
 
     def _everyone(self, work: Callable[[], T]) -> T:
@@ -563,8 +627,11 @@ class Trainer:
             r.header, self._eval_state(r), epoch=epoch_done, step=step, partial=partial, metrics=metrics,
             optimizer=r.optimizer.state_dict(), ema=r.ema.state_dict() if r.ema is not None else None,
             train_weights=checkpoints.cpu_state(r.model) if r.ema is not None else None,
-            best_acc=self.best_acc, best_epoch=self.best_epoch, rngs=rngs)
+            best_acc=self.best_acc, best_epoch=self.best_epoch, rngs=rngs,
+            budget=self.clock.state(time.perf_counter()) if self.clock is not None else None)
         self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
+        if self.clock is not None:  # beside last.pt: the steps a resume goes on from
+            self._record_steps()
 
     def _write_summary(self, **changes) -> None:
         """Rewrite summary.json: the given fields, and what metrics.csv says of the epochs so far."""

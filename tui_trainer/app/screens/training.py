@@ -185,7 +185,8 @@ class TrainingScreen(Screen):
                               style="dim"))
         elif session.started is None and session.live:
             bar.update(total=1, progress=0)
-            label.update(Text("loading data and building the model ...", style="dim"))
+            label.update(Text(shown(session.notice) if session.notice else "loading data and building the model ...",
+                              style="dim"))
         elif session.finished is not None and session.finished.stopped and p is not None:
             bar.update(total=p.steps_per_epoch, progress=p.step)
             label.update(Text.assemble(("stopped in epoch ", "dim"), (f"{p.epoch}/{planned}", "bold"),

@@ -31,6 +31,13 @@ class DataStatus(Message):
 
 
 @dataclass
+class PlanPreview(Message):
+    """What a budget run of these settings would plan, in words."""
+    key: tuple
+    text: str
+
+
+@dataclass
 class ProcessChoices(Message):
     """How many training processes this machine takes: what auto means, the most, the device type."""
     auto: int
@@ -52,6 +59,7 @@ class SetupInfo(Vertical):
         self.param_text = "parameters: -"
         self._auto_processes = 1
         self._param_key: tuple | None = None
+        self._plan_key: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("parameters: -", id="params")
@@ -63,6 +71,7 @@ class SetupInfo(Vertical):
                                  "GPU when there are several, else 1. Two or more start the run as "
                                  "background work that the app attaches to and that outlives it")
         yield Static("", id="form-status")
+        yield Static("", id="budget-plan")
         with Horizontal(classes="setup-buttons"):
             yield Button("Start (F5)", id="start", variant="success", compact=True)
             yield Button("Save as preset (F6)", id="save", compact=True)
@@ -83,6 +92,14 @@ class SetupInfo(Vertical):
         else:
             status.update(Text(f"{cfg.run.epochs} epochs of {'' if exact else '~'}{steps:,} steps, "
                                f"batch {cfg.data.batch_size}", style="green"))
+        plan = self.query_one("#budget-plan", Static)
+        plan.display = cfg.run.budget_s > 0 and not invalid
+        if plan.display:
+            key = (repr(cfg),)
+            if key != self._plan_key:
+                self._plan_key = key
+                plan.update(Text("plan: ...", style="dim"))
+                self.preview_plan(key, cfg.copy())
         if not any(p.startswith("model.") for p in invalid):
             key = (cfg.model.name, tuple(cfg.model.widths), cfg.model.zero_gamma, num_classes)
             if key != self._param_key:
@@ -114,6 +131,22 @@ class SetupInfo(Vertical):
             self.param_text = f"parameters: {message.count:,} ({message.key[0]})"
             params.update(Text.assemble(("parameters: ", "dim"), (f"{message.count:,}", "bold"),
                                         (f" ({message.key[0]})", "dim")))
+
+    # --- a budget's plan -------------------------------------------------------------------------
+
+    @work(thread=True, group="plan", exclusive=True, exit_on_error=False)
+    def preview_plan(self, key: tuple, cfg: Config) -> None:
+        try:
+            from ...training.calibration import preview  # torch: imported off the UI thread
+            text = preview(cfg, self.data, self.device)
+        except Exception as e:  # noqa: BLE001 - a data folder that says nothing yet: shown, not raised
+            text = f"plan: at the start ({type(e).__name__}: {e})"
+        if not get_current_worker().is_cancelled:
+            self.post_message(PlanPreview(key, text))
+
+    def on_plan_preview(self, message: PlanPreview) -> None:
+        if message.key == self._plan_key:
+            self.query_one("#budget-plan", Static).update(Text(message.text, style="cyan"))
 
     # --- data ------------------------------------------------------------------------------------
 

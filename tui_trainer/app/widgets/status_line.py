@@ -39,6 +39,8 @@ def status_text(session: RunSession | None) -> Text:
         parts.append(("img/s", f"{session.progress.images_per_s:,.0f}"))
     elif session.epochs:
         parts.append(("img/s", f"{session.epochs[-1].images_per_s:,.0f}"))
+    if session.plan is not None:
+        parts.append(("budget", clock(session.plan["budget_s"])))
     parts.append(("elapsed", clock(session.elapsed())))
     if session.live:
         parts.append(("ETA", clock(session.eta())))

@@ -1,0 +1,108 @@
+"""The budget planner's accuracy table: final test accuracy (TTA) of the `fast` recipe at each net
+width and epoch count of a small grid, each point its own run with the schedule compressed to its
+epochs (`--epochs E` keeps the warmup's share), two seeds each, on real CIFAR-10. Accuracy at a
+recipe and an epoch count does not depend on the machine, so this is measured once; a machine's
+speed is the calibration's business.
+
+It also trains one held-out point (48-96-96 for 5 epochs, not in the grid) and reports how far the
+table's interpolation lands from it. It writes tui_trainer/training/accuracy_table.json, with the
+data, the CPU, the date, the commit and this command beside the numbers.
+
+    python benchmarks/budget_table.py --data DIR [--seeds 2] [--runs /tmp/budget-table-runs]
+
+DIR: `python ../shared/data/make_cifar10.py DIR` (45,000 training images, 5,000 held out). Points
+run one after another (two at once slow each other far more than twice); about 40 minutes on a
+2-core Xeon with AMX.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tui_trainer import presets  # noqa: E402
+from tui_trainer.data import estimate_train_size  # noqa: E402
+from tui_trainer.training.budget import TABLE_FILE, Point, Table, recipe_hash  # noqa: E402
+
+PRESET = "fast"
+GRID = [([32, 64, 64], 1), ([32, 64, 64], 3), ([32, 64, 64], 9),
+        ([48, 96, 96], 1), ([48, 96, 96], 3), ([48, 96, 96], 9),
+        ([64, 256, 256], 1), ([64, 256, 256], 3)]
+HELD_OUT = ([48, 96, 96], 5)
+
+
+def train(widths: list[int], epochs: int, seed: int, data: str, runs: str) -> tuple[float, float]:
+    """(final accuracy with TTA, seconds) of one run, as a user would start it."""
+    cmd = [sys.executable, "-m", "tui_trainer", "train", "--preset", PRESET, "--epochs", str(epochs),
+           "--set", f"model.widths={','.join(map(str, widths))}", "--set", f"run.seed={seed}",
+           "--data", data, "--runs", runs, "--json"]
+    started = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    finished = [json.loads(line) for line in out.stdout.splitlines() if '"finished"' in line]
+    if out.returncode or not finished:
+        raise SystemExit(f"{widths} x {epochs}: exit {out.returncode}: {(out.stderr or out.stdout)[-500:]}")
+    return finished[-1]["final_acc"], seconds
+
+
+def cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                flags = Path("/proc/cpuinfo").read_text()
+                marks = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+                return f"{name} ({', '.join(marks) or 'no native bf16'})"
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--runs", default="/tmp/budget-table-runs")
+    args = parser.parse_args()
+    cfg, _ = presets.resolve(PRESET)
+    train_images = estimate_train_size(args.data)
+    points, seconds = [], {}
+    for widths, epochs in GRID + [HELD_OUT]:
+        accs = []
+        for seed in range(args.seeds):
+            acc, took = train(widths, epochs, seed, args.data, args.runs)
+            accs.append(acc)
+            seconds[f"{'-'.join(map(str, widths))} x {epochs}"] = round(took, 1)
+            print(f"{'-'.join(map(str, widths)):>10} x {epochs} epochs, seed {seed}: {acc:.2%} in {took:.0f} s",
+                  flush=True)
+        points.append(Point(widths, float(epochs), accs))
+    grid, held = points[:-1], points[-1]
+    table = Table(recipe_hash(cfg), PRESET, train_images, cfg.data.batch_size,
+                  cfg.schedule.warmup_epochs / cfg.run.epochs, grid)
+    predicted, _ = table.expected(held.widths, held.epochs * train_images)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    table.about = {
+        "data": f"{train_images:,} training images of real CIFAR-10 (JPEG photos, ../shared/data/make_cifar10.py), "
+                f"accuracy on its held-out test_batch",
+        "cpu": cpu(), "date": str(date.today()), "commit": commit,
+        "command": f"python benchmarks/budget_table.py --data DIR --seeds {args.seeds}",
+        "held_out": {"widths": held.widths, "epochs": held.epochs, "measured": round(held.mean, 5),
+                     "interpolated": round(predicted, 5), "error": round(predicted - held.mean, 5)},
+        "seconds": seconds,
+    }
+    TABLE_FILE.write_text(json.dumps({"tables": [table.to_json()]}, indent=1) + "\n")
+    print(f"\nheld out {'-'.join(map(str, held.widths))} x {held.epochs:g}: measured {held.mean:.2%}, "
+          f"interpolated {predicted:.2%} (error {predicted - held.mean:+.2%})")
+    print(f"wrote {TABLE_FILE}")
+
+
+if __name__ == "__main__":
+    main()

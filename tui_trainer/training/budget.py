@@ -1,0 +1,260 @@
+"""Training for a time budget: which net, and how many epochs, this machine can train in the
+budget for the best expected accuracy; then a clock the LR schedule follows, so the run ends on
+time however the machine's speed turns out.
+
+Two facts go into a plan. Accuracy at a recipe and an epoch count does not depend on the machine:
+it is measured once, on real CIFAR-10, into the accuracy table shipped beside this module
+(benchmarks/budget_table.py makes it), keyed by a hash of the recipe (every setting but those a
+plan sets). Speed depends only on the machine: calibration.py measures it and keeps it in a cache.
+The planner may set only what the table varies (model.widths, run.epochs, the warmup as a share of
+the run, run.eval_every); a recipe the table does not know (another preset, a --set of a recipe
+key, CIFAR-100, image folders, fewer than 40,000 training images) keeps its settings and has its
+epochs fitted to the budget. Budgeted training with a schedule that follows the elapsed share of
+the budget: Li et al., "Budgeted Training", ICLR 2020. No torch here: Setup plans on the UI side.
+"""
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, fit_epochs
+from ..workspace.listing import flatten
+
+TABLE_FILE = Path(__file__).with_name("accuracy_table.json")
+MIN_TABLE_IMAGES = 40_000  # "images seen" means little on a much smaller training set
+# What a plan may set, and what never changes a run's accuracy: neither is part of the recipe.
+PLANNED = ("model.widths", "run.epochs", "schedule.warmup_epochs", "run.eval_every")
+NOT_RECIPE = ("run.seed", "run.budget_s", "run.tensorboard", "run.best_after_epoch", "run.precision",
+              "run.early_stop_patience", "run.early_stop_min_delta", "data.dataset", "data.cifar100_labels")
+TARGET = 0.97  # of the budget: a run ends between 0.90x and 1.05x it, and the exit takes a moment
+EPOCHS_CAP = 2.0  # the most epochs a budget run may train, as a multiple of the planned ones
+
+
+def recipe_hash(cfg: Config) -> str:
+    """The hash of everything that decides accuracy but what a plan sets."""
+    settings = {k: v for k, v in flatten(cfg.to_dict()).items() if k not in PLANNED and k not in NOT_RECIPE}
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Point:
+    widths: list[int]
+    epochs: float
+    accs: list[float]  # final test accuracy (with TTA) of each seed
+
+    @property
+    def mean(self) -> float:
+        return sum(self.accs) / len(self.accs)
+
+    @property
+    def sd(self) -> float:
+        m = self.mean
+        return math.sqrt(sum((a - m) ** 2 for a in self.accs) / (len(self.accs) - 1)) if len(self.accs) > 1 else 0.0
+
+
+@dataclass
+class Table:
+    recipe: str
+    preset: str  # the preset whose recipe it is
+    train_images: int  # training images of an epoch when it was measured
+    batch_size: int
+    warmup_share: float  # warmup_epochs / epochs of every point
+    points: list[Point]
+    about: dict[str, Any] = field(default_factory=dict)  # data, CPU, date, commit, command, held-out check
+
+    def widths(self) -> list[list[int]]:
+        return sorted({tuple(p.widths) for p in self.points}, key=lambda w: (sum(w), w))  # type: ignore[return-value]
+
+    def curve(self, widths: list[int]) -> list[Point]:
+        return sorted((p for p in self.points if list(p.widths) == list(widths)), key=lambda p: p.epochs)
+
+    def expected(self, widths: list[int], images: float) -> tuple[float, float] | None:
+        """Mean and spread of final accuracy after `images` training images seen, interpolated in
+        log images between measured points; None outside them (never extrapolated)."""
+        curve = self.curve(widths)
+        xs = [math.log(p.epochs * self.train_images) for p in curve]
+        if not curve or images <= 0:
+            return None
+        x = math.log(images)
+        if x < xs[0] - 1e-9 or x > xs[-1] + 1e-9:
+            return None
+        i = min(max(bisect.bisect_left(xs, x), 1), len(xs) - 1) if len(xs) > 1 else 0
+        if len(xs) == 1:
+            return curve[0].mean, curve[0].sd
+        t = min(max((x - xs[i - 1]) / (xs[i] - xs[i - 1]), 0.0), 1.0)
+        a, b = curve[i - 1], curve[i]
+        return a.mean + t * (b.mean - a.mean), a.sd + t * (b.sd - a.sd)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> Table:
+        points = [Point(list(p["widths"]), float(p["epochs"]), [float(a) for a in p["accs"]]) for p in raw["points"]]
+        return cls(raw["recipe"], raw["preset"], int(raw["train_images"]), int(raw["batch_size"]),
+                   float(raw["warmup_share"]), points, raw.get("about", {}))
+
+    def to_json(self) -> dict:
+        return {**{k: v for k, v in asdict(self).items() if k != "points"},
+                "points": [{"widths": p.widths, "epochs": p.epochs, "accs": p.accs, "mean": round(p.mean, 5),
+                            "sd": round(p.sd, 5)} for p in self.points]}
+
+
+@cache
+def shipped_tables() -> tuple[Table, ...]:
+    try:
+        raw = json.loads(TABLE_FILE.read_text())
+    except (OSError, ValueError):
+        return ()
+    return tuple(Table.from_json(t) for t in raw.get("tables", []))
+
+
+def table_for(cfg: Config, train_images: int, kind: str) -> Table | None:
+    """The shipped table of `cfg`'s recipe, when the data fit it (CIFAR-10 of 40,000+ images)."""
+    if kind != "cifar10" or train_images < MIN_TABLE_IMAGES or cfg.model.name != "airbench":
+        return None
+    recipe = recipe_hash(cfg)
+    return next((t for t in shipped_tables() if t.recipe == recipe and t.batch_size == cfg.data.batch_size), None)
+
+
+def candidates(cfg: Config, table: Table | None) -> list[list[int]]:
+    """The nets a plan chooses among: the table's, or the preset's own."""
+    return [list(w) for w in table.widths()] if table else [list(cfg.model.widths)]
+
+
+# --- the plan --------------------------------------------------------------------------------------
+
+@dataclass
+class Speed:
+    """What calibration.py knows of one net on this machine (images a second; seconds)."""
+    train_ips: float  # training images a second, steps only
+    eval_ips: float  # test images a second through one forward pass (TTA takes six)
+    build_s: float  # building the net and its optimizer, whitening airbench's first layer
+    epoch_s: float = 0.0  # a fixed cost of every epoch (the shuffle's gather, metrics, last.pt)
+
+
+@dataclass
+class Plan:
+    budget_s: float
+    mode: str  # "table": the net and epochs from the accuracy table; "fitted": the preset's net
+    widths: list[int]
+    epochs: float  # what the clock should allow; the schedule spans them
+    train_s: float  # seconds of training the budget leaves
+    final_s: float  # seconds predicted for the final evaluation
+    predicted_s: float  # start to exit
+    expected_acc: float | None = None
+    expected_sd: float | None = None
+    smallest_s: float | None = None  # the smallest budget the table plans on this machine
+    note: str | None = None
+
+    def to_json(self) -> dict:
+        return {"event": "plan", **asdict(self)}
+
+    def short(self) -> str:
+        """Two short lines, for Setup's narrow pane."""
+        net = "-".join(map(str, self.widths)) if self.widths else "its net"
+        what = f"~{self.expected_acc:.1%} ± {self.expected_sd:.1%}" if self.expected_acc is not None else "epochs fitted"
+        return f"plan: {net} x ~{self.epochs:.1f} epochs\n{what}, ends in ~{self.predicted_s:.0f} s"
+
+    def describe(self) -> str:
+        net = f"airbench {'-'.join(map(str, self.widths))}" if self.widths else "the preset's net"
+        what = (f"expected {self.expected_acc:.1%} ± {self.expected_sd:.1%} (accuracy table)"
+                if self.expected_acc is not None else "no accuracy table for these settings: epochs fitted")
+        note = f"; {self.note}" if self.note else ""
+        return (f"plan for {self.budget_s:.0f} s: {net}, ~{self.epochs:.1f} epochs ({self.train_s:.0f} s of "
+                f"training; the LR schedule follows the clock), {what}, predicted {self.predicted_s:.0f} s{note}")
+
+
+def plan(cfg: Config, budget_s: float, elapsed_s: float, speeds: dict[tuple[int, ...], Speed],
+         train_images: int, test_images: int, table: Table | None) -> Plan:
+    """The plan for what is left of `budget_s` after `elapsed_s` (start-up, data, calibration);
+    `speeds` holds this machine's speed of each candidate net (the table's nets, or the preset's).
+    Raises ValueError with one line when the budget cannot hold even the evaluation."""
+    def final_s(speed: Speed) -> float:
+        views = 6 if cfg.run.tta else 1
+        return test_images * views / speed.eval_ips + test_images / speed.eval_ips  # TTA, and the plain one
+
+    def train_s(speed: Speed) -> float:
+        return budget_s * TARGET - elapsed_s - speed.build_s - final_s(speed)
+
+    def epochs(speed: Speed) -> float:
+        seconds = train_s(speed)
+        per_epoch = train_images / speed.train_ips + speed.epoch_s
+        return max(seconds, 0.0) / per_epoch
+
+    options = []
+    for widths in candidates(cfg, table):
+        speed = speeds[tuple(widths)]
+        e = epochs(speed)
+        expected = table.expected(widths, e * train_images) if table else None
+        if table is not None and expected is None:
+            top = table.curve(widths)[-1].epochs
+            if e > top:  # more than the table measured: at least what it says of its longest run
+                expected = table.expected(widths, top * table.train_images)
+        options.append((widths, speed, e, expected))
+    usable = [o for o in options if o[3] is not None]
+    smallest = None
+    if table is not None:
+        smallest = min(elapsed_s + s.build_s + final_s(s) + table.curve(w)[0].epochs * (train_images / s.train_ips + s.epoch_s)
+                       for w, s, _, _ in options) / TARGET
+    if usable:
+        widths, speed, e, (acc, sd) = max(usable, key=lambda o: (o[3][0], o[2]))
+        top = table.curve(widths)[-1].epochs
+        note = (f"the table measured up to {top:g} epochs of this net; the budget buys ~{e:.1f}, so expect at least "
+                f"this" if e > top else None)
+        mode = "table"
+    else:
+        # No table, or a budget under its smallest point: the preset's net (the table's smallest when
+        # there is a table), for the epochs the clock allows.
+        widths, speed, e, _ = min(options, key=lambda o: o[1].build_s + 1 / o[1].train_ips) if table else options[0]
+        acc = sd = None
+        note = (f"under the smallest budget the table plans here ({smallest:.0f} s): expected accuracy unknown"
+                if table is not None else None)
+        mode = "fitted"
+    seconds = train_s(speed)
+    if seconds <= 0:
+        need = (elapsed_s + speed.build_s + final_s(speed)) / TARGET
+        raise ValueError(f"run.budget_s = {budget_s:g}: the start, the data and the final evaluation alone take "
+                         f"about {need:.0f} s here; give at least {math.ceil(need * 1.2)} s")
+    return Plan(budget_s, mode, widths if table else list(cfg.model.widths), e, seconds, final_s(speed),
+                elapsed_s + speed.build_s + seconds + final_s(speed), acc, sd, smallest, note)
+
+
+def apply(cfg: Config, p: Plan, table: Table | None) -> None:
+    """Set the planned net, epochs (the most the clock may allow), warmup share and one evaluation
+    at the end, in place; the schedule's other epoch-keyed settings keep their share."""
+    planned = cfg.run.epochs
+    if table is not None and p.mode == "table":
+        cfg.set("model.widths", p.widths)
+    cfg.set("run.epochs", max(1, math.ceil(p.epochs * EPOCHS_CAP)))
+    fit_epochs(cfg, planned)
+    if table is not None:
+        cfg.set("schedule.warmup_epochs", table.warmup_share * cfg.run.epochs)
+    cfg.set("run.eval_every", cfg.run.epochs)
+
+
+# --- the clock -------------------------------------------------------------------------------------
+
+class BudgetClock:
+    """Where a budget run is in its schedule: the elapsed share of its training time (pauses not
+    counted). The run's LR is the schedule's at that share, and the run ends when it reaches 1."""
+
+    def __init__(self, train_s: float, progress: float = 0.0):
+        self.train_s, self.start_progress = train_s, progress
+        self.started: float | None = None
+        self.paused_s = 0.0
+
+    def start(self, now: float) -> None:
+        self.started = now
+
+    def progress(self, now: float) -> float:
+        if self.started is None:
+            return self.start_progress
+        return self.start_progress + (now - self.started - self.paused_s) / self.train_s
+
+    def state(self, now: float) -> dict:
+        """What last.pt keeps, for a resumed run to go on from the same share."""
+        return {"train_s": self.train_s, "progress": min(self.progress(now), 1.0)}
