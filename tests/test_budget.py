@@ -73,6 +73,8 @@ def test_a_budget_beyond_the_table_says_so_and_one_below_it_is_fitted_or_refused
     small = budget.plan(cfg, 20, 5, SPEEDS, TRAIN, TEST, table)
     assert small.mode == "fitted" and small.expected_acc is None and small.widths == [32, 64, 64]
     assert f"({small.smallest_s:.0f} s)" in small.note and small.smallest_s > 20
+    budget.apply(cfg, small, table)
+    assert cfg.model.widths == [32, 64, 64]  # the net the plan timed is the net that trains
     with pytest.raises(ValueError, match="run.budget_s = 8: .* give at least"):
         budget.plan(cfg, 8, 6, SPEEDS, TRAIN, TEST, table)
 
@@ -164,6 +166,16 @@ def test_a_stopped_budget_run_resumes_on_its_own_clock(home, tmp_path):
     assert progress[len(steps_before) - 1] <= kept["progress"] <= progress[len(steps_before)] + 1e-6
     assert progress[-1] > 0.9  # it trained on to the end of its clock
     assert json.loads((run_dir / "summary.json").read_text())["state"] == "finished"
+    assert json.loads(resumed.stdout.splitlines()[0])["event"] == "plan"  # the plan it kept, said again
+    # Resumed once more, a run whose clock ran out trains no more: it is only finished again.
+    rows = len(folder.read_metrics(run_dir))
+    again = subprocess.run([*CLI, "train", "--resume", str(run_dir), "--json"], capture_output=True, text=True,
+                           env=env, timeout=180)
+    assert again.returncode == 0 and len(folder.read_metrics(run_dir)) == rows, again.stderr
+    refused = subprocess.run([*CLI, "train", "--resume", str(run_dir), "--epochs", "9"], capture_output=True,
+                             text=True, env=env, timeout=180)
+    assert refused.returncode == 2 and "own clock" in refused.stderr  # bad input, the run left as it was
+    assert json.loads((run_dir / "summary.json").read_text())["state"] == "finished"
 
 
 def test_the_budget_holds_while_another_process_takes_a_core(home, tmp_path):
@@ -185,8 +197,32 @@ def test_the_budget_holds_while_another_process_takes_a_core(home, tmp_path):
     assert 0.90 * 30 <= seconds <= 1.05 * 30, seconds
 
 
+def test_the_clock_counts_training_time_but_not_pauses_and_goes_on_where_it_stopped():
+    clock = budget.BudgetClock(100.0)
+    clock.start(1000.0)
+    assert clock.progress(1025.0) == pytest.approx(0.25)
+    clock.paused_s += 30.0  # thirty seconds paused: the share stands still
+    assert clock.progress(1055.0) == pytest.approx(0.25)
+    kept = clock.state(1085.0)
+    assert kept == {"train_s": 100.0, "progress": pytest.approx(0.55)}
+    resumed = budget.BudgetClock(kept["train_s"], kept["progress"])
+    resumed.start(0.0)
+    assert resumed.progress(45.0) == pytest.approx(1.0)
+
+
+def test_a_run_without_a_budget_leaves_the_speed_cache_alone(tmp_path, monkeypatch):
+    from tui_trainer.data.synthetic import make_synthetic
+    from tui_trainer.training.trainer import Trainer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    result = Trainer(tiny_config(**{"run.epochs": 1}), data="synthetic", runs_dir=tmp_path / "runs",
+                     dataset=make_synthetic(n_train=512, n_test=100)).run()
+    assert result.final_acc is not None and not speed_cache.cache_file().exists()
+    assert not (Path(result.run_dir) / "budget-steps.json").exists()
+
+
 def test_a_plan_describes_itself_in_one_line_and_as_json():
-    plan = Plan(120, "table", [48, 96, 96], 4.3, 95, 6, 116.4, 0.869, 0.003, 45, None)
+    plan = Plan(120, "airbench", "table", [48, 96, 96], 4.3, 95, 6, 116.4, 0.869, 0.003, 45, None)
     assert plan.to_json()["event"] == "plan" and plan.to_json()["widths"] == [48, 96, 96]
     text = plan.describe()
     assert "\n" not in text and "48-96-96" in text and "86.9%" in text and "116 s" in text

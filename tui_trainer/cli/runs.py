@@ -48,15 +48,19 @@ def add_parsers(sub) -> None:  # noqa: ANN001 - the subparsers
 def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
     """Each preset with its description and, where a calibration of this machine timed its net,
     what it takes here (`tui-trainer calibrate` times them)."""
+    from .. import locations
     from ..config import ConfigError
+    from ..data import estimate_train_size
     from ..training.speed_cache import seconds_here
 
+    data = locations.default_data()
+    train, test = estimate_train_size(data), estimate_train_size(data, "test")
     found = presets.discover()
     width = max((len(shown(p.name)) for p in found), default=0)
     for p in found:
         where = "" if p.builtin else f"  [{p.path}]"
         try:
-            seconds = seconds_here(p.load())
+            seconds = seconds_here(p.load(), train, test) if train and test else None
         except ConfigError:
             seconds = None
         here = f"  (here: ~{seconds:.0f} s)" if seconds else ""

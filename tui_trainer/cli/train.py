@@ -48,6 +48,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
         if not (args.resume / "checkpoints" / "last.pt").is_file():
             raise UsageError(f"tui-trainer train: --resume {args.resume}: no checkpoints/last.pt to resume from "
                              f"(the run ended before its first epoch did); start it again instead")
+        if args.epochs is not None and folder.read_config(args.resume).run.budget_s:
+            raise UsageError(f"tui-trainer train: {args.resume} trains for a time budget and resumes on its own "
+                             f"clock: drop --epochs")
         if args.data is None and folder.run_data(args.resume).source is None:
             raise UsageError(f"tui-trainer train: {args.resume} does not record the data it was trained on (an older "
                              f"run): give --data DIR or --data synthetic")
@@ -178,22 +181,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         raise UsageError(f"tui-trainer calibrate: {e}") from None
     key = calibration.machine_key(place)
     source = data_folder(args.data, "calibrate")
-    print(f"this machine: {key}")
-    print(f"cache: {speed_cache.cache_file()}")
+    print(shown(f"this machine: {key}"))
+    print(shown(f"cache: {speed_cache.cache_file()}"))
     try:
         data = load_dataset(source, cfg.data)
     except DataError as e:
         print(shown(f"tui-trainer calibrate: {e}"), file=sys.stderr)
         return EXIT_FAILED
     if not args.show:  # this process's own start-up, as a training process has it
-        speed_cache.store_startup(key, time.time() - calibration.process_started(), len(data.train_x),
-                                  len(data.test_x))
+        speed_cache.store_startup(key, time.time() - calibration.process_started())
     table = budget.table_for(cfg, len(data.train_x), check_source(source, cfg.data)[0])
     nets = budget.candidates(cfg, table)
     if args.show:
         speeds = {tuple(w): s for w in nets if (s := speed_cache.cached_speed(key, cfg, w)) is not None}
     else:
-        speeds, _ = calibration.speeds(cfg, nets, data, place, print, refresh=True)
+        speeds, _ = calibration.speeds(cfg, nets, data, place, lambda text: print(shown(text)), refresh=True)
     for widths, s in speeds.items():
         print(f"  {cfg.model.name} {'-'.join(map(str, widths)) or 'default'}: trains {s.train_ips:,.0f} img/s, "
               f"evaluates {s.eval_ips:,.0f} img/s, builds in {s.build_s:.1f} s")
@@ -202,14 +204,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return 0
     startup = float(speed_cache.read().get(key, {}).get("startup_s", 0.0))
     table_note = f"the accuracy table of {table.preset}" if table else "no accuracy table for these data and settings"
-    print(f"start-up to data loaded: {startup:.1f} s; {table_note}")
+    print(shown(f"start-up to data loaded: {startup:.1f} s; {table_note}"))
+    smallest = None
     for budget_s in (60, 120, 300, 600):
         try:
             p = budget.plan(cfg, budget_s, startup, speeds, len(data.train_x), len(data.test_x), table)
         except ValueError as e:
             print(shown(f"  {budget_s // 60} min: {e}"))
             continue
+        smallest = p.smallest_s
         print(shown(f"  {budget_s // 60} min: {p.describe().split(': ', 1)[1]}"))
-    if table is not None and p.smallest_s is not None:
-        print(f"the smallest budget the table plans here: {p.smallest_s:.0f} s")
+    if smallest is not None:
+        print(f"the smallest budget the table plans here: {smallest:.0f} s")
     return 0

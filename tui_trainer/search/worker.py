@@ -180,7 +180,7 @@ class Worker:
         trainer = Trainer(cfg, data=self.data, runs_dir=self.runs, preset=spec.preset, device_name=self.device,
                           sink=sink, control=ChildControl(self.control), dataset=dataset,
                           stop_rules=[pruning_rule(trial)] if spec.pruner != "none" else [],
-                          study=(spec.name, trial.number))
+                          study=(spec.name, trial.number), started_at=time.time())  # a budget: from the trial
         result = trainer.run()
         if trainer.run_dir is not None:
             trial.set_user_attr("run_dir", str(trainer.run_dir))

@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, fit_epochs
+from ..config import Config, field_info, fit_epochs
 from ..workspace.listing import flatten
 
 TABLE_FILE = Path(__file__).with_name("accuracy_table.json")
@@ -93,9 +93,13 @@ class Table:
 
     @classmethod
     def from_json(cls, raw: dict) -> Table:
-        points = [Point(list(p["widths"]), float(p["epochs"]), [float(a) for a in p["accs"]]) for p in raw["points"]]
+        merged: dict[tuple, Point] = {}  # one point per net and epoch count: interpolation needs them apart
+        for p in raw["points"]:
+            point = merged.setdefault((tuple(p["widths"]), float(p["epochs"])),
+                                      Point(list(p["widths"]), float(p["epochs"]), []))
+            point.accs.extend(float(a) for a in p["accs"])
         return cls(raw["recipe"], raw["preset"], int(raw["train_images"]), int(raw["batch_size"]),
-                   float(raw["warmup_share"]), points, raw.get("about", {}))
+                   float(raw["warmup_share"]), list(merged.values()), raw.get("about", {}))
 
     def to_json(self) -> dict:
         return {**{k: v for k, v in asdict(self).items() if k != "points"},
@@ -120,6 +124,11 @@ def table_for(cfg: Config, train_images: int, kind: str) -> Table | None:
     return next((t for t in shipped_tables() if t.recipe == recipe and t.batch_size == cfg.data.batch_size), None)
 
 
+def final_seconds(test_images: int, speed: Speed, tta: bool) -> float:
+    """The end of a run: the last plain evaluation, and TTA's six views when it is on."""
+    return test_images * (7 if tta else 1) / speed.eval_ips
+
+
 def candidates(cfg: Config, table: Table | None) -> list[list[int]]:
     """The nets a plan chooses among: the table's, or the preset's own."""
     return [list(w) for w in table.widths()] if table else [list(cfg.model.widths)]
@@ -139,7 +148,8 @@ class Speed:
 @dataclass
 class Plan:
     budget_s: float
-    mode: str  # "table": the net and epochs from the accuracy table; "fitted": the preset's net
+    model: str
+    mode: str  # "table": the net and epochs from the accuracy table; "fitted": epochs fitted to the clock
     widths: list[int]
     epochs: float  # what the clock should allow; the schedule spans them
     train_s: float  # seconds of training the budget leaves
@@ -155,14 +165,18 @@ class Plan:
 
     def short(self) -> str:
         """Two short lines, for Setup's narrow pane."""
-        net = "-".join(map(str, self.widths)) if self.widths else "its net"
+        net = "-".join(map(str, self.widths)) if self.widths else self.model
         what = f"~{self.expected_acc:.1%} ± {self.expected_sd:.1%}" if self.expected_acc is not None else "epochs fitted"
         return f"plan: {net} x ~{self.epochs:.1f} epochs\n{what}, ends in ~{self.predicted_s:.0f} s"
 
     def describe(self) -> str:
-        net = f"airbench {'-'.join(map(str, self.widths))}" if self.widths else "the preset's net"
-        what = (f"expected {self.expected_acc:.1%} ± {self.expected_sd:.1%} (accuracy table)"
-                if self.expected_acc is not None else "no accuracy table for these settings: epochs fitted")
+        net = f"{self.model} {'-'.join(map(str, self.widths)) or '(its own widths)'}"
+        if self.expected_acc is not None:
+            what = f"expected {self.expected_acc:.1%} ± {self.expected_sd:.1%} (accuracy table)"
+        elif self.smallest_s is not None:
+            what = "epochs fitted"  # the note says why: a budget under the table's smallest point
+        else:
+            what = "no accuracy table for these settings: epochs fitted"
         note = f"; {self.note}" if self.note else ""
         return (f"plan for {self.budget_s:.0f} s: {net}, ~{self.epochs:.1f} epochs ({self.train_s:.0f} s of "
                 f"training; the LR schedule follows the clock), {what}, predicted {self.predicted_s:.0f} s{note}")
@@ -174,8 +188,7 @@ def plan(cfg: Config, budget_s: float, elapsed_s: float, speeds: dict[tuple[int,
     `speeds` holds this machine's speed of each candidate net (the table's nets, or the preset's).
     Raises ValueError with one line when the budget cannot hold even the evaluation."""
     def final_s(speed: Speed) -> float:
-        views = 6 if cfg.run.tta else 1
-        return test_images * views / speed.eval_ips + test_images / speed.eval_ips  # TTA, and the plain one
+        return final_seconds(test_images, speed, cfg.run.tta)
 
     def train_s(speed: Speed) -> float:
         return budget_s * TARGET - elapsed_s - speed.build_s - final_s(speed)
@@ -207,9 +220,9 @@ def plan(cfg: Config, budget_s: float, elapsed_s: float, speeds: dict[tuple[int,
                 f"this" if e > top else None)
         mode = "table"
     else:
-        # No table, or a budget under its smallest point: the preset's net (the table's smallest when
-        # there is a table), for the epochs the clock allows.
-        widths, speed, e, _ = min(options, key=lambda o: o[1].build_s + 1 / o[1].train_ips) if table else options[0]
+        # No table, or a budget under its smallest point: the preset's net (under a table, the net
+        # the clock allows the most epochs of), for the epochs the clock allows.
+        widths, speed, e, _ = max(options, key=lambda o: o[2])
         acc = sd = None
         note = (f"under the smallest budget the table plans here ({smallest:.0f} s): expected accuracy unknown"
                 if table is not None else None)
@@ -219,7 +232,7 @@ def plan(cfg: Config, budget_s: float, elapsed_s: float, speeds: dict[tuple[int,
         need = (elapsed_s + speed.build_s + final_s(speed)) / TARGET
         raise ValueError(f"run.budget_s = {budget_s:g}: the start, the data and the final evaluation alone take "
                          f"about {need:.0f} s here; give at least {math.ceil(need * 1.2)} s")
-    return Plan(budget_s, mode, widths if table else list(cfg.model.widths), e, seconds, final_s(speed),
+    return Plan(budget_s, cfg.model.name, mode, list(widths), e, seconds, final_s(speed),
                 elapsed_s + speed.build_s + seconds + final_s(speed), acc, sd, smallest, note)
 
 
@@ -227,12 +240,12 @@ def apply(cfg: Config, p: Plan, table: Table | None) -> None:
     """Set the planned net, epochs (the most the clock may allow), warmup share and one evaluation
     at the end, in place; the schedule's other epoch-keyed settings keep their share."""
     planned = cfg.run.epochs
-    if table is not None and p.mode == "table":
-        cfg.set("model.widths", p.widths)
-    cfg.set("run.epochs", max(1, math.ceil(p.epochs * EPOCHS_CAP)))
+    cfg.set("model.widths", p.widths)  # the table's choice, or the preset's own
+    cfg.set("run.epochs", min(max(1, math.ceil(p.epochs * EPOCHS_CAP)), int(field_info("run.epochs")[1]["max"])))
     fit_epochs(cfg, planned)
     if table is not None:
-        cfg.set("schedule.warmup_epochs", table.warmup_share * cfg.run.epochs)
+        cfg.set("schedule.warmup_epochs", min(table.warmup_share * cfg.run.epochs,
+                                              field_info("schedule.warmup_epochs")[1]["max"]))
     cfg.set("run.eval_every", cfg.run.epochs)
 
 

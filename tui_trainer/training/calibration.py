@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
 from ..config import Config
 from ..data import Dataset
-from ..data.pipeline import normalize
+from ..data.pipeline import Batch, TrainBatches, normalize
 from . import device, speed_cache
 from .budget import Speed
 from .build import build_training, train_step
@@ -43,7 +43,7 @@ def measure(cfg: Config, widths: list[int], data: Dataset, place: device.Placeme
     build_s = time.perf_counter() - started
     set_lr(optimizer, cfg.optimizer.lr * 1e-3)  # steps that teach nothing: only their time counts
     steps, timed, t0 = 0, 0, 0.0
-    for batch in batches.epoch(0):
+    for batch in _batches(batches):
         if steps == WARMUP_STEPS:
             t0 = time.perf_counter()
         loss, _ = train_step(model, optimizer, batch, place, cfg.augment.label_smoothing)
@@ -63,6 +63,14 @@ def measure(cfg: Config, widths: list[int], data: Dataset, place: device.Placeme
         tta_logits(model, x).float().sum().item()
         eval_ips = 6 * len(x) / max(time.perf_counter() - t0, 1e-9)
     return Speed(train_ips, eval_ips, build_s)
+
+
+def _batches(batches: TrainBatches) -> Iterator[Batch]:
+    """One epoch after another: a small data set's epoch can be shorter than the timed steps."""
+    epoch = 0
+    while True:
+        yield from batches.epoch(epoch)
+        epoch += 1
 
 
 def speeds(cfg: Config, candidates: list[list[int]], data: Dataset, place: device.Placement,

@@ -81,6 +81,6 @@ def _run_item(queue: Queue, item: QueueItem, data: str | None, device: str, cont
             sink(event)
 
         trainer = Trainer(cfg, data=item.data or data, runs_dir=queue.runs_dir, preset=name, device_name=device,
-                          sink=report, control=ChildControl(control))
+                          sink=report, control=ChildControl(control), started_at=started)  # a budget: from its turn
         result = trainer.run()
     return Done.of_run(item, result, started)

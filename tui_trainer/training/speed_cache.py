@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import locations
 from ..atomic import atomic_write
 from ..config import Config
-from .budget import Speed
+from .budget import Speed, final_seconds
 
 REFINE = 0.5  # weight of a finished run's own speed against what the cache held
 
@@ -47,15 +47,19 @@ def key(where: str, torch_version: str, threads: int, precision: str) -> str:
 
 
 def net_key(cfg: Config, widths: list[int]) -> str:
-    return f"{cfg.model.name} {','.join(map(str, widths)) or 'default'} batch {cfg.data.batch_size}"
+    return (f"{cfg.model.name} {','.join(map(str, widths)) or 'default'} batch {cfg.data.batch_size} "
+            f"size {cfg.data.image_size}")
 
 
 def read() -> dict:
+    """The cache, its entries each a dict holding a dict of nets; anything else in it is dropped."""
     try:
         raw = json.loads(cache_file().read_text())
-        return raw if isinstance(raw, dict) else {}
     except (OSError, ValueError):
         return {}
+    if not isinstance(raw, dict):
+        return {}
+    return {k: e for k, e in raw.items() if isinstance(e, dict) and isinstance(e.get("nets", {}), dict)}
 
 
 def _write(cache: dict) -> None:
@@ -69,9 +73,11 @@ def _write(cache: dict) -> None:
 def cached_speed(machine: str, cfg: Config, widths: list[int]) -> Speed | None:
     raw = read().get(machine, {}).get("nets", {}).get(net_key(cfg, widths))
     try:
-        return Speed(float(raw["train_ips"]), float(raw["eval_ips"]), float(raw["build_s"]), float(raw.get("epoch_s", 0)))
-    except (TypeError, KeyError, ValueError):
+        speed = Speed(float(raw["train_ips"]), float(raw["eval_ips"]), float(raw["build_s"]),
+                      float(raw.get("epoch_s", 0)))
+    except (TypeError, KeyError, ValueError, AttributeError):
         return None
+    return speed if speed.train_ips > 0 and speed.eval_ips > 0 else None  # a broken measurement: again
 
 
 def store_speed(machine: str, cfg: Config, widths: list[int], speed: Speed) -> None:
@@ -83,13 +89,13 @@ def store_speed(machine: str, cfg: Config, widths: list[int], speed: Speed) -> N
     _write(cache)
 
 
-def store_startup(machine: str, seconds: float, train_images: int, test_images: int) -> None:
-    """Process start to the data loaded, as a run just measured it, and the data's size."""
+def store_startup(machine: str, seconds: float) -> None:
+    """A `tui-trainer train` process's start to its data loaded, as a run just measured it."""
     cache = read()
     entry = cache.setdefault(machine, {"nets": {}})
     old = entry.get("startup_s")
-    entry["startup_s"] = round(seconds if old is None else REFINE * seconds + (1 - REFINE) * float(old), 2)
-    entry["train_images"], entry["test_images"] = train_images, test_images
+    entry["startup_s"] = round(seconds if not isinstance(old, (int, float)) else
+                               REFINE * seconds + (1 - REFINE) * float(old), 2)
     _write(cache)
 
 
@@ -101,19 +107,20 @@ def refine(machine: str, cfg: Config, train_ips: float) -> None:
         store_speed(machine, cfg, list(cfg.model.widths), speed)
 
 
-def seconds_here(cfg: Config) -> float | None:
-    """What `cfg` would take on this machine, start to exit, by the newest entry of this CPU or
-    GPU that timed its net (None: none has)."""
-    here = cpu_name()
-    entries = [e for k, e in read().items() if isinstance(e, dict) and k.startswith(here)]
-    timed = [e for e in entries if net_key(cfg, list(cfg.model.widths)) in e.get("nets", {})]
-    if not timed:
+def seconds_here(cfg: Config, train_images: int, test_images: int) -> float | None:
+    """What `cfg` would take on this CPU, start to exit, on data of this size, by the newest entry
+    of this CPU that timed its net (None: none has). Torch is not imported to find the rest of the
+    key (threads, precision): a listing answers at once."""
+    name, newest = net_key(cfg, list(cfg.model.widths)), None
+    for k, entry in read().items():
+        if k.startswith(cpu_name()) and (speed := cached_speed(k, cfg, list(cfg.model.widths))) is not None:
+            measured = entry["nets"][name].get("measured", 0)
+            if newest is None or measured > newest[0]:
+                newest = (measured, entry, speed)
+    if newest is None:
         return None
-    entry = max(timed, key=lambda e: e["nets"][net_key(cfg, list(cfg.model.widths))].get("measured", 0))
-    net = entry["nets"][net_key(cfg, list(cfg.model.widths))]
-    train, test = entry.get("train_images"), entry.get("test_images")
-    if not train or not test:
-        return None
-    views = 7 if cfg.run.tta else 1  # the last plain evaluation, and TTA's six
-    return (float(entry.get("startup_s", 0)) + net["build_s"]
-            + cfg.run.epochs * (train / net["train_ips"] + net.get("epoch_s", 0)) + test * views / net["eval_ips"])
+    _, entry, speed = newest
+    startup = entry.get("startup_s", 0.0)
+    return (float(startup if isinstance(startup, (int, float)) else 0.0) + speed.build_s
+            + cfg.run.epochs * (train_images / speed.train_ips + speed.epoch_s)
+            + final_seconds(test_images, speed, cfg.run.tta))

@@ -317,7 +317,9 @@ class Trainer:
         stopped, verdict = False, None
         if self.clock is not None:
             self.clock.start(time.perf_counter())
-        for epoch in range(r.start.epoch, self.cfg.run.epochs):
+        # A budget run resumed after its clock ran out trains no more: it is only finished again.
+        first = self.cfg.run.epochs if self.clock is not None and self.clock.start_progress >= 1 else r.start.epoch
+        for epoch in range(first, self.cfg.run.epochs):
             tally = self._train_epoch(r, epoch)
             tally.reduce(self.group)
             if tally.stopped_at is not None:
@@ -326,7 +328,8 @@ class Trainer:
                                                       {"test_acc": self.last_test_acc}, rngs))
                 stopped = True
                 break
-            last = tally.spent or epoch + 1 == self.cfg.run.epochs
+            last = (tally.spent or epoch + 1 == self.cfg.run.epochs
+                    or (self.clock is not None and self.clock.progress(time.perf_counter()) >= 1))
             self._end_epoch(r, epoch, tally, last)
             if last or (verdict := self._on_main(self._judge)) is not None:
                 break
@@ -402,18 +405,27 @@ class Trainer:
             kept = state.get("budget") or {}
             if not kept:
                 raise RunError(f"{self.run_dir}'s last.pt holds no budget clock (a run from before budgets)")
+            if self.epochs_override is not None:
+                raise RunError("--epochs does not apply to a budget run: it resumes on its own clock")
             self.clock = budget.BudgetClock(float(kept["train_s"]), float(kept["progress"]))
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # cut to the steps done in _set_up
                 self.progress_log = json.loads((self.run_dir / BUDGET_STEPS).read_text())["progress"]
+            if kept.get("plan"):
+                self.plan = budget.Plan(**{k: v for k, v in kept["plan"].items() if k != "event"})
+                self.emit(BudgetPlanned(kept["plan"], f"resumed at {kept['progress']:.0%} of its "
+                                                      f"{kept['train_s']:.0f} s of training; {self.plan.describe()}"))
             return
         cfg = self.cfg
-        started = self.started_at if self.started_at is not None else calibration.process_started()
+        # Start-up counts when the budget began with this process (a `tui-trainer train`): the cache
+        # keeps it for plans made before a run (Setup, presets), which cannot measure it.
+        own_process = self.started_at is None
+        started = calibration.process_started() if own_process else self.started_at
         startup_s = time.time() - started
-        kind = check_source(self.data_source, cfg.data)[0] if self.dataset is None else "given"
-        table = budget.table_for(cfg, len(data.train_x), kind)
+        table = budget.table_for(cfg, len(data.train_x), check_source(self.data_source, cfg.data)[0])
         speeds, key = calibration.speeds(cfg, budget.candidates(cfg, table), data, place,
                                          lambda text: self.emit(Notice(text)))
-        speed_cache.store_startup(key, startup_s, len(data.train_x), len(data.test_x))
+        if own_process:
+            speed_cache.store_startup(key, startup_s)
         try:
             plan = budget.plan(cfg, cfg.run.budget_s, time.time() - started, speeds, len(data.train_x),
                                len(data.test_x), table)
@@ -424,6 +436,12 @@ class Trainer:
         self.plan = plan
         folder.write_config(self.run_dir, cfg)
         self.emit(BudgetPlanned(plan.to_json(), plan.describe()))
+
+    def _budget_state(self) -> dict | None:
+        """What last.pt keeps of a budget run: its clock, and its plan for a resumed run to say."""
+        if self.clock is None:
+            return None
+        return {**self.clock.state(time.perf_counter()), "plan": self.plan.to_json() if self.plan else None}
 
     def _record_steps(self) -> None:
         """The schedule share each step took, so that the run can be replayed as a fixed run."""
@@ -534,7 +552,8 @@ class Trainer:
                                    verdict.message if verdict else None, state)
             # The summary first: whoever the event wakes (a notify command) reads the final one.
             self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta)
-            if self.summary.images_per_s:  # what this run measured refines a calibration of its net
+            if self.clock is not None and self.group.world == 1 and self.summary.images_per_s:
+                # What a budget run measured refines the calibration its plan used.
                 speed_cache.refine(calibration.machine_key(r.place), self.cfg, self.summary.images_per_s)
             self.emit(finished)
             folder.clear_live(self.run_dir)
@@ -628,7 +647,7 @@ class Trainer:
             optimizer=r.optimizer.state_dict(), ema=r.ema.state_dict() if r.ema is not None else None,
             train_weights=checkpoints.cpu_state(r.model) if r.ema is not None else None,
             best_acc=self.best_acc, best_epoch=self.best_epoch, rngs=rngs,
-            budget=self.clock.state(time.perf_counter()) if self.clock is not None else None)
+            budget=self._budget_state())
         self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
         if self.clock is not None:  # beside last.pt: the steps a resume goes on from
             self._record_steps()

@@ -287,6 +287,9 @@ class RunsScreen(Screen):
             return
         if self.app.refuse_if_training("Not resumed"):
             return
+        if row.config.get("run.budget_s"):  # a budget run resumes on its own clock: no epochs to ask
+            self.post_message(RunRequested(None, row.preset, resume=row.path))
+            return
 
         def check(text: str) -> str | None:
             try:

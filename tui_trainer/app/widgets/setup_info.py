@@ -14,6 +14,7 @@ from textual.widgets import Button, Select, Static
 from textual.worker import get_current_worker
 
 from ...config import Config
+from ...text import shown
 
 
 @dataclass
@@ -140,7 +141,7 @@ class SetupInfo(Vertical):
             from ...training.calibration import preview  # torch: imported off the UI thread
             text = preview(cfg, self.data, self.device)
         except Exception as e:  # noqa: BLE001 - a data folder that says nothing yet: shown, not raised
-            text = f"plan: at the start ({type(e).__name__}: {e})"
+            text = shown(f"plan: at the start ({type(e).__name__}: {e})")
         if not get_current_worker().is_cancelled:
             self.post_message(PlanPreview(key, text))
 
