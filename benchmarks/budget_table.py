@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from tui_trainer import presets  # noqa: E402
 from tui_trainer.data import estimate_train_size  # noqa: E402
 from tui_trainer.training.budget import TABLE_FILE, Point, Table, recipe_hash  # noqa: E402
+from tui_trainer.training.speed_cache import cpu_name  # noqa: E402
 
 PRESET = "fast"
 GRID = [([32, 64, 64], 1), ([32, 64, 64], 3), ([32, 64, 64], 9),
@@ -54,16 +54,13 @@ def train(widths: list[int], epochs: int, seed: int, data: str, runs: str) -> tu
 
 
 def cpu() -> str:
+    """The CPU model and whether it computes bf16 natively: beside every figure."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                flags = Path("/proc/cpuinfo").read_text()
-                marks = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-                return f"{name} ({', '.join(marks) or 'no native bf16'})"
+        flags = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return platform.processor()
+        flags = ""
+    marks = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    return f"{cpu_name().split(' flags:')[0]} ({', '.join(marks) or 'no native bf16'})"
 
 
 def main() -> None:
@@ -74,13 +71,12 @@ def main() -> None:
     args = parser.parse_args()
     cfg, _ = presets.resolve(PRESET)
     train_images = estimate_train_size(args.data)
-    points, seconds = [], {}
+    points = []
     for widths, epochs in GRID + [HELD_OUT]:
         accs = []
         for seed in range(args.seeds):
             acc, took = train(widths, epochs, seed, args.data, args.runs)
             accs.append(acc)
-            seconds[f"{'-'.join(map(str, widths))} x {epochs}"] = round(took, 1)
             print(f"{'-'.join(map(str, widths)):>10} x {epochs} epochs, seed {seed}: {acc:.2%} in {took:.0f} s",
                   flush=True)
         points.append(Point(widths, float(epochs), accs))
@@ -96,7 +92,6 @@ def main() -> None:
         "command": f"python benchmarks/budget_table.py --data DIR --seeds {args.seeds}",
         "held_out": {"widths": held.widths, "epochs": held.epochs, "measured": round(held.mean, 5),
                      "interpolated": round(predicted, 5), "error": round(predicted - held.mean, 5)},
-        "seconds": seconds,
     }
     TABLE_FILE.write_text(json.dumps({"tables": [table.to_json()]}, indent=1) + "\n")
     print(f"\nheld out {'-'.join(map(str, held.widths))} x {held.epochs:g}: measured {held.mean:.2%}, "

@@ -90,6 +90,17 @@ def test_the_recipe_hash_ignores_what_a_plan_sets_and_nothing_else():
     assert budget.table_for(cfg, 39_000, "cifar10") is None and budget.table_for(cfg, TRAIN, "cifar100") is None
 
 
+def test_the_shipped_table_is_the_fast_presets_recipe():
+    """When the fast recipe changes, the table must be measured again (benchmarks/budget_table.py)."""
+    tables = budget.shipped_tables()
+    assert tables, f"no accuracy table in {budget.TABLE_FILE}"
+    (table,) = [t for t in tables if t.preset == "fast"]
+    assert table.recipe == budget.recipe_hash(fast()), "the fast recipe changed: run benchmarks/budget_table.py"
+    assert table.train_images >= budget.MIN_TABLE_IMAGES and len(table.points) >= 8
+    assert all(len(p.accs) >= 2 for p in table.points)
+    assert budget.table_for(fast(), TRAIN, "cifar10") is table
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--preset", "fast", "--budget", "2m", "--epochs", "3"], "--budget or --epochs, not both"),
     (["--preset", "fast", "--budget", "soon"], "run.budget_s = 'soon' is invalid: expected seconds"),
