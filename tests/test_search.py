@@ -32,7 +32,9 @@ def data(tmp_path_factory):
 
 
 def study_file(tmp_path, space: str, *, name="s", sets=None, **top) -> str:
-    """A study over the tests' tiny seed_cnn config (a few seconds an epoch)."""
+    """A study over the tests' tiny seed_cnn config (a few seconds an epoch), holding out 200 of its
+    1,000 training images (a study's default 5,000 would be more than there are)."""
+    top.setdefault("validation", 200)
     preset = tmp_path / "tiny.toml"
     preset.write_text(to_toml(tiny_config(**{"run.epochs": 2, "run.eval_every": 1, "model.widths": [8, 16, 16]})))
     lines = [f'preset = "{preset}"', f'name = "{name}"']
@@ -43,7 +45,7 @@ def study_file(tmp_path, space: str, *, name="s", sets=None, **top) -> str:
     return str(path)
 
 
-def test_two_workers_run_six_distinct_trials_and_the_best_value_is_in_its_metrics(home, tmp_path, data, capsys):
+def test_two_workers_run_six_distinct_trials_and_the_best_is_chosen_on_validation(home, tmp_path, data, capsys):
     path = study_file(tmp_path, '"optimizer.lr" = { low = 5e-4, high = 5e-3, log = true }', trials=6,
                       sampler="random", objective="final_acc", pruner="none")
     code = main(["search", path, "--workers", "2", "--data", data, "--runs", str(tmp_path / "runs"), "--json"])
@@ -54,10 +56,19 @@ def test_two_workers_run_six_distinct_trials_and_the_best_value_is_in_its_metric
     assert all(t["state"] == "complete" for t in trials) and len({t["run_dir"] for t in trials}) == 6
     assert len({t["params"]["optimizer.lr"] for t in trials}) == 6
     assert final["complete"] == 6 and final["pruned"] == final["failed"] == 0
-    # The study's best is the run's own record: final_acc without TTA is the last epoch's test accuracy.
+    # The study's best is the run's own record: final_acc without TTA is the last epoch's accuracy on
+    # the 200 held-out training images; the test accuracy goes beside it and ranks nothing.
     best_dir = folder.Path(final["best_run_dir"])
-    assert final["best_value"] == folder.read_metrics(best_dir)[-1].test_acc == max(t["value"] for t in trials)
+    last = folder.read_metrics(best_dir)[-1]
+    assert final["chosen_on"] == "validation"
+    assert final["best_value"] == last.val_acc == max(t["value"] for t in trials)
+    assert final["best_test_acc"] == last.test_acc
+    assert all(t["test_acc"] == folder.read_metrics(folder.Path(t["run_dir"]))[-1].test_acc for t in trials)
     assert final["best_value"] > 0.3  # chance is 0.1
+    listed = json.loads(subprocess.run([*CLI, "runs", "--runs", str(tmp_path / "runs"), "--json"], capture_output=True,
+                                       text=True, env=cli_env(home), check=True).stdout)
+    record = next(r for r in listed if r["run_dir"] == str(best_dir))
+    assert (record["val_acc"], record["final_acc"], record["validation"]) == (last.val_acc, last.test_acc, 200)
     summary = read_summary(best_dir)
     assert summary.study == "s" and summary.trial == final["best_trial"]
     assert summary.config["optimizer.lr"] == final["best_params"]["optimizer.lr"]
@@ -139,6 +150,10 @@ def test_a_diverging_trial_is_failed_with_its_message_not_a_crash(home, tmp_path
     ('preset = "cpu-quick"\ntrials = 2\ncolour = "red"\n[space]\n"optimizer.lr" = { low = 0.1, high = 1 }',
      "unknown key 'colour'"),
     ('preset = "cpu-quick"\ntrials = = 2\n', "not valid TOML"),
+    ('preset = "cpu-quick"\ntrials = 2\nvalidation = -5\n[space]\n"optimizer.lr" = { low = 0.1, high = 1 }',
+     "validation = -5 is invalid: expected an integer from 0"),
+    (('preset = "cpu-quick"\ntrials = 2\nvalidation = 100\n[set]\n"data.validation" = 200\n[space]\n'
+      '"optimizer.lr" = { low = 0.1, high = 1 }'), "validation and [set] \"data.validation\" both given"),
     ('preset = "nope"\ntrials = 2\n[space]\n"optimizer.lr" = { low = 0.1, high = 1 }', "unknown preset 'nope'"),
 ])
 def test_bad_study_files_exit_2_with_one_line_naming_the_key(home, tmp_path, text, needle):

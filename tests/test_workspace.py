@@ -181,13 +181,15 @@ def test_help_lists_every_kind_of_term():
 def test_summary_columns_display():
     shown = {c.key: c.display(RUNS[1]) for c in SUMMARY_COLUMNS}
     assert [c.key for c in SUMMARY_COLUMNS] == [
-        "name", "preset", "date", "state", "epochs", "best_acc", "final_acc", "train_seconds", "images_per_s",
-        "device", "parameters", "data", "study", "trial", "tags", "note"]
+        "name", "preset", "date", "state", "epochs", "best_acc", "best_val_acc", "final_acc", "train_seconds",
+        "images_per_s", "device", "parameters", "data", "study", "trial", "tags", "note"]
     assert (shown["epochs"], shown["best_acc"], shown["final_acc"], shown["train_seconds"],
             shown["parameters"], shown["images_per_s"], shown["trial"]) == (
         "10/10", "94.0%", "94.5% T", "2:31", "1.23M", "1,234", "3")
     blank = {c.key: c.display({"name": "x"}) for c in SUMMARY_COLUMNS}
-    assert blank["best_acc"] == blank["epochs"] == blank["train_seconds"] == "-"
+    assert blank["best_acc"] == blank["best_val_acc"] == blank["epochs"] == blank["train_seconds"] == "-"
+    assert shown["best_val_acc"] == "-"  # a run that held nothing out: the test set chose
+    assert {c.key: c for c in SUMMARY_COLUMNS}["best_val_acc"].display({"best_val_acc": 0.8761}) == "87.6%"
     assert blank["tags"] == blank["note"] == ""
     note = {c.key: c for c in SUMMARY_COLUMNS}["note"]
     assert note.display(RUNS[0]) == "First try"
@@ -305,9 +307,11 @@ def test_metrics_csv_long_format():
     epoch = {"epoch": 1, "train_loss": 1.5, "train_acc": 0.4, "test_loss": None, "test_acc": None,
              "lr": 0.1, "seconds": 3.25, "images_per_s": 15000.0, "is_best": False}
     buf = io.StringIO(newline="")
-    metrics_csv([("a", epoch), ("a", dict(epoch, epoch=2, test_acc=0.5, is_best=True)), ("b", epoch)], buf)
+    metrics_csv([("a", epoch), ("a", dict(epoch, epoch=2, test_acc=0.5, val_acc=0.55, is_best=True)), ("b", epoch)],
+                buf)
     lines = buf.getvalue().splitlines()
-    assert lines[0] == "run,epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds,images_per_s,is_best"
-    assert lines[1:] == ["a,1,1.5,0.4,,,0.1,3.25,15000.0,False",
-                         "a,2,1.5,0.4,,0.5,0.1,3.25,15000.0,True",
-                         "b,1,1.5,0.4,,,0.1,3.25,15000.0,False"]
+    assert lines[0] == ("run,epoch,train_loss,train_acc,test_loss,test_acc,val_loss,val_acc,lr,seconds,"
+                        "images_per_s,is_best")
+    assert lines[1:] == ["a,1,1.5,0.4,,,,,0.1,3.25,15000.0,False",
+                         "a,2,1.5,0.4,,0.5,,0.55,0.1,3.25,15000.0,True",
+                         "b,1,1.5,0.4,,,,,0.1,3.25,15000.0,False"]

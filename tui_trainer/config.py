@@ -53,6 +53,11 @@ class DataConfig:
                                 min=0.0, max=1.0, length=3)
     std: list[float] = setting([0.2023, 0.1994, 0.2010], "per-channel std for normalization",
                                min=1e-3, max=1.0, length=3)
+    validation: int = setting(0, "training images held out to choose on (best.pt, early stopping, pruning, "
+                                 "search); 0: off, the test set chooses; an image folder's val/ when there",
+                              min=0, max=10_000_000)
+    validation_seed: int = setting(0, "seed of the held-out draw, apart from run.seed so that every seed holds "
+                                      "out the same images", min=0, max=2**31 - 1)
 
 
 @dataclass

@@ -23,6 +23,7 @@ class RunStarted:
     classes: list[str]
     started_at: float = 0.0  # wall-clock time.time(), so a follower in another process can show elapsed time
     data: str = ""  # the data source it trains on ("synthetic" or a path)
+    validation: dict | None = None  # its held-out split (data/split.py's record); None: the test set chooses
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,14 @@ class EpochEnded:
     seconds: float
     images_per_s: float
     is_best: bool
+    val_loss: float | None = None  # None without a validation split (data.validation = 0)
+    val_acc: float | None = None
+
+    @property
+    def chosen_acc(self) -> float | None:
+        """The accuracy every choice reads (best.pt, early stopping, a pruner, a search): validation's
+        when the run holds images out, else test's (as the seed notebook chose)."""
+        return self.val_acc if self.val_acc is not None else self.test_acc
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ class RunFinished:
     stopped: bool  # True when the user stopped it (resumable), not when it chose to end
     ended: str | None = None  # the run ended itself: "stopped early at epoch 7 (best ...)", "pruned at ..."
     state: str = ""  # the summary's state: finished, stopped, stopped early, pruned
+    best_val_acc: float | None = None  # validation accuracy at best_epoch, which it chose (None: no split)
+    val_acc: float | None = None  # the final validation accuracy, as final_acc is the test's
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def write_study(tmp_path: Path) -> Path:
     study = tmp_path / "studies" / "app-study.toml"
     study.parent.mkdir()
     # A grid in order: a short trial to complete while no app is open, then a long one to stop.
-    study.write_text(f'preset = "{preset}"\nsampler = "grid"\npruner = "none"\n'
+    study.write_text(f'preset = "{preset}"\nsampler = "grid"\npruner = "none"\nvalidation = 100\n'
                      '[space]\n"run.epochs" = { values = [2, 10000] }\n')
     return study
 

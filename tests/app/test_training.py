@@ -14,7 +14,7 @@ from tui_trainer.app.widgets.metric_plots import AccuracyPlot, LossPlot, Trainin
 from tui_trainer.app.widgets.thumbnails import Thumbnail
 from tui_trainer.training.evaluate import evaluate_checkpoint
 
-from .conftest import make_app, run, select_preset, start_preset, wait_for
+from .conftest import TINY_PRESET, make_app, run, select_preset, start_preset, wait_for
 
 
 def test_short_run_fills_table_and_plots_and_its_best_checkpoint_evaluates(tmp_path, app_home, small_data):
@@ -200,3 +200,29 @@ def test_accuracy_plot_says_when_the_test_split_is_evaluated_only_at_the_end():
     cfg.set("run.eval_every", 2)
     session.record(RunStarted("runs/x", cfg.to_dict(), "cpu", "fp32", 1, 10, 0, ["a", "b"]))
     assert TrainingScreen.test_note(session) == "test every 2 epochs"
+
+
+def test_a_run_holding_images_out_plots_validation_beside_test_and_says_what_chose(tmp_path, app_home, small_data):
+    presets = app_home / ".config" / "tui-trainer" / "presets"
+    (presets / "tiny-val.toml").write_text(TINY_PRESET.format(epochs=2).replace(
+        "batch_size = 128", "batch_size = 128\nvalidation = 200"))
+
+    async def scenario():
+        app = make_app(tmp_path, data=small_data)
+        async with app.run_test(size=(120, 40)) as pilot:
+            session = await start_preset(pilot, "tiny-val")
+            await wait_for(pilot, lambda: not session.live, 120, "the run to end")
+            await pilot.pause(0.3)
+            assert session.failed is None, session.failed
+            screen = app.screen
+            epochs = screen.query_one(AccuracyPlot).epochs
+            assert [e.epoch for e in epochs] == [1, 2] and all(e.val_acc is not None for e in epochs)
+            assert all(e.val_loss is not None for e in screen.query_one(LossPlot).epochs)
+            table = screen.query_one(EpochTable)
+            column = [c.label.plain for c in table.columns.values()].index("val acc")
+            assert table.get_row_at(1)[column].plain == f"{epochs[1].val_acc:.2%}"
+            status = str(screen.query_one("#status").render())
+            assert f"chosen on val {session.best_val_acc:.2%}" in status
+            assert session.started.validation["images"] == 200
+
+    run(scenario())

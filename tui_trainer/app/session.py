@@ -106,7 +106,8 @@ class RunSession:
         self.finished: RunFinished | None = None
         self.failed: RunFailed | None = None
         self.checkpoints: dict[str, CheckpointSaved] = {}
-        self.best_acc: float | None = None
+        self.best_acc: float | None = None  # test accuracy at the best epoch
+        self.best_val_acc: float | None = None  # the validation accuracy that chose it (None: the test set did)
         self.best_epoch: int | None = None
         self.version = 0  # bumps at every recorded event
         self.t_start = clock()
@@ -200,7 +201,7 @@ class RunSession:
     def _note_best(self, e: EpochEnded) -> None:
         # The engine's own verdict, which honours run.best_after_epoch: what best.pt holds.
         if e.is_best:
-            self.best_acc, self.best_epoch = e.test_acc, e.epoch
+            self.best_acc, self.best_val_acc, self.best_epoch = e.test_acc, e.val_acc, e.epoch
 
     def elapsed(self) -> float:
         if self.finished is not None and self.kind != "attached":

@@ -14,8 +14,10 @@ from .common import EXIT_FAILED, UsageError, data_options
 
 
 def add_parsers(sub) -> None:  # noqa: ANN001 - the subparsers
-    ev = sub.add_parser("eval", help="evaluate a checkpoint on the test split")
+    ev = sub.add_parser("eval", help="evaluate a checkpoint on the test split (or its run's validation split)")
     ev.add_argument("checkpoint", type=Path)
+    ev.add_argument("--split", choices=("test", "val"), default="test",
+                    help="val: the training images its run held out (data.validation), drawn again the same")
     ev.add_argument("--tta", action="store_true", help="flip + translate test-time augmentation")
     ev.add_argument("--json", action="store_true")
     data_options(ev)
@@ -59,7 +61,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # two levels up: RUN/checkpoints/best.pt), else on the default data folder.
     data = args.data or folder.run_data(args.checkpoint.resolve().parent.parent).source or locations.default_data()
     try:
-        result = evaluate_checkpoint(args.checkpoint, data, args.device, tta=args.tta)
+        result = evaluate_checkpoint(args.checkpoint, data, args.device, tta=args.tta, split=args.split)
     except (CheckpointError, DataError) as e:
         print(shown(f"tui-trainer eval: {e}"), file=sys.stderr)
         return EXIT_FAILED
@@ -68,7 +70,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
-    print(f"{shown(args.checkpoint)}: accuracy {result.accuracy:.2%} on {result.n} test images"
+    images = "test images" if args.split == "test" else "validation images (held out of training)"
+    print(f"{shown(args.checkpoint)}: accuracy {result.accuracy:.2%} on {result.n} {images}"
           f"{' (TTA)' if args.tta else ''}, loss {result.loss:.4f}")
     classes = [shown(c) for c in result.classes]
     width = max(len(c) for c in classes)

@@ -50,7 +50,7 @@ def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
     what it takes here (`tui-trainer calibrate` times them)."""
     from .. import locations
     from ..config import ConfigError
-    from ..data import estimate_train_size
+    from ..data import estimate_train_size, training_images
     from ..training.speed_cache import seconds_here
 
     data = locations.default_data()
@@ -60,7 +60,8 @@ def cmd_presets(args: argparse.Namespace) -> int:  # noqa: ARG001
     for p in found:
         where = "" if p.builtin else f"  [{p.path}]"
         try:
-            seconds = seconds_here(p.load(), train, test) if train and test else None
+            cfg = p.load()
+            seconds = seconds_here(cfg, training_images(train, cfg.data), test) if train and test else None
         except ConfigError:
             seconds = None
         here = f"  (here: ~{seconds:.0f} s)" if seconds else ""
@@ -101,6 +102,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     for r in rows:
         s = r.summary
         best = f"{s.best_acc:.2%} at epoch {s.best_epoch}" if s.best_acc is not None else "no test score yet"
+        if s.best_val_acc is not None:  # validation chose that epoch
+            best += f" (chosen on validation {s.best_val_acc:.2%})"
         final = f"  final {s.final_acc:.2%}{' (TTA)' if s.final_tta else ''}" if s.final_acc is not None else ""
         planned = f"/{s.epochs_total}" if s.epochs_total else ""
         tags = f"  [{', '.join(r.tags)}]" if r.tags else ""

@@ -75,7 +75,8 @@ def _lead(args: argparse.Namespace, places) -> int:  # noqa: ANN001
         return 0
     say = _printer(args.json)
     say(f"study {spec.name}: {spec.budget if spec.budget < 10_000 else 'unlimited'} trials of {spec.preset}, "
-        f"{spec.sampler} sampler, {spec.pruner} pruner, maximizing {spec.objective}; {args.workers} worker(s); "
+        f"{spec.sampler} sampler, {spec.pruner} pruner, maximizing {spec.objective} on "
+        f"{f'{spec.validation:,} held-out training images' if spec.validation else 'the test set'}; {args.workers} worker(s); "
         f"storage {places.where()}")
     if problem := spec.pruning_problem():
         say(f"note: {problem}")

@@ -7,6 +7,7 @@ import sys
 
 from rich.markup import escape
 
+from ..data.split import describe as describe_split
 from ..events import (
     BatchProgress,
     BudgetPlanned,
@@ -32,6 +33,8 @@ def make_reporter(as_json: bool) -> "Reporter":
 
 def epoch_line(e: EpochEnded, total: int) -> str:
     test = f"test {e.test_acc:6.2%} loss {e.test_loss:.4f}" if e.test_acc is not None else "test    -"
+    if e.val_acc is not None:
+        test = f"val {e.val_acc:6.2%} loss {e.val_loss:.4f}  {test}"
     return (f"epoch {e.epoch:>3}/{total}  train {e.train_acc:6.2%} loss {e.train_loss:.4f}  {test}  "
             f"lr {e.lr:.3g}  {e.seconds:5.1f}s  {e.images_per_s:,.0f} img/s{'  best' if e.is_best else ''}")
 
@@ -39,16 +42,20 @@ def epoch_line(e: EpochEnded, total: int) -> str:
 def started_line(e: RunStarted) -> str:
     resumed = f", resuming after epoch {e.start_epoch}" if e.start_epoch else ""
     return (f"run {e.run_dir}: {e.config['model']['name']} ({e.parameters:,} parameters) on {e.device}, "
-            f"{e.steps_per_epoch} steps an epoch{resumed}; data: {e.data or '?'}")
+            f"{e.steps_per_epoch} steps an epoch{resumed}; data: {e.data or '?'}; {describe_split(e.validation)}")
 
 
 def finish_lines(f: RunFinished) -> list[str]:
     best = f"best {f.best_acc:.2%} at epoch {f.best_epoch}" if f.best_acc is not None else "no best checkpoint"
+    if f.best_val_acc is not None:  # validation chose that epoch; the test figure there only reports
+        best = (f"best validation {f.best_val_acc:.2%} at epoch {f.best_epoch} (test there {f.best_acc:.2%})"
+                if f.best_acc is not None else f"best validation {f.best_val_acc:.2%} at epoch {f.best_epoch}")
     ended = f.ended or ("stopped" if f.stopped else "finished")
     lines = [f"{ended} after {f.epochs} epochs in {f.seconds:.1f}s: {best}" if not f.ended
              else f"{ended}, {f.epochs} epochs in {f.seconds:.1f}s"]
     if f.final_acc is not None and not f.stopped:
-        lines.append(f"final test accuracy {f.final_acc:.2%}")
+        held = f" (validation {f.val_acc:.2%})" if f.val_acc is not None else ""
+        lines.append(f"final test accuracy {f.final_acc:.2%}{held}")
     lines.append(f"run folder: {f.run_dir}")
     if f.stopped:
         lines.append(f"resume with: tui-trainer train --resume {f.run_dir}")
@@ -183,7 +190,9 @@ class JsonReporter(Reporter):
 
     def on_RunFinished(self, e: RunFinished) -> None:
         print(json.dumps({"event": "finished", "run_dir": e.run_dir, "best_acc": e.best_acc, "best_epoch": e.best_epoch,
-                          "epochs": e.epochs, "seconds": e.seconds, "final_acc": e.final_acc,
+                          "best_val_acc": e.best_val_acc,
+                          "best_val_epoch": e.best_epoch if e.best_val_acc is not None else None,
+                          "val_acc": e.val_acc, "epochs": e.epochs, "seconds": e.seconds, "final_acc": e.final_acc,
                           "stopped": e.stopped, "state": e.state or ("stopped" if e.stopped else "finished"),
                           "message": e.ended}), flush=True)
 

@@ -37,6 +37,10 @@ class Dataset:
     test_y: torch.Tensor
     classes: list[str]
     source: str  # where the images came from, for the UI and the run record
+    # The held-out images every choice is made on (data/split.py); None: the test set chooses.
+    val_x: torch.Tensor | None = None
+    val_y: torch.Tensor | None = None
+    validation: dict | None = None  # what the split is, as the run records it: images, source, seed, digest
 
     @property
     def num_classes(self) -> int:
@@ -111,6 +115,14 @@ def estimate_train_size(source: str, split: str = "train") -> int | None:
     return None
 
 
+def training_images(total: int | None, cfg: DataConfig) -> int | None:
+    """How many of a split's `total` images a run of `cfg` trains on: fewer by the images its
+    validation split draws out of them (an image folder's own val/ takes none), for estimates."""
+    if total is None or cfg.validation == 0 or cfg.validation >= total:
+        return total
+    return total - cfg.validation
+
+
 def describe_source(source: str, cfg: DataConfig | None = None) -> str:
     """A one-line status for the UI, from a look at the directory, without reading the images."""
     cfg = cfg or DataConfig()
@@ -123,7 +135,8 @@ def describe_source(source: str, cfg: DataConfig | None = None) -> str:
         return str(e)
     if kind == "folders":
         resized = f" (resized to {cfg.image_size}x{cfg.image_size})" if cfg.image_size != 32 else ""
-        return f"image folders in {root}{resized}"
+        own = ", val/ as the validation split when data.validation > 0" if (root / "val").is_dir() else ""
+        return f"image folders in {root}{resized}{own}"
     if path is None:
         return (f"missing: no {KINDS[kind]} in {root}; a run will try to download it there (needs "
                 f"internet), or put {LAYOUTS[kind]} there, or use --data synthetic")

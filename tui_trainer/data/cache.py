@@ -39,8 +39,9 @@ def entry_path(root: Path, classes: list[str], files: Sequence[Path], size: int)
     return cache_dir() / f"{_folder_id(root.resolve())}-{size}px-{key}.pt"
 
 
-def load(path: Path, classes: list[str], n_train: int, n_test: int, size: int) -> dict[str, Any] | None:
-    """The cached tensors, or None when there is no entry or it does not hold what was asked for."""
+def load(path: Path, classes: list[str], counts: dict[str, int], size: int) -> dict[str, tuple] | None:
+    """The cached (images, labels) of each split in `counts` (its name: how many images), or None when
+    there is no entry or it does not hold what was asked for."""
     try:
         entry = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -49,20 +50,20 @@ def load(path: Path, classes: list[str], n_train: int, n_test: int, size: int) -
         return None
     try:
         ok = (entry["version"] == VERSION and list(entry["classes"]) == list(classes)
-              and _images(entry["train_x"], n_train, size) and _images(entry["test_x"], n_test, size)
-              and _labels(entry["train_y"], n_train, len(classes))
-              and _labels(entry["test_y"], n_test, len(classes)))
+              and all(_images(entry[f"{name}_x"], n, size) and _labels(entry[f"{name}_y"], n, len(classes))
+                      for name, n in counts.items()))
     except (KeyError, TypeError, AttributeError):
         ok = False
-    return entry if ok else None
+    return {name: (entry[f"{name}_x"], entry[f"{name}_y"]) for name in counts} if ok else None
 
 
-def store(path: Path, classes: list[str], train_x: torch.Tensor, train_y: torch.Tensor,
-          test_x: torch.Tensor, test_y: torch.Tensor) -> bool:
-    """Write an entry and drop the older ones of the same folder and size; False if it could not be
-    written (a read-only or full disk: the data set still loads, it is only decoded again next time)."""
-    entry = {"version": VERSION, "classes": list(classes), "train_x": train_x, "train_y": train_y,
-             "test_x": test_x, "test_y": test_y}
+def store(path: Path, classes: list[str], splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> bool:
+    """Write an entry of each split's (images, labels) and drop the older ones of the same folder and
+    size; False if it could not be written (a read-only or full disk: the data set still loads, it
+    is only decoded again next time)."""
+    entry = {"version": VERSION, "classes": list(classes)}
+    for name, (x, y) in splits.items():
+        entry[f"{name}_x"], entry[f"{name}_y"] = x, y
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: torch.save(entry, f))

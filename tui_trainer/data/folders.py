@@ -1,4 +1,5 @@
-"""Reader for image folders: DIR/train/<class>/*.png and DIR/test/<class>/*.png.
+"""Reader for image folders: DIR/train/<class>/*.png and DIR/test/<class>/*.png, and DIR/val/<class>/
+when there (the validation split data.validation > 0 then uses, instead of drawing one).
 
 The classes are the sorted subfolder names of train/. Images become `size` x `size` RGB (32 by
 default, CIFAR's input size; `data.image_size`), resized bilinearly when they are not that size.
@@ -29,30 +30,36 @@ def read_image_folders(root: Path, size: int = SIZE, progress: Progress | None =
                        use_cache: bool = True) -> Dataset:
     """Read DIR/train and DIR/test at `size` x `size`; `progress(done, total)` is called while
     images are decoded (not on a cache hit)."""
-    train_dir, test_dir = root / "train", root / "test"
+    train_dir, test_dir, val_dir = root / "train", root / "test", root / "val"
     classes = _class_dirs(train_dir)
     if not classes:
         raise DataError(f"{train_dir} has no class folders: put the images in {train_dir}/<class>/")
-    for name in _class_dirs(test_dir):
-        if name not in classes:
-            raise DataError(f"test class {name!r} has no folder in {train_dir}: add it there or "
-                            f"remove {test_dir / name}")
-    train_files, test_files = _list_split(train_dir, classes), _list_split(test_dir, classes)
+    splits = {"train": _list_split(train_dir, classes), "test": _checked_split(test_dir, train_dir, classes)}
+    if val_dir.is_dir() and _class_dirs(val_dir):
+        splits["val"] = _checked_split(val_dir, train_dir, classes)
     entry = None
     if use_cache:
         try:
-            entry = cache.entry_path(root, classes, [p for p, _ in train_files + test_files], size)
+            entry = cache.entry_path(root, classes, [p for files in splits.values() for p, _ in files], size)
         except OSError:  # a file vanished or cannot be stat'ed: decoding reports it properly
             entry = None
-    if entry is not None and (hit := cache.load(entry, classes, len(train_files), len(test_files), size)):
-        return Dataset(hit["train_x"], hit["train_y"], hit["test_x"], hit["test_y"], classes, str(root))
-    total = len(train_files) + len(test_files)
-    counter = _Counter(total, progress)
-    train_x, train_y = _decode(train_files, size, counter)
-    test_x, test_y = _decode(test_files, size, counter)
-    if entry is not None:
-        cache.store(entry, classes, train_x, train_y, test_x, test_y)
-    return Dataset(train_x, train_y, test_x, test_y, classes, str(root))
+    counts = {name: len(files) for name, files in splits.items()}
+    decoded = cache.load(entry, classes, counts, size) if entry is not None else None
+    if decoded is None:
+        counter = _Counter(sum(counts.values()), progress)
+        decoded = {name: _decode(files, size, counter) for name, files in splits.items()}
+        if entry is not None:
+            cache.store(entry, classes, decoded)
+    val_x, val_y = decoded.get("val", (None, None))
+    return Dataset(*decoded["train"], *decoded["test"], classes, str(root), val_x=val_x, val_y=val_y)
+
+
+def _checked_split(split_dir: Path, train_dir: Path, classes: list[str]) -> list[tuple[Path, int]]:
+    for name in _class_dirs(split_dir):
+        if name not in classes:
+            raise DataError(f"{split_dir.name} class {name!r} has no folder in {train_dir}: add it there or "
+                            f"remove {split_dir / name}")
+    return _list_split(split_dir, classes)
 
 
 def _class_dirs(split_dir: Path) -> list[str]:

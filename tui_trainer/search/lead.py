@@ -84,7 +84,7 @@ def open_study(places: SearchPlaces):  # noqa: ANN201 - an optuna Study
         study = optuna.load_study(study_name=spec.name, storage=storage)
         made_from = study.user_attrs.get("fingerprint")
         if made_from is not None and made_from != spec.fingerprint():
-            raise StudyMismatch(f"study {spec.name} in {places.where()} was made from other settings (base config, "
+            raise StudyMismatch(f"study {spec.name} in {places.where()} was made from other settings (base config or validation split, "
                                 f"space, sampler or objective) than {spec.path}: its trials would not compare; "
                                 f"give the file another name = \"...\", or delete {places.folder}") from None
         return study
@@ -177,10 +177,11 @@ def request_stop(places: SearchPlaces) -> list[TrialRow]:
 
 def trial_line(row: TrialRow) -> str:
     value = f"{row.value:.2%}" if row.value is not None else "-"
+    test = f"test {row.test_acc:.2%}" if row.test_acc is not None else ""
     took = f"{row.seconds / 60:.1f} min" if row.seconds is not None else ""
     params = ", ".join(f"{k}={format_value(v, short=True)}" for k, v in row.params.items())
     why = f"  ({row.message})" if row.message and row.state != "complete" else ""
-    return f"trial {row.number:>3}  {row.state:<8}  {value:>7}  {took:>8}  {params}{why}"
+    return f"trial {row.number:>3}  {row.state:<8}  {value:>7}  {test:>11}  {took:>8}  {params}{why}"
 
 
 def final_lines(rep: StudyReport) -> list[str]:
@@ -188,7 +189,8 @@ def final_lines(rep: StudyReport) -> list[str]:
     lines = [f"study {rep.name}: {c.get('complete', 0)} complete, {c.get('pruned', 0)} pruned, "
              f"{c.get('failed', 0)} failed"]
     if rep.best is not None:
-        lines.append(f"best: trial {rep.best.number}, {rep.best.value:.2%}, "
+        test = f" (test {rep.best.test_acc:.2%})" if rep.best.test_acc is not None and rep.validation else ""
+        lines.append(f"best: trial {rep.best.number}, chosen on {rep.chosen_on} {rep.best.value:.2%}{test}, "
                      + ", ".join(f"{k}={format_value(v, short=True)}" for k, v in rep.best.params.items()))
         lines.append(f"best run: {rep.best.run_dir}")
     return lines

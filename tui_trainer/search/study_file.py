@@ -23,7 +23,10 @@ OBJECTIVES = ("final_acc", "best_acc")
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 TOP_KEYS = ("description", "name", "preset", "storage", "trials", "timeout_minutes", "objective", "sampler", "pruner",
-            "seed", "pruner_warmup_epochs", "pruner_startup_trials", "set", "space")
+            "seed", "pruner_warmup_epochs", "pruner_startup_trials", "validation", "set", "space")
+# Training images a study holds out to rank its trials on, unless its file says `validation = N`:
+# a study that picked its best trial on the test set would report that set's score as if unseen.
+VALIDATION = 5000
 RANGE_KEYS, CHOICE_KEYS = {"low", "high", "log", "step"}, {"choices", "values"}
 MAX_TRIALS = 10_000
 
@@ -78,6 +81,11 @@ class StudySpec:
     pruner_startup_trials: int = 3  # trials that finish before any is pruned
     sets: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None  # the default --storage (a URL or a journal path), so the app finds it too
+
+    @property
+    def validation(self) -> int:
+        """Training images every trial holds out; 0: the test set ranks the trials."""
+        return self.base.data.validation
 
     @property
     def budget(self) -> int:
@@ -173,7 +181,7 @@ def _choice_value(text: str) -> Any:
 
 
 def study_toml(*, preset: str, trials: int | None, sampler: str, pruner: str, objective: str, description: str,
-               sets: dict[str, Any], space: dict[str, dict[str, Any]]) -> str:
+               sets: dict[str, Any], space: dict[str, dict[str, Any]], validation: int = VALIDATION) -> str:
     """A study file's text, as a user would write it (each search dimension an inline table on
     its line); tomlkit writes it, so any string reads back as it was. `trials` None: the grid's own size."""
     import tomlkit
@@ -182,7 +190,7 @@ def study_toml(*, preset: str, trials: int | None, sampler: str, pruner: str, ob
     doc.update({"description": description, "preset": preset})
     if trials is not None:
         doc["trials"] = trials
-    doc.update({"objective": objective, "sampler": sampler, "pruner": pruner, "set": sets})
+    doc.update({"objective": objective, "sampler": sampler, "pruner": pruner, "validation": validation, "set": sets})
     table = tomlkit.table()
     for key, entry in space.items():
         inline = tomlkit.inline_table()
@@ -206,7 +214,9 @@ def save_study(folder: Path, name: str, base: Config, *, trials: int, sampler: s
         raise ConfigError([f"name = {name!r}: {path} exists already; choose another name (a study of that name "
                            f"would join the old one's trials)"])
     folder.mkdir(parents=True, exist_ok=True)
+    # The form's own split when it has one, else a study's default: trials are ranked on held-out images.
     fields = dict(sampler=sampler, pruner=pruner, objective=objective, space=space_from_lines(space_lines),
+                  validation=base.data.validation or VALIDATION,
                   description=f"{name}: built from the Setup form",
                   sets={"run.eval_every": 1} if pruner != "none" and base.run.eval_every > 1 else {})
     trial_path = folder / f".{name}.checking.toml"
@@ -280,6 +290,10 @@ def _parse(path: Path, raw: dict[str, Any]) -> StudySpec:
     for key, value in sets.items():
         base.set(key, value)  # ConfigError names the key and what is allowed
     spec.sets = dict(sets)
+    if "data.validation" in sets and "validation" in raw:
+        raise fail('validation and [set] "data.validation" both given: keep one')
+    if "data.validation" not in sets:
+        base.set("data.validation", _whole(raw, "validation", 0, 10_000_000, VALIDATION))
 
     space = raw.get("space", {})
     if not isinstance(space, dict) or not space:

@@ -10,6 +10,7 @@ from .study_file import StudySpec
 STATE_NAMES = {"RUNNING": "running", "COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed",
                "WAITING": "waiting"}
 OVER_BUDGET = "over_budget"  # a trial asked for past the budget by a worker that lost a race: not shown
+TEST_ACC = "test_acc"  # a complete trial's test accuracy, shown beside its value (validation's, when held out)
 
 
 @dataclass
@@ -23,11 +24,12 @@ class TrialRow:
     message: str | None
     host: str | None = None
     pid: int | None = None
+    test_acc: float | None = None  # beside the value; the value itself when the study holds nothing out
 
     def to_json(self) -> dict[str, Any]:
-        return {"trial": self.number, "state": self.state, "value": self.value, "params": self.params,
-                "run_dir": self.run_dir, "seconds": self.seconds, "message": self.message, "host": self.host,
-                "pid": self.pid}
+        return {"trial": self.number, "state": self.state, "value": self.value, "test_acc": self.test_acc,
+                "params": self.params, "run_dir": self.run_dir, "seconds": self.seconds, "message": self.message,
+                "host": self.host, "pid": self.pid}
 
 
 @dataclass
@@ -36,10 +38,16 @@ class StudyReport:
     rows: list[TrialRow]
     best: TrialRow | None
     counts: dict[str, int] = field(default_factory=dict)
+    validation: int = 0  # images each trial held out, which ranked them; 0: the test set did
+
+    @property
+    def chosen_on(self) -> str:
+        return "validation" if self.validation else "test"
 
     def final_json(self) -> dict[str, Any]:
         best = self.best
         return {"study": self.name, "best_value": best.value if best else None,
+                "best_test_acc": best.test_acc if best else None, "chosen_on": self.chosen_on,
                 "best_params": best.params if best else None, "best_run_dir": best.run_dir if best else None,
                 "best_trial": best.number if best else None,
                 **{k: self.counts.get(k, 0) for k in ("complete", "pruned", "failed")}}
@@ -54,7 +62,7 @@ def trial_row(trial, spec: StudySpec) -> TrialRow:  # noqa: ANN001 - optuna Froz
     # Optuna keeps a pruned trial's last reported score as its value: not the objective, not shown as one.
     return TrialRow(trial.number, state, trial.value if state == "complete" else None,
                     spec.decoded(trial.params), attrs.get("run_dir"), seconds, attrs.get("message"),
-                    attrs.get("host"), attrs.get("pid"))
+                    attrs.get("host"), attrs.get("pid"), attrs.get(TEST_ACC) if state == "complete" else None)
 
 
 def report(study, spec: StudySpec) -> StudyReport:  # noqa: ANN001 - optuna Study
@@ -64,7 +72,7 @@ def report(study, spec: StudySpec) -> StudyReport:  # noqa: ANN001 - optuna Stud
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.state] = counts.get(r.state, 0) + 1
-    return StudyReport(spec.name, rows, best, counts)
+    return StudyReport(spec.name, rows, best, counts, spec.validation)
 
 
 def importances(study) -> dict[str, float] | None:  # noqa: ANN001

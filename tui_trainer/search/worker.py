@@ -13,10 +13,10 @@ import socket
 import time
 from pathlib import Path
 
-from ..events import EpochEnded, RunFailed, RunStarted
-from ..training.stopping import PRUNED, Verdict
+from ..events import EpochEnded, RunFailed, RunFinished, RunStarted
+from ..training.stopping import PRUNED, Verdict, split_name
 from .study_file import StudySpec
-from .trials import OVER_BUDGET
+from .trials import OVER_BUDGET, TEST_ACC
 
 STOP_FLAG = "stop"  # in the study folder: no worker starts another trial while it is there
 STOP_ATTR = "stop_requested"  # the same, as a study attribute: for workers on other machines
@@ -91,14 +91,15 @@ def fail_dead_trials(study) -> list[int]:  # noqa: ANN001
 
 
 def pruning_rule(trial):  # noqa: ANN001, ANN201 - an optuna Trial -> a StopRule
-    """Report each evaluated epoch's test accuracy; the study's pruner says whether to go on."""
+    """Report each evaluated epoch's chosen accuracy (validation's, unless the study holds nothing
+    out); the study's pruner says whether to go on."""
 
     def rule(history: list[EpochEnded]) -> Verdict | None:
         last = history[-1]
-        trial.report(last.test_acc, last.epoch)
+        trial.report(last.chosen_acc, last.epoch)
         if trial.should_prune():
-            return Verdict(PRUNED, f"pruned at epoch {last.epoch}: test accuracy {last.test_acc:.2%} is below "
-                                   f"what earlier trials had by then")
+            return Verdict(PRUNED, f"pruned at epoch {last.epoch}: {split_name(last)} accuracy {last.chosen_acc:.2%} "
+                                   f"is below what earlier trials had by then")
         return None
 
     return rule
@@ -168,7 +169,8 @@ class Worker:
             if isinstance(event, RunStarted):
                 trial.set_user_attr("run_dir", event.run_dir)
             elif isinstance(event, EpochEnded) and event.test_acc is not None:
-                self.say(f"trial {trial.number}: epoch {event.epoch} test {event.test_acc:.2%}")
+                held = f"validation {event.val_acc:.2%}, " if event.val_acc is not None else ""
+                self.say(f"trial {trial.number}: epoch {event.epoch} {held}test {event.test_acc:.2%}")
 
         try:
             dataset = self._dataset(cfg)
@@ -196,15 +198,18 @@ class Worker:
             study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             self.say(f"trial {trial.number}: {result.ended}")
         else:
-            value = result.final_acc if spec.objective == "final_acc" else result.best_acc
+            value, test = objective_value(result, spec.objective)
             if value is None:
-                trial.set_user_attr("message", "no test score to judge it by")
+                trial.set_user_attr("message", "no score to judge it by")
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             else:
                 if result.ended:
                     trial.set_user_attr("message", result.ended)
+                # The test figure rides along to be shown beside the value; it never ranks a trial.
+                trial.set_user_attr(TEST_ACC, test)
                 study.tell(trial, value, skip_if_finished=True)  # failed meanwhile as dead: keep that
-                self.say(f"trial {trial.number}: {spec.objective} {value:.2%}")
+                on = " on validation" if spec.validation else ""
+                self.say(f"trial {trial.number}: {spec.objective}{on} {value:.2%} (test {_pct(test)})")
 
     @staticmethod
     def _suggest(trial, p):  # noqa: ANN001, ANN205 - the value as Optuna stores it
@@ -218,11 +223,28 @@ class Worker:
         """Data loaded once per worker, for every trial with the same data settings."""
         from .. import locations
         from ..data import load_dataset
+        from ..data.split import with_validation
 
         key = (cfg.data.dataset, cfg.data.cifar100_labels, cfg.data.image_size)
         if key not in self._datasets:
             self._datasets[key] = load_dataset(self.data or locations.default_data(), cfg.data)
+        # Each trial draws its split (the same images) from this; one that cannot be drawn (more than
+        # the data holds) fails the worker here, once, not every trial in turn.
+        with_validation(self._datasets[key], cfg.data)
         return self._datasets[key]
+
+
+def objective_value(result: RunFinished, objective: str) -> tuple[float | None, float | None]:
+    """A finished trial's objective (validation's figure when it held images out, else the test's)
+    and the test accuracy that goes beside it."""
+    test = result.final_acc if objective == "final_acc" else result.best_acc
+    held = result.val_acc if objective == "final_acc" else result.best_val_acc
+    held_out = result.val_acc is not None or result.best_val_acc is not None
+    return (held if held_out else test), test
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
 
 
 def _own_start_time() -> float:

@@ -31,7 +31,9 @@ MIN_TABLE_IMAGES = 40_000  # "images seen" means little on a much smaller traini
 # What a plan may set, and what never changes a run's accuracy: neither is part of the recipe.
 PLANNED = ("model.widths", "run.epochs", "schedule.warmup_epochs", "run.eval_every")
 NOT_RECIPE = ("run.seed", "run.budget_s", "run.tensorboard", "run.best_after_epoch", "run.precision",
-              "run.early_stop_patience", "run.early_stop_min_delta", "data.dataset", "data.cifar100_labels")
+              "run.early_stop_patience", "run.early_stop_min_delta", "data.dataset", "data.cifar100_labels",
+              # the images trained on, not how: the table is looked up by the training set's size after the split
+              "data.validation", "data.validation_seed")
 TARGET = 0.97  # of the budget: a run ends between 0.90x and 1.05x it, and the exit takes a moment
 EPOCHS_CAP = 2.0  # the most epochs a budget run may train, as a multiple of the planned ones
 

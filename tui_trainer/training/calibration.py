@@ -110,12 +110,12 @@ def process_started() -> float:
 def preview(cfg: Config, source: str, device_name: str) -> str:
     """What a budget run of `cfg` on `source` would plan now, in words, from the cache alone (Setup
     shows it under the form); how it will plan when this machine is not calibrated yet."""
-    from ..data import check_source, estimate_train_size
+    from ..data import check_source, estimate_train_size, training_images
     from .budget import candidates, plan, table_for
 
     place = device.resolve(device_name, cfg.run.precision)
     key = machine_key(place)
-    train, test = estimate_train_size(source), estimate_train_size(source, "test")
+    train, test = training_images(estimate_train_size(source), cfg.data), estimate_train_size(source, "test")
     if not train or not test:
         return "plan: at the start, once the\ndata is read"
     table = table_for(cfg, train, check_source(source, cfg.data)[0])

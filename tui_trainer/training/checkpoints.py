@@ -108,14 +108,14 @@ def training_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], *, 
                      partial: dict | None, metrics: dict[str, Any], optimizer: dict, ema: dict | None,
                      train_weights: dict[str, torch.Tensor] | None, best_acc: float | None,
                      best_epoch: int | None, rngs: list[torch.Tensor] | None = None,
-                     budget: dict | None = None) -> dict[str, Any]:
+                     budget: dict | None = None, best_val_acc: float | None = None) -> dict[str, Any]:
     """last.pt: best.pt's contents plus all that resume needs to continue at (epoch, step) exactly:
     optimizer and EMA state, the raw training weights when the EMA's are the evaluated ones, the
     RNG (`rngs`: every rank's, for a run on several processes), and the sums of an epoch stopped
     part-way."""
     payload = {**weights_payload(head, weights, epoch, metrics), "step": step, "partial": partial,
                "optimizer": optimizer, "ema": ema, "rng": torch.get_rng_state(),
-               "best_acc": best_acc, "best_epoch": best_epoch}
+               "best_acc": best_acc, "best_epoch": best_epoch, "best_val_acc": best_val_acc}
     if train_weights is not None:
         payload["train_weights"] = train_weights
     if rngs is not None:
@@ -134,6 +134,8 @@ class ResumePoint:
     best_acc: float | None = None
     best_epoch: int | None = None
     test_acc: float | None = None  # the last evaluated accuracy
+    best_val_acc: float | None = None  # the validation accuracy that chose best_epoch
+    val_acc: float | None = None  # the last evaluated validation accuracy
 
 
 def restore(payload: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -148,8 +150,10 @@ def restore(payload: dict[str, Any], model: nn.Module, optimizer: torch.optim.Op
                               f"{_short(e, 120)}") from None
     rngs = payload.get("rngs") or []
     torch.set_rng_state(rngs[rank] if len(rngs) == world > 1 else payload["rng"])
+    metrics = payload.get("metrics") or {}
     return ResumePoint(payload["epoch"], payload["step"], payload.get("partial"), payload.get("best_acc"),
-                       payload.get("best_epoch"), (payload.get("metrics") or {}).get("test_acc"))
+                       payload.get("best_epoch"), metrics.get("test_acc"), payload.get("best_val_acc"),
+                       metrics.get("val_acc"))
 
 
 def model_from_checkpoint(payload: dict[str, Any], path: Path | str = "checkpoint") -> nn.Module:

@@ -12,6 +12,7 @@ from torch import nn
 from ..config import data_settings
 from ..data import DataError, Dataset, load_dataset
 from ..data.pipeline import normalize
+from ..data.split import with_validation
 from . import checkpoints, device
 from .checkpoints import model_from_checkpoint
 
@@ -111,17 +112,25 @@ def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 def evaluate_checkpoint(path: Path, data_source: str, device_name: str = "auto", tta: bool = False,
                         worst: int = 0, dataset: Dataset | None = None,
-                        progress: Callable[[int, int], None] | None = None) -> EvalResult:
+                        progress: Callable[[int, int], None] | None = None, split: str = "test") -> EvalResult:
     """Load a checkpoint and evaluate it on the test split of `data_source`, read with the
-    checkpoint's own data settings (data set, CIFAR-100 labels, image size).
+    checkpoint's own data settings (data set, CIFAR-100 labels, image size); `split` "val": on the
+    images its run held out, drawn again from its data.validation and data.validation_seed.
 
     Raises CheckpointError or DataError with one line a user can act on.
     """
     payload = checkpoints.load(path)
     placement = device.resolve(device_name, payload.get("precision", "auto"))
     model = model_from_checkpoint(payload, path).to(placement.device, memory_format=placement.memory_format)
-    data = dataset or load_dataset(data_source, data_settings((payload.get("config") or {}).get("data")))
+    settings = data_settings((payload.get("config") or {}).get("data"))
+    data = dataset or load_dataset(data_source, settings)
     if list(data.classes) != list(payload["classes"]):
         raise DataError(f"{path} was trained on classes {payload['classes']}, but {data.source} has {data.classes}")
-    return evaluate_model(model, data.test_x, data.test_y, payload["mean"], payload["std"], placement,
+    x, y = data.test_x, data.test_y
+    if split == "val":
+        data = with_validation(data, settings)
+        if data.val_x is None:
+            raise DataError(f"{path}'s run held no images out (data.validation = 0): it has no validation split")
+        x, y = data.val_x, data.val_y
+    return evaluate_model(model, x, y, payload["mean"], payload["std"], placement,
                           data.classes, tta=tta, worst=worst, progress=progress)

@@ -6,6 +6,7 @@ same events go to the run folder's events.jsonl, so another process can follow t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import time
@@ -22,6 +23,8 @@ from ..config import Config, ConfigError
 from ..control import CONTROL_FILE, RunControl
 from ..data import DataError, Dataset, check_source, load_dataset
 from ..data.pipeline import TrainBatches, stream_seed
+from ..data.split import describe as describe_split
+from ..data.split import with_validation
 from ..events import (
     BatchProgress,
     BudgetPlanned,
@@ -53,6 +56,7 @@ from .schedules import lr_at
 from .stopping import PRUNED, StopRule, Verdict, early_stopping
 
 BUDGET_STEPS = "budget-steps.json"  # a budget run's schedule share at every step
+VALIDATION = "validation.json"  # the run's held-out split: a resume must draw the same images
 RANK_STREAM = 5  # the random stream a rank's dropout is seeded from (pipeline's streams are 1-4)
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
 SYSTEM_INTERVAL_S = 5.0  # system samples in events.jsonl: enough for a pane, a few lines a minute
@@ -325,7 +329,8 @@ class Trainer:
             if tally.stopped_at is not None:
                 rngs = self._rank_rngs()
                 self._on_main(lambda: self._save_last(r, epoch, tally.stopped_at, tally.sums(),
-                                                      {"test_acc": self.last_test_acc}, rngs))
+                                                      {"test_acc": self.last_test_acc,
+                                                       "val_acc": self.last_val_acc}, rngs))
                 stopped = True
                 break
             last = (tally.spent or epoch + 1 == self.cfg.run.epochs
@@ -360,6 +365,8 @@ class Trainer:
         data, model, optimizer, batches, start, ema = self._everyone(lambda: self._build(place, state))
         del self.progress_log[start.epoch * batches.steps_per_epoch + start.step:]  # a resumed budget run's
         self.best_acc, self.best_epoch, self.last_test_acc = start.best_acc, start.best_epoch, start.test_acc
+        self.best_val_acc, self.last_val_acc = start.best_val_acc, start.val_acc
+        self._on_main(lambda: self._record_validation(data.validation, resumed=state is not None))
         # Muon needs nothing more under DDP: every rank orthogonalizes the same all-reduced gradient.
         net = g.wrap(model, cfg.run.sync_bn)
 
@@ -370,14 +377,15 @@ class Trainer:
             self._write_summary(device=described, precision=place.precision, parameters=parameters)
             self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), described, place.precision, parameters,
                                  batches.steps_per_epoch, start.epoch, list(data.classes), time.time(),
-                                 self.data_source))
+                                 self.data_source, data.validation))
         self._on_main(announce)
         return _Run(place, data, model, net, optimizer, ema, batches, start,
                     checkpoints.header(cfg, data.classes, place.precision))
 
     def _build(self, place: device.Placement, state: dict | None) -> tuple:
         cfg, g = self.cfg, self.group
-        data = self.dataset or load_dataset(self.data_source, cfg.data, progress=self._data_progress)
+        data = with_validation(self.dataset or load_dataset(self.data_source, cfg.data, progress=self._data_progress),
+                               cfg.data)
         if state is not None and list(state["classes"]) != list(data.classes):
             raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
         if cfg.run.budget_s > 0:
@@ -436,6 +444,26 @@ class Trainer:
         self.plan = plan
         folder.write_config(self.run_dir, cfg)
         self.emit(BudgetPlanned(plan.to_json(), plan.describe()))
+
+    def _record_validation(self, split: dict | None, resumed: bool) -> None:
+        """A new run records its held-out split; a resumed one must hold out the images it did."""
+        path = self.run_dir / VALIDATION
+        self.summary.validation = split["images"] if split else 0
+        if not resumed:
+            if split:
+                atomic_write(path, lambda f: f.write(json.dumps(split).encode()))
+            return
+        try:
+            recorded = json.loads(path.read_text())
+        except FileNotFoundError:
+            recorded = None  # it held nothing out (or is from before validation splits)
+        except (OSError, ValueError) as e:
+            raise RunError(f"{path} unreadable ({e}): its validation split cannot be checked") from None
+        same = ("digest", "images", "per_class", "source")
+        if (recorded is None) != (split is None) or (split and any(recorded.get(k) != split.get(k) for k in same)):
+            raise RunError(f"{self.run_dir} trained with {describe_split(recorded)}, but its data now gives "
+                           f"{describe_split(split)}: the data or data.validation changed; resume it on the data "
+                           f"it trained on")
 
     def _budget_state(self) -> dict | None:
         """What last.pt keeps of a budget run: its clock, and its plan for a resumed run to say."""
@@ -498,21 +526,28 @@ class Trainer:
         train_seconds = time.perf_counter() - tally.t0
         train_loss = tally.loss_sum.item() / max(tally.seen, 1)
         self._check_finite(train_loss, epoch + 1, r.batches.steps_per_epoch, tally.lr)
-        test_loss = test_acc = None
+        test_loss = test_acc = val_loss = val_acc = None
         if (epoch + 1) % cfg.run.eval_every == 0 or last:
             result = self._evaluate(r)
             test_loss, test_acc = result.loss, result.accuracy
             self.last_test_acc = test_acc
-        # Capped so that a run shorter than best_after_epoch (a quick --epochs 1) still keeps a best.pt.
-        is_best = (test_acc is not None and epoch + 1 > min(cfg.run.best_after_epoch, cfg.run.epochs - 1)
-                   and (self.best_acc is None or test_acc > self.best_acc))
+            if r.data.val_x is not None:
+                held = self._evaluate(r, split="val")
+                val_loss, val_acc = held.loss, held.accuracy
+                self.last_val_acc = val_acc
         ended = EpochEnded(epoch + 1, train_loss, tally.correct.item() / max(tally.seen, 1), test_loss, test_acc,
                            tally.lr, tally.elapsed_before + time.perf_counter() - tally.t0,
-                           tally.epoch_images / max(train_seconds, 1e-9), is_best)
+                           tally.epoch_images / max(train_seconds, 1e-9), False, val_loss, val_acc)
+        # Validation chooses when the run holds images out; the test set then only reports.
+        score, best_score = ended.chosen_acc, self.best_val_acc if r.data.val_x is not None else self.best_acc
+        # Capped so that a run shorter than best_after_epoch (a quick --epochs 1) still keeps a best.pt.
+        is_best = (score is not None and epoch + 1 > min(cfg.run.best_after_epoch, cfg.run.epochs - 1)
+                   and (best_score is None or score > best_score))
+        ended = dataclasses.replace(ended, is_best=is_best)
         metrics = {"train_loss": ended.train_loss, "train_acc": ended.train_acc,
-                   "test_loss": test_loss, "test_acc": test_acc}
+                   "test_loss": test_loss, "test_acc": test_acc, "val_loss": val_loss, "val_acc": val_acc}
         if is_best:
-            self.best_acc, self.best_epoch = test_acc, epoch + 1
+            self.best_acc, self.best_val_acc, self.best_epoch = test_acc, val_acc, epoch + 1
         rngs = self._rank_rngs()
 
         def record() -> None:
@@ -540,18 +575,21 @@ class Trainer:
 
     def _finish(self, r: _Run, stopped: bool, verdict: Verdict | None, seconds: float) -> RunFinished:
         """The final (TTA) evaluation of a run that was not stopped or pruned, and the closing records."""
-        final_acc = self.last_test_acc
+        final_acc, final_val_acc = self.last_test_acc, self.last_val_acc
         tta = self.cfg.run.tta and not stopped and (verdict is None or verdict.state != PRUNED)
         if tta:
             final_acc = self._evaluate(r, tta=True).accuracy
+            if r.data.val_x is not None:  # the final figure a search may judge by, made as the test's is
+                final_val_acc = self._evaluate(r, tta=True, split="val").accuracy
         state = verdict.state if verdict else "stopped" if stopped else "finished"
 
         def close() -> RunFinished:
             finished = RunFinished(str(self.run_dir), self.best_acc, self.best_epoch,
                                    len(folder.read_metrics(self.run_dir)), seconds, final_acc, stopped,
-                                   verdict.message if verdict else None, state)
+                                   verdict.message if verdict else None, state, self.best_val_acc, final_val_acc)
             # The summary first: whoever the event wakes (a notify command) reads the final one.
-            self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta)
+            self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta,
+                                val_acc=final_val_acc)
             if self.clock is not None and self.group.world == 1 and self.summary.images_per_s:
                 # What a budget run measured refines the calibration its plan used.
                 speed_cache.refine(calibration.machine_key(r.place), self.cfg, self.summary.images_per_s)
@@ -622,12 +660,14 @@ class Trainer:
             raise AgreedError(message)
         return result
 
-    def _evaluate(self, r: _Run, tta: bool = False) -> EvalResult:
-        """Each process evaluates its part of the test set with rank 0's BatchNorm statistics."""
+    def _evaluate(self, r: _Run, tta: bool = False, split: str = "test") -> EvalResult:
+        """Each process evaluates its part of the test (or validation) split with rank 0's BatchNorm
+        statistics."""
         g = self.group
+        x, y = (r.data.val_x, r.data.val_y) if split == "val" else (r.data.test_x, r.data.test_y)
         with r.eval_weights():
             g.sync_buffers(r.model)
-            result = evaluate_model(r.model, g.shard(r.data.test_x), g.shard(r.data.test_y), self.cfg.data.mean,
+            result = evaluate_model(r.model, g.shard(x), g.shard(y), self.cfg.data.mean,
                                     self.cfg.data.std, r.place, r.data.classes, tta=tta)
         return result.summed(g.sum_) if g.world > 1 else result
 
@@ -647,7 +687,7 @@ class Trainer:
             optimizer=r.optimizer.state_dict(), ema=r.ema.state_dict() if r.ema is not None else None,
             train_weights=checkpoints.cpu_state(r.model) if r.ema is not None else None,
             best_acc=self.best_acc, best_epoch=self.best_epoch, rngs=rngs,
-            budget=self._budget_state())
+            budget=self._budget_state(), best_val_acc=self.best_val_acc)
         self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
         if self.clock is not None:  # beside last.pt: the steps a resume goes on from
             self._record_steps()
@@ -664,6 +704,8 @@ class Trainer:
         best = next((m for m in reversed(done) if m.is_best and m.epoch <= saved), None)
         s.epochs_done, s.epochs_total = len(done), self.cfg.run.epochs
         s.best_acc, s.best_epoch = (best.test_acc, best.epoch) if best else (None, None)
+        held_out = best is not None and best.val_acc is not None
+        s.best_val_acc, s.best_val_epoch = (best.val_acc, best.epoch) if held_out else (None, None)
         s.train_seconds = sum(m.seconds or 0.0 for m in done)
         s.images_per_s = (sum((m.images_per_s or 0.0) * (m.seconds or 0.0) for m in done) / s.train_seconds
                           if s.train_seconds > 0 else None)

@@ -93,6 +93,8 @@ SUMMARY_COLUMNS: list[Column] = [
     _column("state", "State"),
     _column("epochs", "Epochs", display=_epochs, raw=("epochs_total",)),
     _column("best_acc", "Best", percent, raw=("best_epoch",)),
+    # The accuracy that chose the best epoch, on the held-out images; "-" where the test set chose.
+    _column("best_val_acc", "Val", percent, raw=("best_val_epoch", "val_acc", "validation")),
     _column("final_acc", "Final", display=_final, raw=("final_tta",)),
     _column("train_seconds", "Time", clock),
     _column("images_per_s", "img/s", lambda v: f"{v:,.0f}"),

@@ -48,9 +48,10 @@ Quote text holding a space, colon or operator to search for it: "lr=0.1 sweep" "
 # As the listing writes them: a summary's states, and "unreadable" for folders it cannot read.
 STATES = (*RUN_STATES, "unreadable")
 TEXT_KEYS = ("name", "preset", "note", "study")  # searched by bare words, with the tags
-NUMERIC_KEYS = frozenset({"best_acc", "final_acc", "epochs", "epochs_total", "best_epoch",
-                          "train_seconds", "images_per_s", "parameters", "trial"})
-ACCURACY_KEYS = frozenset({"best_acc", "final_acc"})
+NUMERIC_KEYS = frozenset({"best_acc", "final_acc", "epochs", "epochs_total", "best_epoch", "train_seconds",
+                          "images_per_s", "parameters", "trial", "validation", "val_acc", "best_val_acc",
+                          "best_val_epoch"})
+ACCURACY_KEYS = frozenset({"best_acc", "final_acc", "val_acc", "best_val_acc"})
 FIELDS = ("tag", "state", "preset")
 
 _TOKEN = re.compile(r'(?:[^\s"]+|"[^"]*"|"[^"]*$)+')  # the last branch catches an unclosed quote

@@ -141,10 +141,12 @@ def read_metrics(run_dir: Path) -> list[EpochEnded]:
 
 def _row_to_epoch(row: dict[str, str]) -> EpochEnded:
     def num(key: str, kind=float):
-        return None if row[key] in ("", None) else kind(row[key])
+        # .get: a metrics.csv from before validation splits has no val_ columns
+        return None if row.get(key) in ("", None) else kind(row[key])
     return EpochEnded(epoch=int(row["epoch"]), train_loss=num("train_loss"), train_acc=num("train_acc"),
                       test_loss=num("test_loss"), test_acc=num("test_acc"), lr=num("lr"),
-                      seconds=num("seconds"), images_per_s=num("images_per_s"), is_best=row["is_best"] == "True")
+                      seconds=num("seconds"), images_per_s=num("images_per_s"), is_best=row["is_best"] == "True",
+                      val_loss=num("val_loss"), val_acc=num("val_acc"))
 
 
 def truncate_metrics(run_dir: Path, last_epoch: int) -> None:

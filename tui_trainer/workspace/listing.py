@@ -82,7 +82,8 @@ class RunRow:
                 "date": started.strftime("%Y-%m-%d %H:%M") if started else None, "state": self.state,
                 "message": s.message, "epochs": s.epochs_done, "epochs_total": s.epochs_total,
                 "best_acc": s.best_acc, "best_epoch": s.best_epoch, "final_acc": s.final_acc,
-                "final_tta": s.final_tta, "train_seconds": s.train_seconds, "images_per_s": s.images_per_s,
+                "final_tta": s.final_tta, "validation": s.validation, "val_acc": s.val_acc,
+                "best_val_acc": s.best_val_acc, "best_val_epoch": s.best_val_epoch, "train_seconds": s.train_seconds, "images_per_s": s.images_per_s,
                 "device": s.device, "precision": s.precision, "parameters": s.parameters, "data": s.data,
                 "study": s.study, "trial": s.trial, "tags": list(self.tags), "note": self.note,
                 "problem": self.problem, **self.config}

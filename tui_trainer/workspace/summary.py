@@ -37,6 +37,12 @@ class RunSummary:
     best_epoch: int | None = None
     final_acc: float | None = None
     final_tta: bool = False  # final_acc is with test-time augmentation
+    # With a validation split (data.validation), validation chose best_epoch and best_acc is the test
+    # accuracy there; without one (0 images), the test set chose and these stay None.
+    validation: int = 0  # images held out to choose on
+    val_acc: float | None = None  # final, as final_acc (with TTA when final_tta)
+    best_val_acc: float | None = None
+    best_val_epoch: int | None = None
     train_seconds: float = 0.0
     images_per_s: float | None = None
     study: str | None = None

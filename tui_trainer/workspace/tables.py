@@ -20,8 +20,8 @@ from .columns import SUMMARY_COLUMNS, config_keys
 Record = dict[str, Any]
 # No table column shows it, but a reader of the file needs to know why a run is partial.
 EXTRA_SUMMARY_KEYS = ("problem",)
-METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr", "seconds",
-                  "images_per_s", "is_best")
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "val_loss", "val_acc", "lr",
+                  "seconds", "images_per_s", "is_best")
 
 
 def summary_keys(records: list[Record]) -> list[str]:

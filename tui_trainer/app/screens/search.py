@@ -120,7 +120,10 @@ class SearchScreen(Screen):
         text.append(f" · {len(rep.rows)}/{spec.budget if spec.budget < 10_000 else '∞'} trials" if rep else
                     " · not started")
         if rep and rep.best:
-            text.append(" · best ").append(f"{rep.best.value:.2%}", "bold green").append(f" (trial {rep.best.number})")
+            text.append(f" · best on {rep.chosen_on} ").append(f"{rep.best.value:.2%}", "bold green")
+            if rep.validation and rep.best.test_acc is not None:
+                text.append(f", test {rep.best.test_acc:.2%}")
+            text.append(f" (trial {rep.best.number})")
         if view and view.problem:
             text.append(f"\n{shown(view.problem)}", "red")
         if note := spec.pruning_problem():

@@ -13,7 +13,7 @@ from textual.widgets import Button, Footer, Header, Label, ListItem, ListView, S
 
 from ... import presets
 from ...config import Config, ConfigError
-from ...data import CIFAR10_TRAIN, SYNTHETIC_TRAIN
+from ...data import CIFAR10_TRAIN, SYNTHETIC_TRAIN, training_images
 from ...locations import user_presets
 from ...text import shown
 from ...workspace.queue import Queue, QueueError, config_sets
@@ -161,7 +161,7 @@ class SetupScreen(Screen):
         size = self.app.train_size or self.info.train_estimate
         if size is None:
             size = SYNTHETIC_TRAIN if self.app.data == "synthetic" else CIFAR10_TRAIN
-        return max(1, size // cfg.data.batch_size)
+        return max(1, training_images(size, cfg.data) // cfg.data.batch_size)
 
     def refresh_derived(self) -> None:
         self._refresh_timer = None

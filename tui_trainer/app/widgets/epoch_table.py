@@ -6,7 +6,7 @@ from textual.widgets import DataTable
 
 from ...events import EpochEnded
 
-COLUMNS = ("epoch", "train loss", "train acc", "test loss", "test acc", "lr", "time", "img/s", "best")
+COLUMNS = ("epoch", "train loss", "train acc", "test loss", "test acc", "val acc", "lr", "time", "img/s", "best")
 
 
 def _pct(v: float | None) -> str:
@@ -20,7 +20,8 @@ def _num(v: float | None, fmt: str) -> str:
 def epoch_cells(e: EpochEnded) -> list:
     return [Text(str(e.epoch), justify="right"), Text(_num(e.train_loss, ".4f"), justify="right"),
             Text(_pct(e.train_acc), justify="right"), Text(_num(e.test_loss, ".4f"), justify="right"),
-            Text(_pct(e.test_acc), justify="right"), Text(_num(e.lr, ".3g"), justify="right"),
+            Text(_pct(e.test_acc), justify="right"), Text(_pct(e.val_acc), justify="right"),
+            Text(_num(e.lr, ".3g"), justify="right"),
             Text(f"{e.seconds:.1f}s", justify="right"), Text(f"{e.images_per_s:,.0f}", justify="right"),
             Text("★", style="bold yellow") if e.is_best else Text("")]
 

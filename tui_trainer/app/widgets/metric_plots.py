@@ -66,6 +66,7 @@ class AccuracyPlot(_EpochPlot):
         self.plot_batches(plt, "batch", 100)
         self.plot_series(plt, "train_acc", "train", "blue", 100)
         self.plot_series(plt, "test_acc", "test", "green", 100)
+        self.plot_series(plt, "val_acc", "val", "magenta", 100)  # nothing without a validation split
 
 
 class LossPlot(_EpochPlot):
@@ -76,6 +77,7 @@ class LossPlot(_EpochPlot):
         self.plot_batches(plt, "batch")
         self.plot_series(plt, "train_loss", "train", "blue")
         self.plot_series(plt, "test_loss", "test", "green")
+        self.plot_series(plt, "val_loss", "val", "magenta")
 
 
 class TrainingLRPlot(CachedPlot):

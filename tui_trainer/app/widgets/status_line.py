@@ -45,6 +45,8 @@ def status_text(session: RunSession | None) -> Text:
     if session.live:
         parts.append(("ETA", clock(session.eta())))
     best = "-" if session.best_acc is None else f"{session.best_acc:.2%} (epoch {session.best_epoch})"
+    if session.best_val_acc is not None:  # validation chose the epoch: say so beside the test figure
+        best = f"{session.best_acc:.2%} (epoch {session.best_epoch}, chosen on val {session.best_val_acc:.2%})"
     parts.append(("best", best))
     finished = session.finished
     if finished is not None and not finished.stopped and finished.final_acc is not None:

@@ -1,4 +1,5 @@
-"""A study's trials: number, state, objective, duration and each searched parameter; the best marked."""
+"""A study's trials: number, state, objective (on validation unless the study holds nothing out), test
+accuracy beside it, duration and each searched parameter; the best marked."""
 from __future__ import annotations
 
 from rich.text import Text
@@ -21,7 +22,8 @@ class TrialsTable(DataTable):
         self.rows_by_key: dict[str, TrialRow] = {}
 
     def show(self, spec: StudySpec, rep: StudyReport | None) -> None:
-        columns = ("#", "state", spec.objective, "min", *(p.key for p in spec.space))
+        objective = f"{spec.objective} ({'val' if spec.validation else 'test'})"
+        columns = ("#", "state", objective, "test", "min", *(p.key for p in spec.space))
         if columns != self._columns_for:
             self.clear(columns=True)
             for name in columns:
@@ -35,7 +37,8 @@ class TrialsTable(DataTable):
             style = "bold green" if best else STATE_STYLES.get(row.state, "")
             value = f"{row.value:.2%}" if row.value is not None else "-"
             took = f"{row.seconds / 60:.1f}" if row.seconds is not None else ""
-            cells = [f"{'★' if best else ' '}{row.number}", row.state, value, took,
+            test = f"{row.test_acc:.2%}" if row.test_acc is not None else "-"
+            cells = [f"{'★' if best else ' '}{row.number}", row.state, value, test, took,
                      *(format_value(row.params.get(p.key, ""), short=True) if p.key in row.params else "-" for p in spec.space)]
             self.add_row(*(Text(shown(c), style=style) for c in cells), key=str(row.number))
             self.rows_by_key[str(row.number)] = row
