@@ -249,10 +249,13 @@ def test_export_onnx_runs_in_onnxruntime_like_torch(trained, tmp_path, capsys):
     x, logits = real_inputs(trained)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["images"]
+    assert [o.name for o in session.get_outputs()] == ["logits", "probabilities"]
     meta = session.get_modelmeta().custom_metadata_map
     assert json.loads(meta["classes"]) == trained["data"].classes and "0..1, NCHW" in meta["input"]
+    assert meta["temperature"] == "1.0" and meta["calibrated"].startswith("no:")  # none fitted: plain softmax
     for batch in (x, x[:1]):  # any batch size
-        got = session.run(None, {"images": batch.numpy()})[0]
+        got, probs = session.run(None, {"images": batch.numpy()})
+        assert np.abs(probs - torch.from_numpy(got).softmax(-1).numpy()).max() < 1e-5
         assert got.shape == (len(batch), 10)
         assert (got.argmax(-1) == logits[:len(batch)].argmax(-1).numpy()).all()
         assert np.abs(got - logits[:len(batch)].numpy()).max() < export.TOLERANCE
@@ -267,7 +270,8 @@ def test_export_pt2_loads_back_with_torch_export(trained, tmp_path, capsys):
     x, logits = real_inputs(trained)
     with torch.no_grad():
         for batch in (x, x[:3]):
-            got = module(batch)
+            got, probs = module(batch)
+            assert torch.allclose(probs, got.softmax(-1))
             assert torch.equal(got.argmax(-1), logits[:len(batch)].argmax(-1))
             assert (got - logits[:len(batch)]).abs().max() < export.TOLERANCE
 

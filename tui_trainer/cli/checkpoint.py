@@ -19,6 +19,9 @@ def add_parsers(sub) -> None:  # noqa: ANN001 - the subparsers
     ev.add_argument("--split", choices=("test", "val"), default="test",
                     help="val: the training images its run held out (data.validation), drawn again the same")
     ev.add_argument("--tta", action="store_true", help="flip + translate test-time augmentation")
+    ev.add_argument("--calibration", action="store_true",
+                    help="also ECE, MCE and reliability bins; with a validation split, fit a temperature on it "
+                         "(saved beside the checkpoint for predict and export) and show both")
     ev.add_argument("--json", action="store_true")
     data_options(ev)
     ev.set_defaults(run=cmd_eval)
@@ -60,8 +63,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # Without --data, a checkpoint is evaluated on the data its run recorded (the run folder is
     # two levels up: RUN/checkpoints/best.pt), else on the default data folder.
     data = args.data or folder.run_data(args.checkpoint.resolve().parent.parent).source or locations.default_data()
+    if args.calibration and args.split != "test":
+        raise UsageError("tui-trainer eval: --calibration measures the test split (a temperature is fitted on "
+                         "validation): drop --split val")
     try:
-        result = evaluate_checkpoint(args.checkpoint, data, args.device, tta=args.tta, split=args.split)
+        result = evaluate_checkpoint(args.checkpoint, data, args.device, tta=args.tta, split=args.split,
+                                     calibration=args.calibration)
     except (CheckpointError, DataError) as e:
         print(shown(f"tui-trainer eval: {e}"), file=sys.stderr)
         return EXIT_FAILED
@@ -81,6 +88,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print("  " + " ".join(f"{c[:5]:>5}" for c in classes))
     for name, row in zip(classes, result.confusion):
         print(f"  {' '.join(f'{v:5d}' for v in row)}  {name}")
+    if result.calibration is not None:
+        print("\n".join(calibration_lines(result.calibration)))
     return 0
 
 
@@ -109,6 +118,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary_json()))
         return 0
     tta = " (TTA)" if args.tta else ""
+    if result.temperature is not None:  # on stderr: the lines below stay one per image
+        print(f"probabilities calibrated: logits / {result.temperature:.3f}, the temperature fitted on its run's "
+              f"validation images", file=sys.stderr)
     if len(result.predictions) == 1 and not any(p.is_dir() for p in args.images):
         p = result.predictions[0]
         print(f"{shown(p.path)}: {shown(p.best.name)} {p.best.probability:.1%}{tta}")
@@ -206,3 +218,29 @@ def lr_find_plot(result, width: int = 72, height: int = 16) -> str:  # noqa: ANN
     plt.xticks(*log_ticks(min(xs), max(xs)))
     plt.title("smoothed loss against optimizer.lr")
     return re.sub(r"\x1b\[[0-9;]*m", "", plt.build())  # plain text: it may go to a file or a pipe
+
+
+def calibration_lines(c) -> list[str]:  # noqa: ANN001 - a training.reliability.Calibration
+    """The calibration before and, with a fitted temperature, after it, bin by bin side by side."""
+    after = c.after
+    lines = [f"calibration on {c.before.n:,} test images ({len(c.before.bins)} confidence bins in use):"]
+    if after is None:
+        lines.append(f"  ECE {c.before.ece:.2%}  MCE {c.before.mce:.2%}")
+        lines.append(f"  {c.note}")
+    else:
+        lines.append(f"  {'':<14}{'before':>10}{f'after T = {c.temperature:.3f}':>18}")
+        lines.append(f"  {'ECE':<14}{c.before.ece:>10.2%}{after.ece:>18.2%}")
+        lines.append(f"  {'MCE':<14}{c.before.mce:>10.2%}{after.mce:>18.2%}")
+        lines.append(f"  (T fitted on {c.fitted_on:,} validation images, saved beside the checkpoint: predict and "
+                     f"export use it)")
+    lines.append(f"  {'confidence':<12}{'images':>8}{'conf':>8}{'acc':>8}" + ("   | after:" if after else ""))
+    edges = sorted({(b.low, b.high) for b in c.before.bins + (after.bins if after else [])})
+    for edge in edges:
+        lines.append(f"  {f'{edge[0]:.2f}-{edge[1]:.2f}':<12}{_bin_cells(c.before, edge)}"
+                     + (f"   |{_bin_cells(after, edge)}" if after else ""))
+    return lines
+
+
+def _bin_cells(rel, edge: tuple[float, float]) -> str:  # noqa: ANN001 - a training.reliability.Reliability
+    b = next((b for b in rel.bins if (b.low, b.high) == edge), None)
+    return f"{b.count:>8}{b.confidence:>8.1%}{b.accuracy:>8.1%}" if b else f"{'-':>8}{'':>16}"

@@ -12,7 +12,7 @@ import sys
 from .. import locations
 from ..config import ConfigError
 from ..text import shown
-from . import checkpoint, queue, runs, search, serve, train
+from . import checkpoint, queue, report, runs, search, serve, train
 from .common import EXIT_FAILED, EXIT_STOPPED, EXIT_USAGE, Parser, UsageError, data_options, runs_option
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(sub)
     train.add_calibrate_parser(sub)
     checkpoint.add_parsers(sub)
+    report.add_parser(sub)
     runs.add_parsers(sub)
     queue.add_parser(sub)
     search.add_parser(sub)

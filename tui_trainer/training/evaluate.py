@@ -1,4 +1,5 @@
-"""Test-split evaluation: accuracy, loss, per-class accuracy, confusion matrix, worst mistakes."""
+"""Test-split evaluation: accuracy, loss, per-class accuracy, confusion matrix, worst mistakes, and
+calibration (training/reliability.py) when asked."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from ..data.pipeline import normalize
 from ..data.split import with_validation
 from . import checkpoints, device
 from .checkpoints import model_from_checkpoint
+from .reliability import NO_SPLIT, Calibration, fit_temperature, nll, reliability, save_temperature
 
 EVAL_BATCH = 1000
 
@@ -36,6 +38,8 @@ class EvalResult:
     confusion: list[list[int]]  # rows: true class, columns: predicted
     classes: list[str]
     worst: list[Mistake] = field(default_factory=list)
+    logits: torch.Tensor | None = None  # (n, classes) float32 on the CPU, when asked for (calibration)
+    calibration: Calibration | None = None
 
     @classmethod
     def from_counts(cls, confusion: torch.Tensor, loss_sum: float, classes: list[str],
@@ -55,7 +59,8 @@ class EvalResult:
         return {"accuracy": self.accuracy, "loss": self.loss, "n": self.n,
                 "per_class": dict(zip(self.classes, self.per_class)), "confusion": self.confusion,
                 "classes": self.classes,
-                "worst": [vars(m) for m in self.worst]}
+                "worst": [vars(m) for m in self.worst],
+                **({"calibration": self.calibration.to_json()} if self.calibration else {})}
 
 
 def _mirror(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -73,7 +78,8 @@ def tta_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: list[float],
                    std: list[float], placement: device.Placement, classes: list[str], tta: bool = False,
-                   worst: int = 0, progress: Callable[[int, int], None] | None = None) -> EvalResult:
+                   worst: int = 0, progress: Callable[[int, int], None] | None = None,
+                   keep_logits: bool = False) -> EvalResult:
     """Evaluate `model` on uint8 `images`; fixed batch size and order, so results repeat exactly."""
     was_training = model.training
     model.eval()
@@ -81,6 +87,7 @@ def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
     loss_sum = 0.0
     wrong_conf, wrong_idx, wrong_pred = [], [], []
+    kept = []
     n = len(images)
     for start in range(0, n, EVAL_BATCH):
         x = normalize(images[start:start + EVAL_BATCH].to(placement.device), mean, std)
@@ -89,6 +96,8 @@ def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         with placement.autocast():
             logits = tta_logits(model, x) if tta else model(x)
         logits = logits.float()
+        if keep_logits:
+            kept.append(logits.cpu())
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         probs = logits.softmax(-1)
         conf, pred = probs.max(-1)
@@ -107,15 +116,21 @@ def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         for k in conf_all.argsort(descending=True)[:worst].tolist():
             i = int(idx_all[k])
             mistakes.append(Mistake(i, int(labels[i]), int(pred_all[k]), float(conf_all[k])))
-    return EvalResult.from_counts(confusion, loss_sum, classes, mistakes)
+    result = EvalResult.from_counts(confusion, loss_sum, classes, mistakes)
+    if keep_logits:
+        result.logits = torch.cat(kept) if kept else torch.zeros(0, num_classes)
+    return result
 
 
 def evaluate_checkpoint(path: Path, data_source: str, device_name: str = "auto", tta: bool = False,
                         worst: int = 0, dataset: Dataset | None = None,
-                        progress: Callable[[int, int], None] | None = None, split: str = "test") -> EvalResult:
+                        progress: Callable[[int, int], None] | None = None, split: str = "test",
+                        calibration: bool = False) -> EvalResult:
     """Load a checkpoint and evaluate it on the test split of `data_source`, read with the
     checkpoint's own data settings (data set, CIFAR-100 labels, image size); `split` "val": on the
     images its run held out, drawn again from its data.validation and data.validation_seed.
+    `calibration`: also its calibration on the test split, and a temperature fitted on the run's
+    validation split (when it has one), saved beside the checkpoint and measured on the test split.
 
     Raises CheckpointError or DataError with one line a user can act on.
     """
@@ -132,5 +147,20 @@ def evaluate_checkpoint(path: Path, data_source: str, device_name: str = "auto",
         if data.val_x is None:
             raise DataError(f"{path}'s run held no images out (data.validation = 0): it has no validation split")
         x, y = data.val_x, data.val_y
-    return evaluate_model(model, x, y, payload["mean"], payload["std"], placement,
-                          data.classes, tta=tta, worst=worst, progress=progress)
+    if calibration and split != "test":
+        raise ValueError("calibration is measured on the test split (its temperature is fitted on validation)")
+    result = evaluate_model(model, x, y, payload["mean"], payload["std"], placement,
+                            data.classes, tta=tta, worst=worst, progress=progress, keep_logits=calibration)
+    if calibration:
+        result.calibration = Calibration(reliability(result.logits, y))
+        held = with_validation(data, settings)
+        if held.val_x is None:
+            result.calibration.note = NO_SPLIT
+        else:
+            val = evaluate_model(model, held.val_x, held.val_y, payload["mean"], payload["std"], placement,
+                                 data.classes, tta=tta, keep_logits=True)
+            t = fit_temperature(val.logits, held.val_y)
+            save_temperature(path, t, len(held.val_y), nll(val.logits, held.val_y), nll(val.logits, held.val_y, t))
+            result.calibration.after = reliability(result.logits, y, t)
+            result.calibration.temperature, result.calibration.fitted_on = t, len(held.val_y)
+    return result

@@ -2,7 +2,10 @@
 safetensors weights with a JSON sidecar.
 
 ONNX and pt2 hold a graph that takes float RGB in 0..1, NCHW, any batch size, and normalizes
-with the checkpoint's mean and std itself, so a user feeds it plain pixels / 255. Each export is
+with the checkpoint's mean and std itself, so a user feeds it plain pixels / 255. It gives the raw
+`logits` as before, and `probabilities`: softmax(logits / T), with T the temperature fitted for the
+checkpoint on its run's validation split (`eval --calibration`), or 1 when none was (the metadata
+says which). Each export is
 checked right after writing: the file is loaded back (onnxruntime for ONNX, torch.export.load
 for pt2, safetensors' loader for safetensors) and its logits on a few images are compared with
 the checkpoint's model in torch. A file that fails the check is not left behind.
@@ -22,6 +25,7 @@ from torch import nn
 from ..text import clip
 from . import checkpoints
 from .predict import image_size_of
+from .reliability import load_temperature
 
 FORMATS = ("onnx", "safetensors", "pt2")
 SUFFIX = {"onnx": ".onnx", "safetensors": ".safetensors", "pt2": ".pt2"}
@@ -35,7 +39,7 @@ NEEDS = {"onnx": [("onnx", "onnx"), ("onnxscript", "onnxscript"), ("onnxruntime"
 TOLERANCE = 1e-3
 CHECK_IMAGES = 8
 INPUT = "float32 RGB in 0..1, NCHW (N, 3, {size}, {size}), any batch size N"
-INPUT_NAME, OUTPUT_NAME = "images", "logits"
+INPUT_NAME, OUTPUT_NAME, PROBS_NAME = "images", "logits", "probabilities"
 EXTRA_FILE = "tui-trainer.json"  # inside a .pt2
 
 
@@ -64,16 +68,19 @@ class ExportResult:
 
 
 class Normalized(nn.Module):
-    """The checkpoint's model behind its normalization: takes float RGB in 0..1, NCHW."""
+    """The checkpoint's model behind its normalization: takes float RGB in 0..1, NCHW; gives its
+    logits and its probabilities at `temperature`."""
 
-    def __init__(self, model: nn.Module, mean: list[float], std: list[float]):
+    def __init__(self, model: nn.Module, mean: list[float], std: list[float], temperature: float = 1.0):
         super().__init__()
         self.model = model
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("temperature", torch.tensor(temperature, dtype=torch.float32))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model((images - self.mean) / self.std)
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model((images - self.mean) / self.std)
+        return logits, (logits / self.temperature).softmax(-1)
 
 
 def default_path(checkpoint: Path, fmt: str) -> Path:
@@ -105,7 +112,9 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path | None = None) -> Ex
     payload = checkpoints.load(checkpoint)
     model = checkpoints.model_from_checkpoint(payload, checkpoint).float().eval()
     size = image_size_of(payload)
-    wrapped = Normalized(model, payload["mean"], payload["std"]).eval()
+    temperature = load_temperature(checkpoint)
+    wrapped = Normalized(model, payload["mean"], payload["std"], temperature or 1.0).eval()
+    info = about(payload, checkpoint, temperature=temperature)
     out = Path(out) if out is not None else default_path(checkpoint, fmt)
     if not out.parent.is_dir():
         raise ExportError(f"{out.parent}: no such folder to write {out.name} in")
@@ -125,9 +134,9 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path | None = None) -> Ex
         with torch.no_grad():  # a batch of 8 and one of 1: the batch axis must really be free
             expected = [wrapped(images), wrapped(images[:1])]
         if fmt == "onnx":
-            _write_onnx(wrapped, images, tmp, about(payload, checkpoint))
+            _write_onnx(wrapped, images, tmp, info)
         elif fmt == "pt2":
-            _write_pt2(wrapped, images, tmp, about(payload, checkpoint))
+            _write_pt2(wrapped, images, tmp, info)
         else:
             _write_safetensors(model, tmp)
         try:
@@ -136,22 +145,25 @@ def export_checkpoint(checkpoint: Path, fmt: str, out: Path | None = None) -> Ex
             elif fmt == "pt2":
                 got = _run_pt2(tmp, images)
             else:
-                got = _run_safetensors(tmp, payload, images)
+                got = _run_safetensors(tmp, payload, images, temperature or 1.0)
         except Exception as e:  # noqa: BLE001 - onnxruntime and torch.export raise their own kinds
             raise ExportError(f"{fmt} check failed: the file does not load back "
                               f"({type(e).__name__}: {_first_line(e)}); nothing written") from e
-        if [tuple(g.shape) for g in got] != [tuple(e.shape) for e in expected]:
-            raise ExportError(f"{fmt} check failed: output shapes {[tuple(g.shape) for g in got]}, "
-                              f"expected {[tuple(e.shape) for e in expected]}; nothing written")
-        diff = max(float((g.float() - e).abs().max()) for g, e in zip(got, expected))
-        agree = all(torch.equal(g.argmax(-1), e.argmax(-1)) for g, e in zip(got, expected))
+        shapes = [tuple(o.shape) for outputs in got for o in outputs]
+        if shapes != [tuple(o.shape) for outputs in expected for o in outputs]:
+            raise ExportError(f"{fmt} check failed: output shapes {shapes}, expected "
+                              f"{[tuple(o.shape) for outputs in expected for o in outputs]}; nothing written")
+        # Logits and probabilities alike (a probability differs at most as much as its logits do)
+        diff = max(float((g.float() - e).abs().max()) for gs, es in zip(got, expected) for g, e in zip(gs, es))
+        agree = all(torch.equal(g[0].argmax(-1), e[0].argmax(-1)) for g, e in zip(got, expected))
         if not diff <= TOLERANCE:  # NaN fails too
-            raise ExportError(f"{fmt} check failed: logits differ from torch's by up to {diff:.3g} "
+            raise ExportError(f"{fmt} check failed: outputs differ from torch's by up to {diff:.3g} "
                               f"(tolerance {TOLERANCE:g}); nothing written")
         if sidecar is None:
             os.replace(tmp, out)
         else:  # both files or neither: the weights are unusable without the sidecar's model spec
-            sidecar_tmp.write_text(json.dumps(about(payload, checkpoint, normalized=False), indent=2) + "\n")
+            sidecar_tmp.write_text(json.dumps(about(payload, checkpoint, normalized=False, temperature=temperature),
+                                              indent=2) + "\n")
             os.replace(tmp, out)
             try:
                 os.replace(sidecar_tmp, sidecar)
@@ -176,7 +188,7 @@ def _write_onnx(wrapped: nn.Module, images: torch.Tensor, path: Path, info: dict
     # export extra). The TorchScript exporter (dynamo=False) is deprecated and would not need it.
     try:
         program = torch.onnx.export(wrapped, (images[:2],), dynamo=True, input_names=[INPUT_NAME],
-                                    output_names=[OUTPUT_NAME], dynamic_shapes=_batch_dim(), verbose=False)
+                                    output_names=[OUTPUT_NAME, PROBS_NAME], dynamic_shapes=_batch_dim(), verbose=False)
     except Exception as e:  # noqa: BLE001 - the exporter raises many kinds; one line says which
         raise ExportError(f"ONNX export failed: {type(e).__name__}: {_first_line(e)}") from e
     # The classes and the input convention travel in the file's metadata (strings only):
@@ -185,12 +197,12 @@ def _write_onnx(wrapped: nn.Module, images: torch.Tensor, path: Path, info: dict
     program.save(str(path), external_data=False)  # one self-contained file: these nets are far below 2 GB
 
 
-def _run_onnx(path: Path, images: torch.Tensor) -> list[torch.Tensor]:
+def _run_onnx(path: Path, images: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return [torch.from_numpy(session.run(None, {name: x.numpy()})[0]) for x in (images, images[:1])]
+    return [tuple(torch.from_numpy(o) for o in session.run(None, {name: x.numpy()})) for x in (images, images[:1])]
 
 
 def _write_pt2(wrapped: nn.Module, images: torch.Tensor, path: Path, info: dict[str, Any]) -> None:
@@ -203,7 +215,7 @@ def _write_pt2(wrapped: nn.Module, images: torch.Tensor, path: Path, info: dict[
     torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(info)})
 
 
-def _run_pt2(path: Path, images: torch.Tensor) -> list[torch.Tensor]:
+def _run_pt2(path: Path, images: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
     module = torch.export.load(str(path)).module()
     with torch.no_grad():
         return [module(x) for x in (images, images[:1])]
@@ -217,26 +229,33 @@ def _write_safetensors(model: nn.Module, path: Path) -> None:
     path.write_bytes(save(state, metadata={"format": "pt", "producer": "tui-trainer"}))
 
 
-def _run_safetensors(path: Path, payload: dict, images: torch.Tensor) -> list[torch.Tensor]:
+def _run_safetensors(path: Path, payload: dict, images: torch.Tensor,
+                     temperature: float) -> list[tuple[torch.Tensor, ...]]:
     """Rebuild the network from the sidecar's model spec and the saved weights alone."""
     from safetensors.torch import load_file
 
     rebuilt = checkpoints.model_from_checkpoint({"model": payload["model"], "state_dict": load_file(str(path))}, path)
-    wrapped = Normalized(rebuilt.eval(), payload["mean"], payload["std"]).eval()
+    wrapped = Normalized(rebuilt.eval(), payload["mean"], payload["std"], temperature).eval()
     with torch.no_grad():
         return [wrapped(x) for x in (images, images[:1])]
 
 
-def about(payload: dict, checkpoint: Path, normalized: bool = True) -> dict[str, Any]:
-    """What a user needs besides the graph or weights: the network, its classes and its input.
-    `normalized`: the file applies mean and std itself (ONNX, pt2), or expects it done (safetensors)."""
+def about(payload: dict, checkpoint: Path, normalized: bool = True, temperature: float | None = None) -> dict[str, Any]:
+    """What a user needs besides the graph or weights: the network, its classes, its input and its
+    calibration. `normalized`: the file applies mean and std itself (ONNX, pt2), or expects it done
+    (safetensors). `temperature`: the one fitted for the checkpoint, None when none was."""
     size = image_size_of(payload)
     info = {"producer": "tui-trainer", "checkpoint": str(checkpoint), "epoch": payload.get("epoch"),
             "model": payload["model"], "classes": list(payload["classes"]),
             "mean": list(payload["mean"]), "std": list(payload["std"]), "image_size": size,
             "input": INPUT.format(size=size) + ("; normalized with mean and std inside" if normalized else
                                                 "; normalize it first: (x - mean) / std per channel"),
-            "output": "logits (N, classes); softmax for probabilities"}
+            "output": ("logits (N, classes); probabilities (N, classes) = softmax(logits / temperature)"
+                       if normalized else "logits (N, classes); softmax(logits / temperature) for probabilities"),
+            "temperature": temperature or 1.0,
+            "calibrated": (f"temperature {temperature:.4g} fitted on the run's validation images" if temperature
+                           else "no: no temperature was fitted for this checkpoint (eval --calibration on a run "
+                                "with data.validation > 0 fits one); temperature 1 is plain softmax")}
     if not normalized:
         info["build"] = ("tui_trainer.models.build_model(name, num_classes, widths or None, zero_gamma), then "
                          "load_state_dict(safetensors.torch.load_file(PATH)); empty widths: the model's default")

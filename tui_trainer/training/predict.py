@@ -3,7 +3,9 @@
 Images of any size are read as the image-folder reader reads training data (the same PIL
 decoders, RGB, a bilinear resize to the checkpoint's image size, which PIL makes area-like when
 it shrinks) and normalized with the checkpoint's mean and std; the class names come from the
-checkpoint too, so a checkpoint file is all this needs.
+checkpoint too, so a checkpoint file is all this needs. A temperature fitted for the checkpoint
+(training/reliability.py, `eval --calibration` on a run with a validation split) divides the logits
+before the softmax, so the probabilities are the calibrated ones.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from ..data.pipeline import normalize
 from ..text import clip
 from . import checkpoints, device
 from .evaluate import tta_logits
+from .reliability import load_temperature
 
 BATCH = 256  # images read and predicted at a time: a folder of any size stays within memory
 
@@ -58,6 +61,7 @@ class PredictResult:
     image_size: int
     tta: bool
     device: str
+    temperature: float | None = None  # the calibration's, when one was fitted for this checkpoint
     predictions: list[Prediction] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
 
@@ -74,7 +78,7 @@ class PredictResult:
         return {"checkpoint": str(self.checkpoint), "images": len(self.predictions),
                 "unreadable": [{"path": str(u.path), "error": u.reason} for u in self.unreadable],
                 "counts": self.counts(), "classes": self.classes, "image_size": self.image_size,
-                "tta": self.tta, "device": self.device}
+                "tta": self.tta, "device": self.device, "temperature": self.temperature}
 
 
 def image_size_of(payload: dict) -> int:
@@ -138,7 +142,7 @@ def predict_images(checkpoint: Path, paths: Iterable[Path], device_name: str = "
     classes = [str(c) for c in payload["classes"]]
     size = image_size_of(payload)
     k = min(top, len(classes))
-    result = PredictResult(checkpoint, classes, size, tta, placement.describe())
+    result = PredictResult(checkpoint, classes, size, tta, placement.describe(), load_temperature(checkpoint))
     files, result.unreadable = find_images(paths)
     for start in range(0, len(files), BATCH):
         chunk, images = [], []
@@ -154,7 +158,7 @@ def predict_images(checkpoint: Path, paths: Iterable[Path], device_name: str = "
         x = normalize(batch, payload["mean"], payload["std"]).contiguous(memory_format=placement.memory_format)
         with placement.autocast():
             logits = tta_logits(model, x) if tta else model(x)
-        probs, index = logits.float().softmax(-1).topk(k, dim=-1)
+        probs, index = (logits.float() / (result.temperature or 1.0)).softmax(-1).topk(k, dim=-1)
         for i, path in enumerate(chunk):
             guesses = [Guess(classes[c], c, p) for p, c in zip(probs[i].tolist(), index[i].tolist())]
             result.predictions.append(Prediction(path, guesses, images[i] if keep_pixels else None))

@@ -43,13 +43,16 @@ class RunsScreen(Screen):
     # The footer shows what fits in 80 columns; every binding is in the palette and in ? Help.
     BINDINGS = [
         Binding("space", "select", "Select", key_display="␣", tooltip="Select or unselect the run: selected runs are overlaid"),
-        Binding("e", "evaluate", "Eval", tooltip="Evaluate the highlighted checkpoint on the test split"),
+        Binding("e", "evaluate", "Eval",
+                tooltip="Evaluate the highlighted checkpoint on the test split, with its calibration"),
         Binding("slash", "filter", "Filter", key_display="/", tooltip="Type a filter (? lists its syntax)"),
         Binding("s", "sort", "Sort", show=False, tooltip="Sort by a column (or click its header; again: reverse)"),
         Binding("c", "diff", "Diff", show=False, tooltip="The settings that differ between two runs, side by side"),
         Binding("n", "notes", "Note and tags", show=False, tooltip="Edit the run's note and tags"),
         Binding("p", "predict", "Predict a file", show=False,
                 tooltip="Predict the class of an image file with the highlighted checkpoint"),
+        Binding("w", "report", "Write report", show=False,
+                tooltip="Write the highlighted run's report: one self-contained HTML file (RUN/report.html)"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys and the filter syntax"),
         Binding("a", "attach", "Attach", tooltip="Watch the run another tui-trainer process trains"),
         Binding("m", "metric", "Plot metric", show=False, tooltip="Overlay test acc, train acc, train loss or LR"),
@@ -241,6 +244,9 @@ class RunsScreen(Screen):
 
     def action_predict(self) -> None:
         self.checkpoints.predict()
+
+    def action_report(self) -> None:
+        self.checkpoints.report()
 
     def on_eval_started(self, message: EvalStarted) -> None:
         self.set_class(True, "-evaluating")

@@ -74,6 +74,13 @@ class Predicted(Message):
     error: str | None = None
 
 
+@dataclass
+class ReportWritten(Message):
+    run_dir: Path
+    path: Path | None = None
+    error: str | None = None
+
+
 class CheckpointPane(Vertical):
     class Changed(Message):
         """The checkpoints shown changed: what the screen's keys can do changed with them."""
@@ -170,7 +177,8 @@ class CheckpointPane(Vertical):
             # A checkpoint outside a readable run folder gets the auto data settings (None).
             dataset = self.get_dataset(source, recorded.settings)
             result = evaluate_checkpoint(path, source, self.device, tta=False, worst=WORST, dataset=dataset,
-                                         progress=lambda done, total: self.post_message(EvalProgress(done, total)))
+                                         progress=lambda done, total: self.post_message(EvalProgress(done, total)),
+                                         calibration=True)
             images = [dataset.test_x[m.index].cpu().numpy() for m in result.worst]
         except CheckpointError as e:
             self.post_message(EvalFailed(path, str(e), unreadable=True))
@@ -195,6 +203,41 @@ class CheckpointPane(Vertical):
     def on_eval_done(self, message: EvalDone) -> None:
         self.last_result, self.last_result_path = message.result, message.path
         self.query_one(EvalPanel).show_result(message.path, message.result)
+
+    # --- a report of the run ----------------------------------------------------------------------
+
+    def report(self) -> None:
+        if self.run is None:
+            self.notify("No run highlighted", severity="warning")
+            return
+        self.notify(f"Writing the report of {self.run.name} (an evaluation, then the figures)…",
+                    title="Report", markup=False)
+        self.write_report(self.run.path)
+
+    @work(thread=True, group="report", exclusive=True, exit_on_error=False)
+    def write_report(self, run_dir: Path) -> None:
+        from ...data import DataError
+        from ...report.page import ReportError, write_report
+        from ...training.checkpoints import CheckpointError
+
+        try:
+            out = write_report(run_dir, data=folder.run_data(run_dir).source or self.data, device=self.device,
+                               get_dataset=self.get_dataset)
+        except (ReportError, CheckpointError, DataError, OSError) as e:
+            self.post_message(ReportWritten(run_dir, error=str(e)))
+            return
+        except Exception as e:  # noqa: BLE001 - a bug: show it, keep the app
+            self.post_message(ReportWritten(run_dir, error=f"unexpected {type(e).__name__}: {e}"))
+            return
+        self.post_message(ReportWritten(run_dir, out))
+
+    def on_report_written(self, message: ReportWritten) -> None:
+        message.stop()
+        if message.error is not None:
+            self.notify(message.error, title=f"No report of {message.run_dir.name}", severity="error")
+        else:
+            self.notify(f"{message.path}: open it in a browser (self-contained, no network)",
+                        title="Report written", timeout=15)
 
     # --- prediction of a file --------------------------------------------------------------------
 
