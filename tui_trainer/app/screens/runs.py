@@ -55,7 +55,7 @@ class RunsScreen(Screen):
                 tooltip="Write the highlighted run's report: one self-contained HTML file (RUN/report.html)"),
         Binding("question_mark", "help", "Help", key_display="?", tooltip="Keys and the filter syntax"),
         Binding("a", "attach", "Attach", tooltip="Watch the run another tui-trainer process trains"),
-        Binding("m", "metric", "Plot metric", show=False, tooltip="Overlay test acc, train acc, train loss or LR"),
+        Binding("m", "metric", "Plot metric", show=False, tooltip="Overlay test acc, train acc, val acc, train loss or LR"),
         Binding("v", "x_axis", "Plot by time", show=False, tooltip="x axis: epochs or minutes of training"),
         Binding("l", "log_y", "Log y", show=False, tooltip="Log scale for train loss and LR"),
         Binding("g", "group", "Group by preset", show=False, tooltip="Group the table by preset"),

@@ -18,6 +18,7 @@ from .plots import MAX_POINTS, CachedPlot
 PALETTE = [(86, 180, 233), (230, 159, 0), (0, 158, 115), (240, 228, 66), (204, 121, 167), (213, 94, 0),
            (0, 114, 178), (170, 170, 170), (120, 94, 240), (220, 38, 127), (100, 200, 100), (255, 176, 0)]
 METRICS = {"test_acc": ("test accuracy %", 100.0), "train_acc": ("train accuracy %", 100.0),
+           "val_acc": ("validation accuracy %", 100.0),  # runs with a validation split only
            "train_loss": ("train loss", 1.0), "lr": ("learning rate", 1.0)}
 LOG_METRICS = ("train_loss", "lr")  # where a log axis can help
 

@@ -33,13 +33,12 @@ class ReliabilityView(Static):
             self.update("")
             return
         c = calibration
-        head = Text.assemble(("calibration ", "bold"), f"ECE {c.before.ece:.2%}  MCE {c.before.mce:.2%}")
-        parts = [head]
+        parts = [Text.assemble(("calibration", "bold"), f" on the test split: ECE {c.before.ece:.2%}  "
+                                                        f"MCE {c.before.mce:.2%}")]
         if c.after is not None:
-            head.append(f"  →  T = {c.temperature:.3f}: ECE ")
-            head.append(f"{c.after.ece:.2%}", "bold green")
-            head.append(f"  MCE {c.after.mce:.2%}")
-            parts += [Text(f"T fitted on {c.fitted_on:,} validation images, saved for predict and export", style="dim"),
+            parts += [Text.assemble(f"after T = {c.temperature:.3f}: ECE ", (f"{c.after.ece:.2%}", "bold green"),
+                                    f"  MCE {c.after.mce:.2%}"),
+                      Text(f"T fitted on {c.fitted_on:,} validation images, saved for predict and export", style="dim"),
                       diagram("before", c.before), diagram(f"after (logits / {c.temperature:.3f})", c.after)]
         else:
             parts += [Text(shown(c.note), style="dim"), diagram("reliability", c.before)]
