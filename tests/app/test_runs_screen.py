@@ -277,3 +277,40 @@ def test_delete_is_refused_for_a_live_run_and_a_failing_delete_changes_nothing(t
             assert stuck.exists() and len(screen.runs) == 6
 
     run(scenario())
+
+
+def test_g_groups_seeds_of_one_setting_and_b_gives_every_group_a_verdict(tmp_path, app_home):
+    from tui_trainer.workspace.fixtures import write_run_folder
+
+    for i, acc in enumerate((0.80, 0.82, 0.84)):  # three seeds of the defaults
+        cfg = Config()
+        cfg.set("run.seed", i)
+        write_run_folder(tmp_path / "runs", f"20261201-09000{i}-a", cfg, [acc - 0.05, acc], final_acc=acc)
+    for i, acc in enumerate((0.70, 0.72, 0.74)):  # three seeds of a lower LR
+        cfg = Config()
+        cfg.set("run.seed", i)
+        cfg.set("optimizer.lr", 0.01)
+        write_run_folder(tmp_path / "runs", f"20261201-10000{i}-b", cfg, [acc - 0.05, acc], final_acc=acc)
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = await open_runs(pilot, 6)
+            table = screen.table
+            await pilot.press("g")  # by settings but the seed
+            assert table.group_by == "settings" and table.column_keys()[1] == "group"
+            heads = [str(cells[1]) for cells in table.table.rows]
+            assert heads.count("│") == 4 and {h for h in heads if h != "│"} == {"n=3 72.00 ± 4.97", "n=3 82.00 ± 4.97"}
+            b_row = next(i for i, r in enumerate(table.shown_rows) if r.name.endswith("-b"))
+            table.table.move_cursor(row=b_row)
+            await pilot.press("b")
+            keys = table.column_keys()
+            verdicts = {str(cells[keys.index("verdict")]) for cells in table.table.rows} - {""}
+            assert "baseline" in verdicts and any(v.startswith("better by 10.00 ± ") for v in verdicts)
+            await pilot.press("b")  # again on the baseline: none
+            assert "verdict" not in table.column_keys()
+            for _ in range(3):
+                await pilot.press("g")  # preset, study, none
+            assert table.group_by == "none" and "group" not in table.column_keys()
+
+    run(scenario())

@@ -27,6 +27,12 @@ def add_parsers(sub) -> None:  # noqa: ANN001 - the subparsers
     out.add_argument("--csv", action="store_true", help="CSV: one row per run, summary columns then every setting")
     ls.add_argument("--metrics", action="store_true", help="with --csv: every epoch of every run (long format)")
     ls.add_argument("--filter", metavar="EXPR", help="only runs matching EXPR, e.g. 'best_acc>0.85 tag:baseline'")
+    ls.add_argument("--group", choices=("settings", "preset", "study", "none"),
+                    help="one row per group: runs equal but for the seed (settings), of a preset, of a study; "
+                         "n, mean and 95%% interval of final and best accuracy")
+    ls.add_argument("--baseline", metavar="RUN_OR_GROUP",
+                    help="with groups (settings unless --group says): each group against this run's group, "
+                         "Welch's t-test and a verdict")
     runs_option(ls)
     ls.set_defaults(run=cmd_runs)
 
@@ -84,6 +90,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         keep = [chosen.matches(rec) for rec in records]
         rows = [r for r, k in zip(rows, keep) if k]
         records = [rec for rec, k in zip(records, keep) if k]
+    if args.group or args.baseline:
+        return _grouped(args, rows)
     if args.metrics:
         if args.json:
             raise UsageError("tui-trainer runs: --metrics writes CSV (long format): use --metrics --csv")
@@ -154,3 +162,45 @@ def cmd_stop(args: argparse.Namespace) -> int:
     send_command(args.run_dir, "stop")
     print(shown(f"asked pid {pid} to stop {args.run_dir}; it saves last.pt first"))
     return 0
+
+
+def _grouped(args: argparse.Namespace, rows: list) -> int:  # noqa: ANN001 - RunRows
+    """`runs --group ... [--baseline ...]`: a row per group, with its interval and verdict."""
+    from ..workspace import tables
+    from ..workspace.groups import find_group, group_runs, with_baseline
+
+    if args.metrics:
+        raise UsageError("tui-trainer runs: --metrics lists epochs, not groups: drop --group/--baseline")
+    groups = group_runs(rows, args.group or "settings")
+    if args.baseline:
+        baseline = find_group(groups, args.baseline)
+        if baseline is None:
+            raise UsageError(f"tui-trainer runs --baseline: no run or group {args.baseline!r} in {args.runs}"
+                             + (" (among the filtered runs)" if args.filter else ""))
+        with_baseline(groups, baseline)
+    if args.json:
+        print(json.dumps(tables.to_json_rows([g.to_json() for g in groups])))
+        return 0
+    if args.csv:
+        tables.rows_csv([g.to_json() for g in groups], sys.stdout)
+        return 0
+    if not groups:
+        print(shown(f"no runs in {args.runs}"))
+        return 0
+    for g in groups:
+        print(shown(group_line(g, baseline=args.baseline is not None)))
+    return 0
+
+
+def group_line(g, baseline: bool) -> str:  # noqa: ANN001 - a workspace.groups.Group
+    f = g.final
+    if f.mean is None:
+        acc = "no final accuracy"
+    elif f.ci95 is None:
+        acc = f"final {f.mean:.2%} (one run: no interval)"
+    else:
+        acc = f"final {f.mean:.2%} ± {(f.ci95[1] - f.mean):.2%} (95% CI, sd {f.sd:.2%})"
+    versus = ""
+    if baseline:
+        versus = "  [baseline]" if g.comparison is None else f"  {g.comparison.verdict}"
+    return f"{g.key}  n={g.n}  {acc}{versus}"

@@ -23,7 +23,14 @@ def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
     train.add_argument("--epochs", type=int, help="shorthand for --set run.epochs=N")
     train.add_argument("--budget", metavar="TIME", help="train for this long, start to exit: 90s, 3m, 1h or seconds "
                        "(run.budget_s); the plan picks the net and its epochs for this machine")
-    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last.pt")
+    train.add_argument("--seeds", type=int, metavar="N", help="train the same settings N times, with seeds run.seed, "
+                       "run.seed+1, ...: a seed group, one run folder each, one after another")
+    train.add_argument("--like", type=Path, metavar="RUN_DIR", help="train RUN_DIR's settings again, on the data "
+                       "it recorded and with its thread count (--seed N: another seed; same seed, same CPU: the "
+                       "same metrics)")
+    train.add_argument("--seed", type=int, help="with --like: the seed (default: the run's)")
+    train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last.pt (a seed "
+                       "group's member: then the group's seeds not trained yet)")
     train.add_argument("--json", action="store_true", help="one JSON object per epoch and a final summary")
     train.add_argument("--no-bell", action="store_true", help="no terminal bell when the run ends")
     train.add_argument("--nproc", metavar="N", help="train on N processes of this machine (torch.distributed: "
@@ -38,9 +45,9 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
     if args.budget is not None and args.epochs is not None:
         raise UsageError("tui-trainer train: --budget plans the epochs itself: give --budget or --epochs, not both")
     if args.resume:
-        if args.preset or args.set or args.budget:
+        if args.preset or args.set or args.budget or args.seeds:
             raise UsageError("tui-trainer train: --resume continues a run with its own config (a budget run on its "
-                             "own clock); drop --preset, --set and --budget")
+                             "own clock, a seed group with its own seeds); drop --preset, --set, --budget and --seeds")
         if args.epochs is not None:
             check_field("run.epochs", args.epochs)
         if not (args.resume / folder.CONFIG).is_file():
@@ -55,13 +62,57 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
             raise UsageError(f"tui-trainer train: {args.resume} does not record the data it was trained on (an older "
                              f"run): give --data DIR or --data synthetic")
         return None, args.resume.name
+    if args.like:
+        return _like(args)
+    if args.seed is not None:
+        raise UsageError("tui-trainer train: --seed goes with --like RUN; for a preset, --set run.seed=N")
     if not args.preset:
         raise UsageError("tui-trainer train: --preset NAME|FILE is required (see `tui-trainer presets`)")
     sets = [*args.set, f"run.budget_s={args.budget}"] if args.budget is not None else args.set
     cfg, name = presets.resolve(args.preset, sets, args.epochs)
+    if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
+        raise UsageError(f"tui-trainer train: --seeds {args.seeds}: allowed 1 to {MAX_SEEDS}")
+    if args.seeds is not None and cfg.run.seed + args.seeds - 1 > 2**31 - 1:
+        raise UsageError(f"tui-trainer train: --seeds {args.seeds} from run.seed = {cfg.run.seed} passes the largest "
+                         f"seed, {2**31 - 1}: set a smaller run.seed")
     if cfg.run.budget_s and args.epochs is not None:
         raise UsageError("tui-trainer train: run.budget_s plans the epochs itself: drop --epochs")
     return cfg, name
+
+
+def _like(args: argparse.Namespace) -> tuple[Config, str]:
+    """`--like RUN [--seed N]`: RUN's config.toml again (its seed, or N), on its recorded data (unless
+    --data) and, from its environment.json, with its thread count."""
+    from ..workspace.summary import read_summary
+
+    if args.resume or args.preset or args.set or args.budget or args.epochs is not None:
+        raise UsageError("tui-trainer train: --like trains RUN's own settings: drop --preset, --set, --epochs, "
+                         "--budget and --resume (give --seed N for another seed)")
+    run = args.like
+    if not (run / folder.CONFIG).is_file():
+        raise UsageError(f"tui-trainer train: --like {run}: not a run folder (no {folder.CONFIG})")
+    cfg = folder.read_config(run)
+    if cfg.run.budget_s:
+        raise UsageError(f"tui-trainer train: --like {run}: a budget run's steps followed its clock, and replaying "
+                         f"them is not built yet; train its preset with --budget again")
+    if args.seed is not None:
+        cfg.set("run.seed", args.seed)  # ConfigError names the range
+    if args.data is None:
+        args.data = folder.run_data(run).source
+        if args.data is None:
+            raise UsageError(f"tui-trainer train: --like {run}: it records no data source; give --data")
+    try:
+        summary = read_summary(run)
+    except ValueError:
+        summary = None
+    import torch
+
+    from ..workspace import environment
+
+    threads = (environment.read(run) or {}).get("threads")
+    if isinstance(threads, int) and threads > 0:  # the thread count decides how sums are split, so the last bits
+        torch.set_num_threads(threads)
+    return cfg, summary.preset if summary is not None else "custom"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -97,7 +148,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (ValueError, launch.LaunchError, distributed.DistributedError) as e:  # ConfigError too
         raise UsageError(f"tui-trainer train: {e}") from None
     if n > 1:
+        if args.seeds or (args.resume and _group_of(args.resume)):
+            raise UsageError("tui-trainer train: a seed group trains on one process: drop --nproc")
         return launch.launch(args, n)
+    if args.seeds or (args.resume and _group_of(args.resume) and not distributed.launched()):
+        return _train_group(args, cfg, name)
     try:
         group = distributed.join(args.device)
     except distributed.DistributedError as e:
@@ -139,6 +194,76 @@ def cmd_train(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+MAX_SEEDS = 100
+
+
+def _group_of(run_dir: Path):  # noqa: ANN202 - a RunSummary of a seed group's member, or None
+    from ..workspace.summary import read_summary
+
+    try:
+        summary = read_summary(run_dir)
+    except ValueError:
+        return None
+    return summary if summary is not None and summary.group and summary.group_seeds else None
+
+
+def _train_group(args: argparse.Namespace, cfg: Config | None, name: str) -> int:
+    """`--seeds N`: the same settings with seeds s, s+1, ... as separate runs, one after another,
+    sharing a group id in their summaries; `--resume MEMBER`: that member, then the group's seeds
+    that have no run yet. A stop stops the group: resuming the member cut continues it."""
+    from ..control import RunControl
+    from ..events import RunFailed, RunFinished
+    from ..training.trainer import Trainer
+    from ..workspace.listing import list_rows
+    from .train_output import make_reporter
+
+    todo: list[tuple[Config | None, Path | None]] = []
+    if args.resume:
+        member = _group_of(args.resume)
+        group_id, seeds = member.group, member.group_seeds
+        runs_dir, data = args.resume.parent, args.data or folder.run_data(args.resume).source
+        taken = {r.config.get("run.seed") for r in list_rows(runs_dir) if r.summary.group == group_id}
+        base = folder.read_config(args.resume)
+        todo.append((None, args.resume))
+        for seed in seeds:
+            if seed not in taken:
+                member_cfg = base.copy()
+                member_cfg.set("run.seed", seed)
+                todo.append((member_cfg, None))
+    else:
+        seeds = [cfg.run.seed + k for k in range(args.seeds)]
+        group_id = f"{folder.safe_name(name)}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        runs_dir, data = args.runs, args.data
+        for seed in seeds:
+            member_cfg = cfg.copy()
+            member_cfg.set("run.seed", seed)
+            todo.append((member_cfg, None))
+    reporter = make_reporter(args.json)
+    control = RunControl()
+    stops = stop_on_signals(control.request_stop, lambda: control.stop_requested, reporter.note,
+                            "stopping the group at the next step and saving last.pt ...")
+    result, done = None, []
+    with stops, reporter:
+        for k, (member_cfg, resume) in enumerate(todo):
+            if not args.json:
+                reporter.note(f"seed group {group_id}: run {len(done) + 1} of {len(todo)}"
+                              + (f", seed {member_cfg.run.seed}" if member_cfg else " (resumed)"))
+            trainer = Trainer(member_cfg, data=data, runs_dir=runs_dir, preset=name, device_name=args.device,
+                              sink=reporter, control=control, resume=resume,
+                              epochs=args.epochs if resume else None, seed_group=(group_id, seeds),
+                              started_at=None if k == 0 else time.time())  # a budget: each member its own
+            result = trainer.run()
+            done.append(result)
+            if isinstance(result, RunFailed) or result.stopped or control.stop_requested:
+                break  # a failed member fails the group: its settings would fail the next seeds too
+    left = len(todo) - len(done)
+    if left and isinstance(result, RunFinished) and result.stopped:
+        reporter.note(f"the seed group stopped with {left} run(s) not started; `tui-trainer train --resume "
+                      f"{result.run_dir}` continues this run, then them")
+    announce_end(result, bell=not args.no_bell, note=reporter.note)
+    return reporter.exit_code(result)
 
 
 def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped

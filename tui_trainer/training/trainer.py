@@ -44,7 +44,7 @@ from ..workspace import folder
 from ..workspace.listing import flatten
 from ..workspace.notes import edit_tags
 from ..workspace.summary import RunSummary, read_summary, write_summary
-from . import budget, calibration, checkpoints, device, speed_cache, system
+from . import budget, calibration, checkpoints, device, environment, speed_cache, system
 from .build import build_training, train_step
 from .checkpoints import CheckpointError
 from .distributed import LOST_CONTACT, Solo, lost_contact
@@ -150,7 +150,8 @@ class Trainer:
 
     `data` None: the default data folder for a new run, the recorded one for a resumed run.
     `stop_rules` may end the run after an evaluated epoch (a search's pruner); run.early_stop_patience
-    adds early stopping. `study` (name, trial number) labels a search's trial in its summary and tags.
+    adds early stopping. `study` (name, trial number) labels a search's trial in its summary and tags;
+    `seed_group` (id, seeds) a member of a seed group.
     `group`: this process's place in a run on several processes (distributed.join); rank 0 alone
     writes the run folder and reports. With run.budget_s, the run is planned after its data load
     (training/budget.py) and trains on the clock; `started_at` (time.time()) is when its budget
@@ -161,7 +162,8 @@ class Trainer:
                  control: RunControl | None = None, resume: Path | str | None = None,
                  epochs: int | None = None, dataset: Dataset | None = None,
                  stop_rules: list[StopRule] | None = None, study: tuple[str, int] | None = None,
-                 group: Solo | None = None, started_at: float | None = None):
+                 group: Solo | None = None, started_at: float | None = None,
+                 seed_group: tuple[str, list[int]] | None = None):
         if cfg is None and resume is None:
             raise ValueError("Trainer needs a config or a run folder to resume")
         self.cfg = cfg
@@ -176,6 +178,7 @@ class Trainer:
         self.dataset = dataset
         self.stop_rules = list(stop_rules or [])
         self.study = study
+        self.seed_group = seed_group  # (id, seeds): a member of `train --seeds N`, recorded in its summary
         self.group = group or Solo()
         # A budget counts from here: the process's creation (start-up and imports count), or the
         # moment the app's user pressed F5.
@@ -267,6 +270,8 @@ class Trainer:
             folder.write_config(self.run_dir, self.cfg)
             self.data_source = locations.canonical_data(self.data_source or locations.default_data())
             self.summary = RunSummary(preset=self.preset, data=self.data_source, started_at=time.time())
+            if self.seed_group:
+                self.summary.group, self.summary.group_seeds = self.seed_group[0], list(self.seed_group[1])
             if self.study:
                 self.summary.study, self.summary.trial = self.study
                 edit_tags(self.run_dir, [self.study[0], f"trial-{self.study[1]}"], [])
@@ -374,6 +379,7 @@ class Trainer:
         described = place.describe() + (f" x {g.world} processes" if g.world > 1 else "")
 
         def announce() -> None:
+            environment.write(self.run_dir, environment.capture(place, cfg, self.data_source), resumed=state is not None)
             self._write_summary(device=described, precision=place.precision, parameters=parameters)
             self.emit(RunStarted(str(self.run_dir), cfg.to_dict(), described, place.precision, parameters,
                                  batches.steps_per_epoch, start.epoch, list(data.classes), time.time(),

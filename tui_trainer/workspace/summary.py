@@ -47,6 +47,8 @@ class RunSummary:
     images_per_s: float | None = None
     study: str | None = None
     trial: int | None = None
+    group: str | None = None  # a seed group's id (`train --seeds N`): its members share it
+    group_seeds: list[int] | None = None  # the seeds the group trains, one run folder each
     started_at: float | None = None  # time.time()
     updated_at: float | None = None
     config: dict[str, Any] | None = None  # config.toml's settings, dotted, for listings to read fast

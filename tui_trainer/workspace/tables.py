@@ -63,6 +63,15 @@ def to_csv(records: list[Record], file: TextIO) -> None:
         writer.writerow([_cell(k, record.get(k)) for k in keys])
 
 
+def rows_csv(rows: list[dict[str, Any]], file: TextIO) -> None:
+    """Any list of flat objects (a grouped listing's groups): their keys in first-seen order."""
+    keys = list(dict.fromkeys(k for row in rows for k in row))
+    writer = csv.writer(file)
+    writer.writerow(keys)
+    for row in rows:
+        writer.writerow([_cell(k, row.get(k)) for k in keys])
+
+
 def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value

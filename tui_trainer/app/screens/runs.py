@@ -58,7 +58,10 @@ class RunsScreen(Screen):
         Binding("m", "metric", "Plot metric", show=False, tooltip="Overlay test acc, train acc, val acc, train loss or LR"),
         Binding("v", "x_axis", "Plot by time", show=False, tooltip="x axis: epochs or minutes of training"),
         Binding("l", "log_y", "Log y", show=False, tooltip="Log scale for train loss and LR"),
-        Binding("g", "group", "Group by preset", show=False, tooltip="Group the table by preset"),
+        Binding("g", "group", "Group", show=False,
+                tooltip="Group the table: by settings but the seed, by preset, by study, or not (each press)"),
+        Binding("b", "baseline", "Baseline", show=False,
+                tooltip="The highlighted run's group is the baseline: every group says how it compares (again: none)"),
         Binding("k", "all_keys", "All settings", show=False, tooltip="Show every setting, not only those that differ"),
         Binding("r", "resume", "Resume", show=False, tooltip="Continue the run from its last.pt"),
         Binding("d", "delete", "Delete", show=False, tooltip="Delete the selected runs (or this one), after a confirmation"),
@@ -203,8 +206,19 @@ class RunsScreen(Screen):
         self.app.push_screen(PickModal("Sort by (the same column again reverses):", options, table.sort_key), picked)
 
     def action_group(self) -> None:
-        self.table.grouped = not self.table.grouped
-        self.table.redraw()
+        order = ("none", "settings", "preset", "study")
+        table = self.table
+        table.group_by = order[(order.index(table.group_by) + 1) % len(order)]
+        table.redraw()
+        self.notify(f"grouped by {table.group_by}" if table.group_by != "none" else "not grouped", timeout=3)
+
+    def action_baseline(self) -> None:
+        table, row = self.table, self.table.highlighted()
+        if row is None:
+            return
+        table.baseline = None if table.baseline is not None and table.group_of.get(table.baseline) is \
+            table.group_of.get(row.path) else row.path
+        table.redraw()
 
     def action_all_keys(self) -> None:
         self.table.all_keys = not self.table.all_keys

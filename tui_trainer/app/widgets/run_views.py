@@ -1,5 +1,6 @@
 """Pages the Runs screen shows in a dialog: its keys with the filter syntax, and two runs' settings
-side by side. Rich renderables, built from the bindings and the listing's records."""
+(and what differed in their environments) side by side. Rich renderables, built from the bindings,
+the listing's records and the runs' environment.json."""
 from __future__ import annotations
 
 from rich.table import Table
@@ -8,6 +9,8 @@ from textual.binding import Binding
 
 from ...text import shown
 from ...workspace.columns import diff_pair
+from ...workspace.environment import differences
+from ...workspace.environment import read as read_environment
 from ...workspace.filter import FILTER_HELP
 from ...workspace.listing import RunRow
 
@@ -35,4 +38,7 @@ def settings_diff(a: RunRow, b: RunRow) -> Table:
         grid.add_row(Text(key), Text(left), Text(right), style="dim" if "." not in key else "")
     if all("." not in key for key, _, _ in rows):
         grid.add_row(Text("(the same settings)", style="dim"), "", "")
+    # What they ran with: the reason two runs of the same settings and seed can differ.
+    for key, left, right in differences(read_environment(a.path), read_environment(b.path)):
+        grid.add_row(Text(f"environment: {key}", style="yellow"), Text(shown(left)), Text(shown(right)))
     return grid

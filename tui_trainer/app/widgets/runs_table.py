@@ -1,5 +1,8 @@
 """The runs table: a filter box over a table of runs that sorts, groups, selects and shows, beside
-the summary columns, one column per setting that differs among the runs listed.
+the summary columns, one column per setting that differs among the runs listed. Grouped (by
+settings but the seed, preset or study: workspace/groups.py), a group's runs sit together and its
+first row says n, the mean final accuracy and its 95% interval; with a baseline, each group's
+first row says how it compares (Welch's t-test, in words).
 
 It owns the listing of its runs folder, read in a worker (`refresh_listing`), and says through
 its messages what was listed, which run is highlighted and which are selected.
@@ -23,6 +26,7 @@ from ...text import shown as visible
 from ...workspace import folder
 from ...workspace.columns import COLUMNS, SUMMARY_COLUMNS, config_keys, diff_keys, format_value, sort_records
 from ...workspace.filter import Filter, FilterError, parse
+from ...workspace.groups import Group, group_runs, with_baseline
 from ...workspace.listing import Listing, RunRow
 from ...workspace.notes import Notes, write_notes
 from ..dialogs import ConfirmModal
@@ -89,7 +93,9 @@ class RunsTable(Vertical):
         self.shown_rows: list[RunRow] = []  # after the filter, in table order
         self.filter: Filter = parse("")
         self.sort_key, self.descending = "name", True  # newest first: names start with the time
-        self.grouped = False
+        self.group_by = "none"  # settings, preset, study or none (workspace.groups.GROUP_BY)
+        self.baseline: Path | None = None  # a run of the baseline group
+        self.group_of: dict[Path, Group] = {}  # each shown run's group, when grouped or compared
         self.all_keys = False
         self.selected: list[Path] = []  # in the order they were selected
         self.colours: dict[str, tuple[int, int, int]] = {}
@@ -194,16 +200,15 @@ class RunsTable(Vertical):
         records = [self._records[r.path] for r in self.rows]
         shown = [rec for rec in records if self.filter.matches(rec)]
         shown = sort_records(shown, self.sort_key, self.descending)
-        if self.grouped:
-            order = {p: i for i, p in enumerate(dict.fromkeys(rec["preset"] or "" for rec in shown))}
-            shown.sort(key=lambda rec: order[rec["preset"] or ""])  # stable: the sort holds inside a group
         by_path = {r.path: r for r in self.rows}
         self.shown_rows = [by_path[Path(rec["run_dir"])] for rec in shown]
+        group_cells = self._group(by_path)
         settings = config_keys(records) if self.all_keys else diff_keys(records)
         # What made the runs differ goes right after their results, where the eye already is.
         summary = [c.key for c in SUMMARY_COLUMNS]
         cut = summary.index("final_acc") + 1
-        columns = ["mark"] + summary[:cut] + settings + summary[cut:]
+        extra = [k for k in ("group", "verdict") if k in group_cells]
+        columns = ["mark", *extra] + summary[:cut] + settings + summary[cut:]
         if columns != self._columns:
             self._columns, self._cells, self._widths = columns, {}, {}
         if not self._widths or any(self._cells.get(r.path, (None,))[0] is not r for r in self.rows):
@@ -212,15 +217,14 @@ class RunsTable(Vertical):
             self._widths = {key: max([cell_len(self._header(key, arrow=True)),
                                       *(_width(cells[i]) for _, cells in self._cells.values())])
                             for i, key in enumerate(columns)}
-        preset = columns.index("preset")
-        lines, previous_preset = [], None
+        for key in extra:  # these change with the grouping and the baseline, not with the rows
+            self._widths[key] = max([cell_len(key), *(_width(c) for c in group_cells[key].values())])
+        lines = []
         for row in self.shown_rows:
             cells = list(self._cells[row.path][1])
             cells[0] = self._mark(row)
-            if self.grouped:
-                text = str(cells[preset])
-                cells[preset] = Text(text, style="bold" if text != previous_preset else "dim")
-                previous_preset = text
+            for i, key in enumerate(extra, 1):
+                cells[i] = group_cells[key].get(row.path, Text(""))
             lines.append(cells)
         paths = [r.path for r in self.shown_rows]
         table.set_data([TableColumn(key, self._header(key), self._widths[key]) for key in columns], lines,
@@ -228,6 +232,31 @@ class RunsTable(Vertical):
         title = f"{len(self.shown_rows)} of {len(self.rows)} runs" if len(self.shown_rows) != len(self.rows) else ""
         table.border_subtitle = title
         self.post_message(self.Highlighted(self.highlighted()))
+
+    def _group(self, by_path: dict[Path, RunRow]) -> dict[str, dict[Path, Text]]:
+        """Put each group's runs together (the sort holds inside a group) and say, on its first row,
+        what the group is and, with a baseline, how it compares; {} when neither is asked for."""
+        self.group_of = {}
+        if self.group_by == "none" and self.baseline is None:
+            return {}
+        groups = group_runs(self.shown_rows, "settings" if self.group_by == "none" else self.group_by)
+        self.shown_rows = [r for g in groups for r in g.runs]
+        self.group_of = {r.path: g for g in groups for r in g.runs}
+        cells: dict[str, dict[Path, Text]] = {"group": {}}
+        for g in groups:
+            f = g.final
+            interval = f" ± {(f.ci95[1] - f.mean) * 100:.2f}" if f.ci95 else ""
+            head = f"n={g.n} {f.mean * 100:.2f}{interval}" if f.mean is not None else f"n={g.n}"
+            cells["group"][g.runs[0].path] = Text(head, style="bold")
+            for r in g.runs[1:]:
+                cells["group"][r.path] = Text("│", style="dim")
+        baseline = self.group_of.get(self.baseline) if self.baseline is not None else None
+        if baseline is not None:
+            with_baseline(groups, baseline)
+            cells["verdict"] = {g.runs[0].path: Text("baseline", style="bold cyan") if g is baseline else
+                                Text(g.comparison.verdict, style=_verdict_style(g.comparison.verdict))
+                                for g in groups}
+        return cells
 
     def _row_cells(self, row: RunRow, rec: dict) -> list[Cell]:
         cells: list[Cell] = [" "]  # the mark, drawn at each redraw
@@ -249,6 +278,8 @@ class RunsTable(Vertical):
         """The column's header, with the sort arrow on the sorted one (`arrow`: as if sorted)."""
         if key == "mark":
             return " "
+        if key in ("group", "verdict"):
+            return "vs baseline" if key == "verdict" else f"group by {self.group_by}: n, final % ± 95% CI"
         label = COLUMNS[key].header if key in COLUMNS else key
         return label + (" ▼" if self.descending else " ▲") if (arrow or key == self.sort_key) else label
 
@@ -357,3 +388,7 @@ class RunsTable(Vertical):
 
 def _width(cell: Cell) -> int:
     return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+
+
+def _verdict_style(verdict: str) -> str:
+    return "green" if verdict.startswith("better") else "red" if verdict.startswith("worse") else "dim"
