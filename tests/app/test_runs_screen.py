@@ -314,3 +314,31 @@ def test_g_groups_seeds_of_one_setting_and_b_gives_every_group_a_verdict(tmp_pat
             assert table.group_by == "none" and "group" not in table.column_keys()
 
     run(scenario())
+
+
+def test_grouped_a_selected_run_is_drawn_as_its_group_mean_and_band(tmp_path, app_home):
+    from tui_trainer.app.widgets.overlay_plot import band
+    from tui_trainer.workspace.fixtures import write_run_folder
+
+    for i, accs in enumerate(([0.50, 0.70], [0.60, 0.80], [0.55, 0.90])):
+        cfg = Config()
+        cfg.set("run.seed", i)
+        write_run_folder(tmp_path / "runs", f"20261201-09000{i}-a", cfg, accs)
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(160, 40)) as pilot:
+            screen = await open_runs(pilot, 3)
+            plot = screen.query_one(OverlayPlot)
+            await pilot.press("space")
+            await wait_for(pilot, lambda: len(plot.drawn_series()) == 1 and not plot.curves[0].members, 10)
+            await pilot.press("g")
+            await wait_for(pilot, lambda: plot.curves and len(plot.curves[0].members) == 3, 10, "the group's curve")
+            (name, xs, ys), = plot.drawn_series()
+            assert xs == [1.0, 2.0] and [round(y, 6) for y in ys] == [55.0, 80.0]  # the members' mean
+            _, _, low, high = band(plot.curves[0].members, "test_acc", False)
+            assert low == [50.0, 70.0] and high == [60.0, 90.0]
+            marks = [str(cells[0]) for cells in screen.table.table.rows]
+            assert marks.count("●") == 1 and screen.table.colours.keys() >= {r.name for r in screen.table.rows}
+
+    run(scenario())

@@ -71,6 +71,7 @@ class RunsScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="runs-screen")
         self.current: RunRow | None = None  # the highlighted run
+        self._members: dict[str, list[str]] = {}  # each curve's runs: a group's colour marks them all
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -164,10 +165,13 @@ class RunsScreen(Screen):
         return self.table.selected_rows() or ([self.current] if self.current is not None else [])
 
     def load_curves(self) -> None:
-        self.query_one(OverlayPane).show_runs([(r.name, r.path) for r in self.plotted_rows()])
+        curves = self.table.curves_for(self.plotted_rows())
+        self._members = {label: names for label, _, names in curves}
+        self.query_one(OverlayPane).show_runs([(label, paths) for label, paths, _ in curves])
 
     def on_overlay_pane_coloured(self, message: OverlayPane.Coloured) -> None:
-        self.table.set_colours(message.colours)
+        self.table.set_colours({name: colour for label, colour in message.colours.items()
+                                for name in self._members.get(label, [label])})
 
     def on_checkpoint_pane_changed(self) -> None:
         self.refresh_bindings()
@@ -210,15 +214,15 @@ class RunsScreen(Screen):
         table = self.table
         table.group_by = order[(order.index(table.group_by) + 1) % len(order)]
         table.redraw()
+        self.load_curves()  # grouped, a selected run's curve is its group's mean and band
         self.notify(f"grouped by {table.group_by}" if table.group_by != "none" else "not grouped", timeout=3)
 
     def action_baseline(self) -> None:
         table, row = self.table, self.table.highlighted()
-        if row is None:
-            return
-        table.baseline = None if table.baseline is not None and table.group_of.get(table.baseline) is \
-            table.group_of.get(row.path) else row.path
-        table.redraw()
+        if row is not None:  # on the baseline's group again: no baseline
+            same = table.baseline is not None and table.group_of.get(table.baseline) is table.group_of.get(row.path)
+            table.baseline = None if same else row.path
+            table.redraw()
 
     def action_all_keys(self) -> None:
         self.table.all_keys = not self.table.all_keys

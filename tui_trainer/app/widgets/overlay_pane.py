@@ -43,26 +43,31 @@ class OverlayPane(Vertical):
     def plot(self) -> OverlayPlot:
         return self.query_one(OverlayPlot)
 
-    def show_runs(self, runs: list[tuple[str, Path]]) -> None:
-        """Overlay these runs (name, folder), read in a worker."""
+    def show_runs(self, runs: list[tuple[str, list[Path]]]) -> None:
+        """Overlay these curves (name, folders: one run, or a group's runs drawn as their mean and
+        band), read in a worker."""
         self.read_curves(runs)
 
     @work(thread=True, group="curves", exclusive=True, exit_on_error=False)
-    def read_curves(self, runs: list[tuple[str, Path]]) -> None:
+    def read_curves(self, runs: list[tuple[str, list[Path]]]) -> None:
         curves = []
-        for name, path in runs:
-            try:
-                st = os.stat(path / folder.METRICS)
-                stamp = (st.st_mtime_ns, st.st_size)
-            except OSError:
-                stamp = None
-            cached = self._metrics_cache.get(path)
-            if cached is None or cached[0] != stamp:
-                cached = (stamp, folder.read_metrics(path))
-                self._metrics_cache[path] = cached
-            curves.append(RunCurve(name, cached[1]))
+        for name, paths in runs:
+            members = [self._metrics(path) for path in paths]
+            curves.append(RunCurve(name, members[0], members if len(members) > 1 else []))
         if not get_current_worker().is_cancelled:
             self.post_message(CurvesLoaded(curves))
+
+    def _metrics(self, path: Path) -> list[EpochEnded]:
+        try:
+            st = os.stat(path / folder.METRICS)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        cached = self._metrics_cache.get(path)
+        if cached is None or cached[0] != stamp:
+            cached = (stamp, folder.read_metrics(path))
+            self._metrics_cache[path] = cached
+        return cached[1]
 
     def on_curves_loaded(self, message: CurvesLoaded) -> None:
         message.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ...events import EpochEnded
 from ...log_axis import log_ticks
@@ -25,8 +25,11 @@ LOG_METRICS = ("train_loss", "lr")  # where a log axis can help
 
 @dataclass
 class RunCurve:
+    """One run's epochs, or a group's: then `members` holds each run's, and the plot draws their
+    mean with a min-max band."""
     name: str
     epochs: list[EpochEnded]
+    members: list[list[EpochEnded]] = field(default_factory=list)
 
 
 def assign_colours(names: list[str], previous: dict[str, int]) -> dict[str, int]:
@@ -46,7 +49,22 @@ def assign_colours(names: list[str], previous: dict[str, int]) -> dict[str, int]
     return out
 
 
-def series(epochs: list[EpochEnded], metric: str, by_time: bool) -> tuple[list[float], list[float]]:
+def band(members: list[list[EpochEnded]], metric: str, by_time: bool) -> tuple[list[float], ...]:
+    """A group's (x, mean, low, high) at each epoch some member has the metric for: x the epoch, or
+    the members' mean minutes of training by then."""
+    at: dict[int, list[tuple[float, float]]] = {}
+    for epochs in members:
+        xs, ys = series(epochs, metric, by_time, thinned=False)
+        for e, x, y in zip((e.epoch for e in epochs if getattr(e, metric) is not None), xs, ys):
+            at.setdefault(e, []).append((x, y))
+    points = [at[e] for e in sorted(at)]
+    xs = [sum(x for x, _ in p) / len(p) for p in points]
+    return (xs, [sum(y for _, y in p) / len(p) for p in points], [min(y for _, y in p) for p in points],
+            [max(y for _, y in p) for p in points])
+
+
+def series(epochs: list[EpochEnded], metric: str, by_time: bool,
+           thinned: bool = True) -> tuple[list[float], list[float]]:
     """(x, y) of one run: x in epochs, or in minutes of training (cumulative epoch seconds)."""
     scale = METRICS[metric][1]
     xs, ys, clock = [], [], 0.0
@@ -57,7 +75,7 @@ def series(epochs: list[EpochEnded], metric: str, by_time: bool) -> tuple[list[f
             continue
         xs.append(clock / 60 if by_time else float(e.epoch))
         ys.append(value * scale)
-    return thin(xs, ys, MAX_POINTS)
+    return thin(xs, ys, MAX_POINTS) if thinned else (xs, ys)
 
 
 class OverlayPlot(CachedPlot):
@@ -90,7 +108,10 @@ class OverlayPlot(CachedPlot):
         """What the plot shows: (run, xs, ys) for each run with points (tests read it)."""
         out = []
         for curve in self.curves:
-            xs, ys = series(curve.epochs, self.metric, self.by_time)
+            if curve.members:
+                xs, ys, _, _ = band(curve.members, self.metric, self.by_time)
+            else:
+                xs, ys = series(curve.epochs, self.metric, self.by_time)
             if xs:
                 out.append((curve.name, xs, ys))
         return out
@@ -106,14 +127,19 @@ class OverlayPlot(CachedPlot):
                       else f"{label}: no epochs with this metric yet")
             return
         lo = hi = None
+        bands = {c.name: band(c.members, self.metric, self.by_time) for c in self.curves if c.members}
         for name, xs, ys in drawn:
-            if log:
-                # plotext's own log axis fails on a second build: plot log10 with our own ticks.
-                ys = [math.log10(max(y, 1e-12)) for y in ys]
-                lo = min(ys) if lo is None else min(lo, min(ys))
-                hi = max(ys) if hi is None else max(hi, max(ys))
-            # No plotext legend: it covers the curves; the screen draws one below the plot.
-            plt.plot(xs, ys, color=self.colour_of(name), marker="braille" if len(xs) > 1 else "dot")
+            lines = [(ys, "braille" if len(xs) > 1 else "dot")]
+            if name in bands:  # a group: its mean, and its lowest and highest run as dots around it
+                lines += [(bands[name][2], "dot"), (bands[name][3], "dot")]
+            for values, marker in lines:
+                if log:
+                    # plotext's own log axis fails on a second build: plot log10 with our own ticks.
+                    values = [math.log10(max(y, 1e-12)) for y in values]
+                    lo = min(values) if lo is None else min(lo, min(values))
+                    hi = max(values) if hi is None else max(hi, max(values))
+                # No plotext legend: it covers the curves; the screen draws one below the plot.
+                plt.plot(xs, values, color=self.colour_of(name), marker=marker)
         if log and lo is not None:
             ticks, labels = log_ticks(lo, hi if hi - lo > 1e-9 else lo + 1)
             if ticks:

@@ -233,6 +233,19 @@ class RunsTable(Vertical):
         table.border_subtitle = title
         self.post_message(self.Highlighted(self.highlighted()))
 
+    def curves_for(self, rows: list[RunRow]) -> list[tuple[str, list[Path], list[str]]]:
+        """What the overlay draws for these runs: (label, folders, run names) each; grouped, a run
+        of a group stands for its whole group, drawn as the group's mean and band."""
+        out, seen = [], set()
+        for r in rows:
+            g = self.group_of.get(r.path) if self.group_by != "none" else None
+            if g is None or g.n == 1:
+                out.append((r.name, [r.path], [r.name]))
+            elif id(g) not in seen:
+                seen.add(id(g))
+                out.append((g.key, [m.path for m in g.runs], [m.name for m in g.runs]))
+        return out
+
     def _group(self, by_path: dict[Path, RunRow]) -> dict[str, dict[Path, Text]]:
         """Put each group's runs together (the sort holds inside a group) and say, on its first row,
         what the group is and, with a baseline, how it compares; {} when neither is asked for."""
