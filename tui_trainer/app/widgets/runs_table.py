@@ -218,7 +218,7 @@ class RunsTable(Vertical):
                                       *(_width(cells[i]) for _, cells in self._cells.values())])
                             for i, key in enumerate(columns)}
         for key in extra:  # these change with the grouping and the baseline, not with the rows
-            self._widths[key] = max([cell_len(key), *(_width(c) for c in group_cells[key].values())])
+            self._widths[key] = max([cell_len(self._header(key)), *(_width(c) for c in group_cells[key].values())])
         lines = []
         for row in self.shown_rows:
             cells = list(self._cells[row.path][1])
@@ -292,7 +292,7 @@ class RunsTable(Vertical):
         if key == "mark":
             return " "
         if key in ("group", "verdict"):
-            return "vs baseline" if key == "verdict" else f"group by {self.group_by}: n, final % ± 95% CI"
+            return "vs baseline" if key == "verdict" else f"{self.group_by}: n, final % ± CI"
         label = COLUMNS[key].header if key in COLUMNS else key
         return label + (" ▼" if self.descending else " ▲") if (arrow or key == self.sort_key) else label
 
