@@ -105,7 +105,7 @@ def test_the_shipped_table_is_the_fast_presets_recipe():
     (["--preset", "fast", "--budget", "2m", "--epochs", "3"], "--budget or --epochs, not both"),
     (["--preset", "fast", "--budget", "soon"], "run.budget_s = 'soon' is invalid: expected seconds"),
     (["--preset", "fast", "--budget", "2m", "--nproc", "2"], "--budget trains on one process"),
-    (["--resume", "somewhere", "--budget", "2m"], "drop --preset, --set and --budget"),
+    (["--resume", "somewhere", "--budget", "2m"], "drop --preset, --set, --budget and --seeds"),
 ])
 def test_budget_refusals_exit_2(home, args, needle):
     assert needle in one_line_error(run_cli(home, "train", *args, "--data", "synthetic"), 2)
