@@ -174,3 +174,26 @@ def test_an_unusable_storage_is_one_line(home, tmp_path):
                               capture_output=True, text=True, env=cli_env(home), timeout=60)
         assert proc.returncode == 1 and needle in proc.stderr, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_trial_of_two_seeds_is_their_mean_and_a_hopeless_one_is_pruned_in_its_first(home, tmp_path, data, capsys):
+    path = study_file(tmp_path, '"optimizer.lr" = { values = [2e-3, 1e-6] }', name="two", sampler="grid",
+                      pruner="median", pruner_startup_trials=1, pruner_warmup_epochs=0, seeds=2)
+    code = main(["search", path, "--workers", "1", "--data", data, "--runs", str(tmp_path / "runs")])
+    assert code == 0, capsys.readouterr()
+    places = SearchPlaces(load_study(path), tmp_path / "runs", None)
+    study = find_study(places)
+    rows = {r.params["optimizer.lr"]: r for r in report(study, places.spec).rows}
+    good, hopeless = rows[2e-3], rows[1e-6]
+    assert good.state == "complete" and len(good.run_dirs) == 2 and len(good.values) == 2
+    last = [folder.read_metrics(folder.Path(d))[-1] for d in good.run_dirs]
+    assert [read_summary(folder.Path(d)).config["run.seed"] for d in good.run_dirs] == [1, 2]
+    assert good.values == [m.val_acc for m in last] and good.value == pytest.approx(sum(good.values) / 2)
+    assert good.test_acc == pytest.approx(sum(m.test_acc for m in last) / 2)
+    trial = next(t for t in study.get_trials() if t.number == good.number)
+    # seed 2's epochs follow seed 1's (a run's last epoch ends it unjudged: epochs 1 of 2 report)
+    assert sorted(trial.intermediate_values) == [1, 3]
+    first_epochs = [folder.read_metrics(folder.Path(d))[0].val_acc for d in good.run_dirs]
+    assert trial.intermediate_values[3] == pytest.approx(sum(first_epochs) / 2)  # the seeds' mean at epoch 1
+    assert hopeless.state == "pruned" and len(hopeless.run_dirs) == 1  # stopped in its first seed
+    assert good.spread is not None and capsys.readouterr().out.count(" ± ") >= 1

@@ -177,6 +177,8 @@ def request_stop(places: SearchPlaces) -> list[TrialRow]:
 
 def trial_line(row: TrialRow) -> str:
     value = f"{row.value:.2%}" if row.value is not None else "-"
+    if row.spread is not None:
+        value += f" ± {row.spread:.2%}"
     test = f"test {row.test_acc:.2%}" if row.test_acc is not None else ""
     took = f"{row.seconds / 60:.1f} min" if row.seconds is not None else ""
     params = ", ".join(f"{k}={format_value(v, short=True)}" for k, v in row.params.items())
@@ -193,6 +195,8 @@ def final_lines(rep: StudyReport) -> list[str]:
         lines.append(f"best: trial {rep.best.number}, chosen on {rep.chosen_on} {rep.best.value:.2%}{test}, "
                      + ", ".join(f"{k}={format_value(v, short=True)}" for k, v in rep.best.params.items()))
         lines.append(f"best run: {rep.best.run_dir}")
+        if (separation := rep.separation()) is not None:
+            lines.append(separation)
     return lines
 
 

@@ -23,7 +23,7 @@ OBJECTIVES = ("final_acc", "best_acc")
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 TOP_KEYS = ("description", "name", "preset", "storage", "trials", "timeout_minutes", "objective", "sampler", "pruner",
-            "seed", "pruner_warmup_epochs", "pruner_startup_trials", "validation", "set", "space")
+            "seed", "pruner_warmup_epochs", "pruner_startup_trials", "validation", "seeds", "set", "space")
 # Training images a study holds out to rank its trials on, unless its file says `validation = N`:
 # a study that picked its best trial on the test set would report that set's score as if unseen.
 VALIDATION = 5000
@@ -79,6 +79,7 @@ class StudySpec:
     seed: int | None = None  # None: each worker draws its own
     pruner_warmup_epochs: int = 1  # epochs a trial trains before the median pruner may stop it
     pruner_startup_trials: int = 3  # trials that finish before any is pruned
+    seeds: int = 1  # runs per trial, with run.seed, run.seed+1, ...: its value is their mean
     sets: dict[str, Any] = field(default_factory=dict)
     storage: str | None = None  # the default --storage (a URL or a journal path), so the app finds it too
 
@@ -116,6 +117,8 @@ class StudySpec:
 
         what = {"base": self.base.to_dict(), "space": [p.describe() + p.key for p in self.space],
                 "sampler": self.sampler, "objective": self.objective}
+        if self.seeds > 1:  # only then: studies from before seeds keep their fingerprint
+            what["seeds"] = self.seeds
         return hashlib.sha1(json.dumps(what, sort_keys=True).encode()).hexdigest()[:12]
 
     def pruning_problem(self) -> str | None:
@@ -278,6 +281,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> StudySpec:
     spec.seed = _whole(raw, "seed", 0, 2**31 - 1)
     spec.pruner_warmup_epochs = _whole(raw, "pruner_warmup_epochs", 0, 10_000, spec.pruner_warmup_epochs)
     spec.pruner_startup_trials = _whole(raw, "pruner_startup_trials", 0, 10_000, spec.pruner_startup_trials)
+    spec.seeds = _whole(raw, "seeds", 1, 100, spec.seeds)
     if "timeout_minutes" in raw:
         t = raw["timeout_minutes"]
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 10_000_000:

@@ -11,6 +11,8 @@ STATE_NAMES = {"RUNNING": "running", "COMPLETE": "complete", "PRUNED": "pruned",
                "WAITING": "waiting"}
 OVER_BUDGET = "over_budget"  # a trial asked for past the budget by a worker that lost a race: not shown
 TEST_ACC = "test_acc"  # a complete trial's test accuracy, shown beside its value (validation's, when held out)
+VALUES = "values"  # a trial of several seeds: each seed's objective (its value is their mean)
+RUN_DIRS = "run_dirs"  # every run folder of the trial (one a seed)
 
 
 @dataclass
@@ -25,9 +27,20 @@ class TrialRow:
     host: str | None = None
     pid: int | None = None
     test_acc: float | None = None  # beside the value; the value itself when the study holds nothing out
+    values: list[float] | None = None  # each seed's, for a study of several seeds a trial
+    run_dirs: list[str] | None = None  # each seed's run folder
+
+    @property
+    def spread(self) -> float | None:
+        """The seeds' sample standard deviation, for a trial of several."""
+        from ..workspace.groups import Interval
+
+        return Interval.of(self.values).sd if self.values else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"trial": self.number, "state": self.state, "value": self.value, "test_acc": self.test_acc,
+        return {"trial": self.number, "state": self.state, "value": self.value, "values": self.values,
+                "run_dirs": self.run_dirs,
+                "test_acc": self.test_acc,
                 "params": self.params, "run_dir": self.run_dir, "seconds": self.seconds, "message": self.message,
                 "host": self.host, "pid": self.pid}
 
@@ -41,6 +54,20 @@ class StudyReport:
     validation: int = 0  # images each trial held out, which ranked them; 0: the test set did
 
     @property
+    def runner_up(self) -> TrialRow | None:
+        done = sorted((r for r in self.rows if r.state == "complete" and r.value is not None), key=lambda r: -r.value)
+        return done[1] if len(done) > 1 else None
+
+    def separation(self) -> str | None:
+        """Whether the best trial differs from the runner-up, when their seeds can tell (Welch's test)."""
+        from ..workspace.groups import compare_values
+
+        best, second = self.best, self.runner_up
+        if best is None or second is None or not best.values or not second.values:
+            return None
+        return f"best vs runner-up (trial {second.number}): " + compare_values(best.values, second.values).verdict
+
+    @property
     def chosen_on(self) -> str:
         return "validation" if self.validation else "test"
 
@@ -48,6 +75,7 @@ class StudyReport:
         best = self.best
         return {"study": self.name, "best_value": best.value if best else None,
                 "best_test_acc": best.test_acc if best else None, "chosen_on": self.chosen_on,
+                "best_vs_runner_up": self.separation(),
                 "best_params": best.params if best else None, "best_run_dir": best.run_dir if best else None,
                 "best_trial": best.number if best else None,
                 **{k: self.counts.get(k, 0) for k in ("complete", "pruned", "failed")}}
@@ -62,7 +90,8 @@ def trial_row(trial, spec: StudySpec) -> TrialRow:  # noqa: ANN001 - optuna Froz
     # Optuna keeps a pruned trial's last reported score as its value: not the objective, not shown as one.
     return TrialRow(trial.number, state, trial.value if state == "complete" else None,
                     spec.decoded(trial.params), attrs.get("run_dir"), seconds, attrs.get("message"),
-                    attrs.get("host"), attrs.get("pid"), attrs.get(TEST_ACC) if state == "complete" else None)
+                    attrs.get("host"), attrs.get("pid"), attrs.get(TEST_ACC) if state == "complete" else None,
+                    attrs.get(VALUES) if state == "complete" else None, attrs.get(RUN_DIRS))
 
 
 def report(study, spec: StudySpec) -> StudyReport:  # noqa: ANN001 - optuna Study

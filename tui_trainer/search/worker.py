@@ -14,9 +14,10 @@ import time
 from pathlib import Path
 
 from ..events import EpochEnded, RunFailed, RunFinished, RunStarted
+from ..workspace import folder
 from ..training.stopping import PRUNED, Verdict, split_name
 from .study_file import StudySpec
-from .trials import OVER_BUDGET, TEST_ACC
+from .trials import OVER_BUDGET, RUN_DIRS, TEST_ACC, VALUES
 
 STOP_FLAG = "stop"  # in the study folder: no worker starts another trial while it is there
 STOP_ATTR = "stop_requested"  # the same, as a study attribute: for workers on other machines
@@ -90,16 +91,24 @@ def fail_dead_trials(study) -> list[int]:  # noqa: ANN001
     return failed
 
 
-def pruning_rule(trial):  # noqa: ANN001, ANN201 - an optuna Trial -> a StopRule
+def pruning_rule(trial, seed_index: int = 0, earlier: list[list[EpochEnded]] = (),  # noqa: ANN001, ANN201
+                 epochs: int = 0):
     """Report each evaluated epoch's chosen accuracy (validation's, unless the study holds nothing
-    out); the study's pruner says whether to go on."""
+    out); the study's pruner says whether to go on. A trial of several seeds reports, for its seed
+    number `seed_index` (0-based), the mean over the seeds that reached this epoch (the `earlier`
+    seeds' metrics and this one), at step seed_index * `epochs` + epoch: Optuna takes one value a
+    step, and the pruner then compares trials seed by seed, so a bad trial stops after its first."""
 
     def rule(history: list[EpochEnded]) -> Verdict | None:
         last = history[-1]
-        trial.report(last.chosen_acc, last.epoch)
+        same = [m.chosen_acc for runs in earlier for m in runs if m.epoch == last.epoch and m.chosen_acc is not None]
+        value = (sum(same) + last.chosen_acc) / (len(same) + 1)
+        trial.report(value, seed_index * epochs + last.epoch)
         if trial.should_prune():
-            return Verdict(PRUNED, f"pruned at epoch {last.epoch}: {split_name(last)} accuracy {last.chosen_acc:.2%} "
-                                   f"is below what earlier trials had by then")
+            where = f"epoch {last.epoch}" + (f" of seed {seed_index + 1}" if seed_index or earlier else "")
+            mean = "mean " if same else ""
+            return Verdict(PRUNED, f"pruned at {where}: {mean}{split_name(last)} accuracy {value:.2%} is below "
+                                   f"what earlier trials had by then")
         return None
 
     return rule
@@ -178,14 +187,24 @@ class Worker:
             trial.set_user_attr("message", str(e))
             study.tell(trial, state=TrialState.FAIL)
             raise
-        # The trial's own control: `tui-trainer stop TRIAL_DIR` stops this trial, not the worker.
-        trainer = Trainer(cfg, data=self.data, runs_dir=self.runs, preset=spec.preset, device_name=self.device,
-                          sink=sink, control=ChildControl(self.control), dataset=dataset,
-                          stop_rules=[pruning_rule(trial)] if spec.pruner != "none" else [],
-                          study=(spec.name, trial.number), started_at=time.time())  # a budget: from the trial
-        result = trainer.run()
-        if trainer.run_dir is not None:
-            trial.set_user_attr("run_dir", str(trainer.run_dir))
+        results, earlier, run_dirs = [], [], []
+        for j in range(spec.seeds):  # a noisy objective: the trial is the mean of its seeds, one after another
+            member = cfg.copy()
+            member.set("run.seed", cfg.run.seed + j)
+            rules = [pruning_rule(trial, j, earlier, member.run.epochs)] if spec.pruner != "none" else []
+            # The trial's own control: `tui-trainer stop TRIAL_DIR` stops this trial, not the worker.
+            trainer = Trainer(member, data=self.data, runs_dir=self.runs, preset=spec.preset, device_name=self.device,
+                              sink=sink, control=ChildControl(self.control), dataset=dataset, stop_rules=rules,
+                              study=(spec.name, trial.number), started_at=time.time())  # a budget: from the run
+            result = trainer.run()
+            if trainer.run_dir is not None:
+                run_dirs.append(str(trainer.run_dir))
+                trial.set_user_attr("run_dir", run_dirs[0])
+                trial.set_user_attr(RUN_DIRS, run_dirs)
+            if isinstance(result, RunFailed) or result.stopped or result.state == PRUNED:
+                break
+            results.append(result)
+            earlier.append(folder.read_metrics(trainer.run_dir))
         if isinstance(result, RunFailed):
             trial.set_user_attr("message", result.message)
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -198,18 +217,24 @@ class Worker:
             study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
             self.say(f"trial {trial.number}: {result.ended}")
         else:
-            value, test = objective_value(result, spec.objective)
-            if value is None:
+            scores = [objective_value(r, spec.objective) for r in results]
+            if any(v is None for v, _ in scores):
                 trial.set_user_attr("message", "no score to judge it by")
                 study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             else:
                 if result.ended:
                     trial.set_user_attr("message", result.ended)
+                values, tests = [v for v, _ in scores], [t for _, t in scores if t is not None]
+                value = sum(values) / len(values)
+                test = sum(tests) / len(tests) if tests else None
                 # The test figure rides along to be shown beside the value; it never ranks a trial.
                 trial.set_user_attr(TEST_ACC, test)
+                if spec.seeds > 1:
+                    trial.set_user_attr(VALUES, values)
                 study.tell(trial, value, skip_if_finished=True)  # failed meanwhile as dead: keep that
                 on = " on validation" if spec.validation else ""
-                self.say(f"trial {trial.number}: {spec.objective}{on} {value:.2%} (test {_pct(test)})")
+                seeds = f" (mean of {len(values)} seeds)" if len(values) > 1 else ""
+                self.say(f"trial {trial.number}: {spec.objective}{on} {value:.2%}{seeds} (test {_pct(test)})")
 
     @staticmethod
     def _suggest(trial, p):  # noqa: ANN001, ANN205 - the value as Optuna stores it

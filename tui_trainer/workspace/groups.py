@@ -135,9 +135,13 @@ def find_group(groups: list[Group], name: str) -> Group | None:
 
 def compare(group: Group, baseline: Group) -> Comparison:
     """Welch's t-test of the groups' final accuracies, and what it means in words."""
+    return compare_values(group.finals(), baseline.finals())
+
+
+def compare_values(a: list[float], b: list[float]) -> Comparison:
+    """Welch's t-test of two sets of accuracies (a against b), and what it means in words."""
     from scipy import stats
 
-    a, b = group.finals(), baseline.finals()
     if not a or not b:
         return Comparison(None, None, None, "no final accuracy to compare")
     diff = sum(a) / len(a) - sum(b) / len(b)

@@ -124,6 +124,9 @@ class SearchScreen(Screen):
             if rep.validation and rep.best.test_acc is not None:
                 text.append(f", test {rep.best.test_acc:.2%}")
             text.append(f" (trial {rep.best.number})")
+            if (separation := rep.separation()) is not None:
+                text.append(f"\n{separation}", "bold" if separation.split(": ", 1)[1].startswith(("better",
+                                                                                                    "worse")) else "dim")
         if view and view.problem:
             text.append(f"\n{shown(view.problem)}", "red")
         if note := spec.pruning_problem():

@@ -36,6 +36,8 @@ class TrialsTable(DataTable):
             best = rep.best is not None and rep.best.number == row.number
             style = "bold green" if best else STATE_STYLES.get(row.state, "")
             value = f"{row.value:.2%}" if row.value is not None else "-"
+            if row.spread is not None:  # a trial of several seeds: their spread
+                value += f" ±{row.spread:.2%}"
             took = f"{row.seconds / 60:.1f}" if row.seconds is not None else ""
             test = f"{row.test_acc:.2%}" if row.test_acc is not None else "-"
             cells = [f"{'★' if best else ' '}{row.number}", row.state, value, test, took,
