@@ -10,6 +10,13 @@ as a user meets it, the app having composed the screen unseen in its first idle 
 cold, pressed before that),
 sorting and filtering it (< 100 ms each, table redrawn), and `tui-trainer runs --csv` as a
 process from start to exit (< 2 s).
+
+    python benchmarks/runs_scale.py --groups 1000 --seeds 5
+
+Seed groups instead (issue 24): 1,000 settings of 5 seeds each (5,000 folders); grouping the
+listed runs by settings with their intervals on the Runs screen (`g`, the table redrawn: < 1 s),
+sort and filter of the grouped view (< 100 ms), and `tui-trainer runs --group settings --json` as a
+process (< 3 s).
 """
 from __future__ import annotations
 
@@ -65,6 +72,77 @@ def make_runs(root: Path, n: int) -> None:
         write_run_folder(root, f"2026{1 + i // 300:02d}{1 + (i // 10) % 28:02d}-{i // 60 % 24:02d}{i % 60:02d}00-{preset}",
                          cfg, [acc * e / EPOCHS for e in range(1, EPOCHS + 1)], preset=preset,
                          notes=Notes(f"note {i}", ["baseline"]) if i % 7 == 0 else None, checkpoint=ckpt)
+
+
+def make_groups(root: Path, groups: int, seeds: int) -> None:
+    """`groups` settings (an LR each) of `seeds` runs each, seeds 0, 1, ..., as `train --seeds` leaves them."""
+    rng = random.Random(0)
+    ckpt = small_checkpoint(root.parent)
+    for g in range(groups):
+        cfg = Config(description=f"generated group {g}")
+        cfg.set("optimizer.lr", round(0.05 + 0.001 * g, 4))
+        cfg.set("run.epochs", EPOCHS)
+        base = 0.5 + 0.4 * rng.random()
+        for seed in range(seeds):
+            cfg.set("run.seed", seed)
+            acc = base + rng.gauss(0, 0.003)
+            i = g * seeds + seed
+            write_run_folder(root, f"2026{1 + i // 3000:02d}{1 + (i // 100) % 28:02d}-{i // 60 % 24:02d}{i % 60:02d}"
+                                   f"{i % 100:02d}-g{g}-s{seed}", cfg, [acc * e / EPOCHS for e in range(1, EPOCHS + 1)],
+                             preset="cpu-quick", checkpoint=ckpt)
+
+
+async def measure_grouped(root: Path, rounds: int, groups: int) -> dict[str, list[float]]:
+    """The Runs screen on the seed groups: `g` (grouped by settings, intervals computed, table
+    redrawn) after a warm listing, then sort and filter of the grouped view."""
+    from tui_trainer.app.app import TrainerApp
+    from tui_trainer.app.widgets.virtual_table import VirtualTable
+
+    out: dict[str, list[float]] = {"group": [], "sort": [], "filter": []}
+    runs = len(list(root.iterdir()))
+    for _ in range(rounds):
+        app = TrainerApp("synthetic", root, "cpu")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await idle(pilot)
+            await pilot.press("f3")
+            while app.screen.query_one("#runs", VirtualTable).row_count < runs:
+                await asyncio.sleep(0.01)
+            await idle(pilot)
+            table = app.screen.table
+            t0 = time.perf_counter()
+            table.group_by = "settings"
+            table.redraw()
+            out["group"].append(time.perf_counter() - t0)
+            assert len({id(g) for g in table.group_of.values()}) == groups, "one group a setting"
+            for key in ("best_acc", "optimizer.lr", "name"):
+                t0 = time.perf_counter()
+                table.sort_by(key)
+                out["sort"].append(time.perf_counter() - t0)
+            for text in ("best_acc>0.8", "optimizer.lr<0.5", "g1", ""):
+                t0 = time.perf_counter()
+                assert table.set_filter(text) is None
+                out["filter"].append(time.perf_counter() - t0)
+    return out
+
+
+def measure_group_json(root: Path, rounds: int, groups: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "tui_trainer", "runs", "--runs", str(root), "--group", "settings",
+                               "--json"], capture_output=True, text=True, check=True)
+        times.append(time.perf_counter() - t0)
+        import json
+        assert len(json.loads(proc.stdout)) == groups, "one object per group"
+    return times
+
+
+def table(rows: list[tuple[str, list[float], float]]) -> None:
+    print(f"\n{'what':<44} {'median s':>9} {'worst s':>9} {'target s':>9} {'worst/target':>13}")
+    for what, times, target in rows:
+        worst = max(times)
+        print(f"{what:<44} {statistics.median(times):>9.3f} {worst:>9.3f} {target:>9.2f} {worst / target:>12.2f}x")
 
 
 async def idle(pilot) -> None:
@@ -145,6 +223,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000, help="run folders to generate")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="generate here and keep the folders")
+    parser.add_argument("--groups", type=int, default=0, help="seed groups to generate instead of runs")
+    parser.add_argument("--seeds", type=int, default=5, help="with --groups: runs a group")
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="runs-scale-"))
     root = base / "runs"
@@ -152,6 +232,17 @@ def main() -> None:
         shutil.rmtree(root)
     root.mkdir(parents=True)
     t0 = time.perf_counter()
+    if args.groups:
+        make_groups(root, args.groups, args.seeds)
+        print(f"generated {args.groups} groups of {args.seeds} seeds in {root} ({time.perf_counter() - t0:.1f} s)")
+        grouped = asyncio.run(measure_grouped(root, args.rounds, args.groups))
+        table([("g: grouped by settings, intervals, redrawn", grouped["group"], 1.0),
+               ("sort the grouped view (3 columns)", grouped["sort"], 0.1),
+               ("filter the grouped view (4 expressions)", grouped["filter"], 0.1),
+               ("tui-trainer runs --group settings --json", measure_group_json(root, args.rounds, args.groups), 3.0)])
+        if not args.keep:
+            shutil.rmtree(base)
+        return
     make_runs(root, args.runs)
     print(f"generated {args.runs} run folders in {root} ({time.perf_counter() - t0:.1f} s)")
     screen = asyncio.run(measure_screen(root, args.rounds, prepared=True))
@@ -164,10 +255,7 @@ def main() -> None:
             ("sort (3 columns, table redrawn)", screen["sort"], 0.1),
             ("filter (4 expressions, table redrawn)", screen["filter"], 0.1),
             ("tui-trainer runs --csv (process)", csv_times, 2.0)]
-    print(f"\n{'what':<44} {'median s':>9} {'worst s':>9} {'target s':>9} {'worst/target':>13}")
-    for what, times, target in rows:
-        worst = max(times)
-        print(f"{what:<44} {statistics.median(times):>9.3f} {worst:>9.3f} {target:>9.2f} {worst / target:>12.2f}x")
+    table(rows)
     if not args.keep:
         shutil.rmtree(base)
 

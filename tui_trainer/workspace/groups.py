@@ -8,6 +8,8 @@ nothing here is torch, so listings stay fast.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,8 +33,6 @@ class Interval:
 
     @classmethod
     def of(cls, values: list[float]) -> Interval:
-        from scipy import stats
-
         n = len(values)
         if n == 0:
             return cls(0, None, None, None)
@@ -40,7 +40,7 @@ class Interval:
         if n < 2:
             return cls(n, mean, None, None)
         sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-        half = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * sd / math.sqrt(n)
+        half = t_quantile(n - 1) * sd / math.sqrt(n)
         return cls(n, mean, sd, (mean - half, mean + half))
 
 
@@ -89,12 +89,29 @@ class Group:
         return out
 
 
+@functools.lru_cache(maxsize=4096)
+def t_quantile(df: float) -> float:
+    """The two-sided 95% quantile of Student's t: one scipy call per degrees of freedom, not per
+    group (a thousand groups of five ask for the same one)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(1 - ALPHA / 2, df))
+
+
+_KEYS: dict[int, tuple[RunRow, str]] = {}  # id(row) -> (row, key): a listing hands back unchanged rows
+
+
 def settings_key(row: RunRow) -> str:
     """What makes runs seeds of one setting: every setting but the cosmetic ones, and the data."""
-    import json
-
+    cached = _KEYS.get(id(row))
+    if cached is not None and cached[0] is row:
+        return cached[1]
     kept = {k: v for k, v in row.config.items() if k not in COSMETIC}
-    return json.dumps([row.summary.data, sorted(kept.items())], default=str)
+    key = json.dumps([row.summary.data, sorted(kept.items())], default=str)
+    if len(_KEYS) > 100_000:
+        _KEYS.clear()
+    _KEYS[id(row)] = (row, key)
+    return key
 
 
 def group_runs(rows: list[RunRow], by: str = "settings") -> list[Group]:
@@ -155,7 +172,7 @@ def compare_values(a: list[float], b: list[float]) -> Comparison:
     if se2 == 0:
         return Comparison(diff, (diff, diff), None, "every run scored the same: no test possible")
     df = se2 ** 2 / ((va / len(a)) ** 2 / (len(a) - 1) + (vb / len(b)) ** 2 / (len(b) - 1))
-    half = float(stats.t.ppf(1 - ALPHA / 2, df)) * math.sqrt(se2)
+    half = t_quantile(df) * math.sqrt(se2)
     p = float(stats.ttest_ind(a, b, equal_var=False).pvalue)
     if p < ALPHA:
         word = "better" if diff > 0 else "worse"

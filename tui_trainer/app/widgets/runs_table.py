@@ -26,7 +26,7 @@ from ...text import shown as visible
 from ...workspace import folder
 from ...workspace.columns import COLUMNS, SUMMARY_COLUMNS, config_keys, diff_keys, format_value, sort_records
 from ...workspace.filter import Filter, FilterError, parse
-from ...workspace.groups import Group, group_runs, with_baseline
+from ...workspace.groups import Group, group_runs, t_quantile, with_baseline
 from ...workspace.listing import Listing, RunRow
 from ...workspace.notes import Notes, write_notes
 from ..dialogs import ConfirmModal
@@ -130,6 +130,7 @@ class RunsTable(Vertical):
         rows = self.listing.rows()
         if not get_current_worker().is_cancelled:
             self.post_message(RunsRead(rows))
+        t_quantile(4)  # scipy's import, here rather than on the UI thread at the first `g`
 
     def on_runs_read(self, message: RunsRead) -> None:
         message.stop()
