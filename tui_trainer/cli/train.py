@@ -147,11 +147,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                 distributed.check_split(run_cfg, world, place.device.type)
     except (ValueError, launch.LaunchError, distributed.DistributedError) as e:  # ConfigError too
         raise UsageError(f"tui-trainer train: {e}") from None
+    member = bool(args.resume and _group_of(args.resume))  # of a seed group
     if n > 1:
-        if args.seeds or (args.resume and _group_of(args.resume)):
+        if args.seeds or member:
             raise UsageError("tui-trainer train: a seed group trains on one process: drop --nproc")
         return launch.launch(args, n)
-    if args.seeds or (args.resume and _group_of(args.resume) and not distributed.launched()):
+    if args.seeds or (member and not distributed.launched()):
         return _train_group(args, cfg, name)
     try:
         group = distributed.join(args.device)

@@ -47,11 +47,7 @@ def largest_allowed(counts: list[int]) -> int:
 def held_out(labels: torch.Tensor, n: int, seed: int, num_classes: int) -> torch.Tensor:
     """The indices (sorted) of `n` training images, drawn class by class; DataError naming
     data.validation when `n` would leave a class with nothing to train on."""
-    counts = torch.bincount(labels, minlength=num_classes).tolist()
-    most = largest_allowed(counts)
-    if n > most:
-        raise DataError(f"data.validation = {n}: allowed 0 (off) to {most} for these {len(labels):,} training images "
-                        f"in {sum(1 for c in counts if c)} classes (every class keeps an image to train on)")
+    counts = _refuse_too_many(labels, n, num_classes)
     generator = torch.Generator().manual_seed(seed)
     picked = []
     for k, share in enumerate(shares(counts, n)):
@@ -59,6 +55,22 @@ def held_out(labels: torch.Tensor, n: int, seed: int, num_classes: int) -> torch
         order = torch.randperm(len(members), generator=generator)
         picked.append(members[order[:share]])
     return torch.cat(picked).sort().values if picked else torch.zeros(0, dtype=torch.long)
+
+
+def check(data: Dataset, cfg: DataConfig) -> None:
+    """Refuse, as with_validation would, a split `data` cannot give; copies no image."""
+    if cfg.validation and data.val_x is None:
+        _refuse_too_many(data.train_y, cfg.validation, data.num_classes)
+
+
+def _refuse_too_many(labels: torch.Tensor, n: int, num_classes: int) -> list[int]:
+    """The classes' counts; DataError naming data.validation and its range when `n` is too many."""
+    counts = torch.bincount(labels, minlength=num_classes).tolist()
+    most = largest_allowed(counts)
+    if n > most:
+        raise DataError(f"data.validation = {n}: allowed 0 (off) to {most} for these {len(labels):,} training images "
+                        f"in {sum(1 for c in counts if c)} classes (every class keeps an image to train on)")
+    return counts
 
 
 def digest(indices: torch.Tensor) -> str:

@@ -137,9 +137,8 @@ def _curves(rows) -> str:  # noqa: ANN001 - EpochEnded rows
 
 def _classes(result: EvalResult) -> str:
     scores = class_scores(result.confusion, result.classes)
-    rows = [[esc(s.name), pct(acc), pct(s.precision), pct(s.recall), pct(s.f1), str(s.support)]
-            for s, acc in zip(scores, result.per_class)]
-    return (_table(["class", "accuracy", "precision", "recall", "F1", "images"], rows, {1, 2, 3, 4, 5})
+    rows = [[esc(s.name), pct(s.recall), pct(s.precision), pct(s.f1), str(s.support)] for s in scores]
+    return (_table(["class", "accuracy (recall)", "precision", "F1", "images"], rows, {1, 2, 3, 4})
             + f"<p>macro F1 {pct(macro_f1(scores))}</p>")
 
 

@@ -84,8 +84,9 @@ def open_study(places: SearchPlaces):  # noqa: ANN201 - an optuna Study
         study = optuna.load_study(study_name=spec.name, storage=storage)
         made_from = study.user_attrs.get("fingerprint")
         if made_from is not None and made_from != spec.fingerprint():
-            raise StudyMismatch(f"study {spec.name} in {places.where()} was made from other settings (base config or validation split, "
-                                f"space, sampler or objective) than {spec.path}: its trials would not compare; "
+            raise StudyMismatch(f"study {spec.name} in {places.where()} was made from other settings (base config "
+                                f"or validation split, space, sampler or objective) than {spec.path}: its trials "
+                                f"would not compare; "
                                 f"give the file another name = \"...\", or delete {places.folder}") from None
         return study
     # Only the process that created the study gets here (creation is atomic in every storage), so

@@ -58,14 +58,18 @@ class StudyReport:
         done = sorted((r for r in self.rows if r.state == "complete" and r.value is not None), key=lambda r: -r.value)
         return done[1] if len(done) > 1 else None
 
-    def separation(self) -> str | None:
+    def best_vs_runner_up(self):  # noqa: ANN201 - a workspace.groups.Comparison, or None
         """Whether the best trial differs from the runner-up, when their seeds can tell (Welch's test)."""
         from ..workspace.groups import compare_values
 
         best, second = self.best, self.runner_up
         if best is None or second is None or not best.values or not second.values:
             return None
-        return f"best vs runner-up (trial {second.number}): " + compare_values(best.values, second.values).verdict
+        return compare_values(best.values, second.values)
+
+    def separation(self) -> str | None:
+        c = self.best_vs_runner_up()
+        return None if c is None else f"best vs runner-up (trial {self.runner_up.number}): {c.verdict}"
 
     @property
     def chosen_on(self) -> str:

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from ..events import EpochEnded, RunFailed, RunFinished, RunStarted
-from ..workspace import folder
 from ..training.stopping import PRUNED, Verdict, split_name
+from ..workspace import folder
 from .study_file import StudySpec
 from .trials import OVER_BUDGET, RUN_DIRS, TEST_ACC, VALUES
 
@@ -248,14 +248,14 @@ class Worker:
         """Data loaded once per worker, for every trial with the same data settings."""
         from .. import locations
         from ..data import load_dataset
-        from ..data.split import with_validation
+        from ..data.split import check
 
         key = (cfg.data.dataset, cfg.data.cifar100_labels, cfg.data.image_size)
         if key not in self._datasets:
             self._datasets[key] = load_dataset(self.data or locations.default_data(), cfg.data)
         # Each trial draws its split (the same images) from this; one that cannot be drawn (more than
-        # the data holds) fails the worker here, once, not every trial in turn.
-        with_validation(self._datasets[key], cfg.data)
+        # the data holds) fails the worker here, not in every trial in turn.
+        check(self._datasets[key], cfg.data)
         return self._datasets[key]
 
 

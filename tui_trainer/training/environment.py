@@ -24,6 +24,7 @@ from . import device, speed_cache
 # The CPU flags that decide which kernels run (and so the last bits of a result): named in full.
 NOTABLE_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile", "amx_int8")
 HASHED_BYTES = 1 << 20
+SAMPLED_FILES = 8  # CIFAR-10's batches and meta all fit; of an image folder, its largest files
 
 
 def capture(place: device.Placement, cfg: Config, data_source: str | None) -> dict:
@@ -49,18 +50,21 @@ def write(run_dir: Path, env: dict, resumed: bool) -> None:
 
 
 def data_fingerprint(source: str | None) -> str | None:
-    """A short hash of the data's files: names, sizes and the first MB of each (enough to tell a
-    changed or other copy; a full hash of 50,000 image files would take longer than the run's start)."""
+    """A short hash of the data's files: every name and size, and the first MB of the largest few
+    (CIFAR's batch files): enough to tell a changed or other copy, and no more work at a run's start
+    than a stat per file where an image folder holds tens of thousands."""
     if source is None:
         return None
     if source == "synthetic":
         return "synthetic"
     root = Path(source).expanduser()
     try:
-        files = sorted(p for p in root.rglob("*") if p.is_file() and not any(s.startswith(".") for s in p.parts))
+        files = sorted((p.relative_to(root).as_posix(), p.stat().st_size, p) for p in root.rglob("*")
+                       if p.is_file() and not any(s.startswith(".") for s in p.parts))
         h = hashlib.sha256()
-        for p in files:
-            h.update(f"{p.relative_to(root)}\0{p.stat().st_size}\0".encode())
+        for name, size, _ in files:
+            h.update(f"{name}\0{size}\0".encode())
+        for _, _, p in sorted(files, key=lambda f: (-f[1], f[0]))[:SAMPLED_FILES]:
             with open(p, "rb") as f:
                 h.update(f.read(HASHED_BYTES))
     except OSError:

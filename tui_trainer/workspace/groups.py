@@ -52,6 +52,13 @@ class Comparison:
     p_value: float | None
     verdict: str
 
+    @property
+    def direction(self) -> int:
+        """1 better, -1 worse, 0 when the test cannot tell."""
+        if self.p_value is None or self.p_value >= ALPHA or not self.diff_mean:
+            return 0
+        return 1 if self.diff_mean > 0 else -1
+
 
 @dataclass
 class Group:
@@ -145,7 +152,7 @@ def group_runs(rows: list[RunRow], by: str = "settings") -> list[Group]:
 def find_group(groups: list[Group], name: str) -> Group | None:
     """The group a run folder's name (or path) or a group's label names."""
     for g in groups:
-        if name in (g.key,) or any(name in (r.name, str(r.path)) for r in g.runs):
+        if name == g.key or any(name in (r.name, str(r.path)) for r in g.runs):
             return g
     return None
 
@@ -167,7 +174,7 @@ def compare_values(a: list[float], b: list[float]) -> Comparison:
     if len(a) < 2 or len(b) < 2:
         return Comparison(diff, None, None, f"can't tell: one side is one run ({_points(diff)} points apart); "
                                             f"seed it with --seeds")
-    va, vb = _var(a), _var(b)
+    va, vb = Interval.of(a).sd ** 2, Interval.of(b).sd ** 2
     se2 = va / len(a) + vb / len(b)
     if se2 == 0:
         return Comparison(diff, (diff, diff), None, "every run scored the same: no test possible")
@@ -207,11 +214,6 @@ def seeds_needed(effect: float, sd: float) -> int:
 def with_baseline(groups: list[Group], baseline: Group) -> None:
     for g in groups:
         g.comparison = None if g is baseline else compare(g, baseline)
-
-
-def _var(values: list[float]) -> float:
-    m = sum(values) / len(values)
-    return sum((v - m) ** 2 for v in values) / (len(values) - 1)
 
 
 def _points(fraction: float) -> str:

@@ -125,8 +125,7 @@ class SearchScreen(Screen):
                 text.append(f", test {rep.best.test_acc:.2%}")
             text.append(f" (trial {rep.best.number})")
             if (separation := rep.separation()) is not None:
-                text.append(f"\n{separation}", "bold" if separation.split(": ", 1)[1].startswith(("better",
-                                                                                                    "worse")) else "dim")
+                text.append(f"\n{separation}", "bold" if rep.best_vs_runner_up().direction else "dim")
         if view and view.problem:
             text.append(f"\n{shown(view.problem)}", "red")
         if note := spec.pruning_problem():

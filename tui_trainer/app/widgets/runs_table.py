@@ -35,6 +35,7 @@ from .virtual_table import Cell, TableColumn, VirtualTable
 STATE_STYLES = {"live": "bold green", "finished": "green", "stopped": "yellow", "stopped early": "green",
                 "pruned": "dim", "failed": "red", "unreadable": "red"}
 SELECT_MARK = "●"
+VERDICT_STYLES = {1: "green", -1: "red", 0: "dim"}  # better, worse, can't tell
 
 
 @dataclass
@@ -268,7 +269,7 @@ class RunsTable(Vertical):
         if baseline is not None:
             with_baseline(groups, baseline)
             cells["verdict"] = {g.runs[0].path: Text("baseline", style="bold cyan") if g is baseline else
-                                Text(g.comparison.verdict, style=_verdict_style(g.comparison.verdict))
+                                Text(g.comparison.verdict, style=VERDICT_STYLES[g.comparison.direction])
                                 for g in groups}
         return cells
 
@@ -403,6 +404,3 @@ class RunsTable(Vertical):
 def _width(cell: Cell) -> int:
     return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
 
-
-def _verdict_style(verdict: str) -> str:
-    return "green" if verdict.startswith("better") else "red" if verdict.startswith("worse") else "dim"
