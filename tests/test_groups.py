@@ -142,3 +142,45 @@ def test_like_reproduces_a_run_exactly_and_names_what_its_environment_was(home, 
     refused = run_cli(home, "train", "--like", str(c))
     assert refused.returncode == 2 and "budget" in refused.stderr
     assert run_cli(home, "train", "--preset", "cpu-quick", "--seed", "3").returncode == 2
+
+
+def test_a_parallel_group_trains_its_seeds_at_once_on_a_share_of_the_cores_each(home, tmp_path):
+    import os
+
+    from tui_trainer.workspace.environment import read
+
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(to_toml(tiny_config(**{"run.epochs": 1, "run.seeds": 2, "run.seed": 3})))  # run.seeds in TOML
+    runs = tmp_path / "runs"
+    proc = run_cli(home, "train", "--preset", str(preset), "--data", "synthetic", "--runs", str(runs),
+                   "--parallel", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 at a time" in proc.stderr and proc.stderr.count("finished, final") == 2
+    members = sorted(p for p in runs.iterdir() if not p.name.startswith("."))
+    summaries = [read_summary(m) for m in members]
+    assert len(members) == 2 and {s.group for s in summaries} == {summaries[0].group} and summaries[0].group
+    assert sorted(s.config["run.seed"] for s in summaries) == [3, 4] and all(s.final_acc > 0.5 for s in summaries)
+    share = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert [read(m)["threads"] for m in members] == [share, share]
+    # A run trained again alone is one run, not another group.
+    again = run_cli(home, "train", "--like", str(members[0]), "--runs", str(tmp_path / "again"))
+    assert again.returncode == 0 and len(list((tmp_path / "again").iterdir())) == 1, again.stderr
+    lonely = run_cli(home, "train", "--preset", str(preset), "--set", "run.seeds=1", "--parallel", "2",
+                     "--data", "synthetic", "--runs", str(runs))
+    assert lonely.returncode == 2 and "give --seeds N too" in lonely.stderr
+
+
+def test_a_queued_seed_group_is_one_item_of_runs_that_share_a_group(home, tmp_path):
+    from tui_trainer.workspace.queue import Queue
+
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(to_toml(tiny_config(**{"run.epochs": 1})))
+    runs = tmp_path / "runs"
+    assert run_cli(home, "queue", "add", "--preset", str(preset), "--seeds", "2", "--runs", str(runs)).returncode == 0
+    ran = run_cli(home, "queue", "run", "--data", "synthetic", "--runs", str(runs))
+    assert ran.returncode == 0, ran.stderr
+    (done,) = Queue(runs).history()
+    members = [p for p in runs.iterdir() if p.name != "queue"]
+    summaries = [read_summary(m) for m in members]
+    assert len(members) == 2 and summaries[0].group == summaries[1].group and summaries[0].group_seeds == [1, 2]
+    assert done.state == "finished"

@@ -120,6 +120,9 @@ class AugmentConfig:
 class RunConfig:
     epochs: int = setting(10, "training epochs", min=1, max=10000)
     seed: int = setting(0, "random seed for init, shuffling and augmentation", min=0, max=2**31 - 1)
+    seeds: int = setting(1, "train these settings this many times, with seeds seed, seed+1, ...: a seed group "
+                            "(one run folder each, one after another) whose mean and interval the Runs screen shows",
+                         min=1, max=100)
     best_after_epoch: int = setting(0, "best.pt is kept only for epochs after this one", min=0, max=10000)
     eval_every: int = setting(1, "evaluate on the test split every N epochs (and the last)",
                               min=1, max=10000)

@@ -259,16 +259,38 @@ class TrainerApp(App):
 
         def train() -> Any:
             session.thread = threading.current_thread()
+            from ..training import seed_group
             from ..training.trainer import Trainer  # torch: imported off the UI thread
-            trainer = Trainer(cfg, data=data, runs_dir=runs, preset=preset, device_name=device, sink=sink,
-                              control=session.control, resume=resume, epochs=epochs, dataset=cached,
-                              started_at=pressed)
-            return trainer.run()
+
+            if not (seed_group.is_group(cfg) or (resume is not None and seed_group.member_summary(resume))):
+                return Trainer(cfg, data=data, runs_dir=runs, preset=preset, device_name=device, sink=sink,
+                               control=session.control, resume=resume, epochs=epochs, dataset=cached,
+                               started_at=pressed).run()
+            group = (seed_group.resume_group(resume, data) if resume is not None else
+                     seed_group.new_group(cfg, preset, runs, data))
+
+            def member(m: seed_group.Member, k: int) -> Any:  # each member a session of its own on the screen
+                watched = session if k == 0 else self.call_from_thread(self._next_member, session)
+                return Trainer(m.cfg, data=data, runs_dir=runs, preset=preset, device_name=device,
+                               sink=watched.make_sink(self.post_message), control=session.control, resume=m.resume,
+                               epochs=epochs if m.resume else None, dataset=cached, seed_group=(group.id, group.seeds),
+                               started_at=pressed if k == 0 else time.time()).run()
+
+            return seed_group.train_group(group, member, lambda text: self.call_from_thread(self.notify, text),
+                                          lambda: session.control.stop_requested)[-1]
 
         self._set_session(session)
         session.worker = self.run_worker(train, name=f"trainer {preset}", group="training", thread=True,
                                          exclusive=True, exit_on_error=False)
         self.switch_mode("training")
+        return session
+
+    def _next_member(self, first: RunSession) -> RunSession:
+        """The next member of a seed group trained here: a new session, on the group's control (a
+        stop stops the group) and its worker."""
+        session = RunSession("local", control=first.control, preset=first.preset)
+        session.worker, session.thread = first.worker, first.thread
+        self._set_session(session)
         return session
 
     def start_detached_run(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None,
@@ -293,6 +315,13 @@ class TrainerApp(App):
             return
         self.started_runs.append(run_dir)
         self.call_from_thread(self.attach_run, run_dir)
+
+    def _follow_group(self, run_dir: Path | None) -> None:
+        from ..training.seed_group import next_live_member
+
+        found = next_live_member(run_dir) if run_dir is not None else None
+        if found is not None and self.session is not None and self.session.run_dir == run_dir:
+            self.call_from_thread(self.attach_run, found)
 
     def attach_run(self, run_dir: Path) -> RunSession | None:
         """Follow a run another process trains, from its events.jsonl."""
@@ -356,6 +385,9 @@ class TrainerApp(App):
             self.notify(f"{best}{final} in {event.seconds / 60:.1f} min", title=f"{name} finished", timeout=15)
         if self.ring_bell:
             self.bell()
+        if session.kind == "attached" and isinstance(event, RunFinished) and not event.stopped:
+            self.run_worker(partial(self._follow_group, session.run_dir), thread=True, group="detached-run",
+                            exit_on_error=False)  # a seed group's next member, when another process trains it
         if session.kind == "local" and self.settings.notify_command:
             self.run_worker(partial(self._notify_command, event), thread=True, group="notify", exit_on_error=False)
 

@@ -36,6 +36,8 @@ def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
     add.add_argument("--preset", required=True, help="preset name or path to a .toml file")
     add.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting, e.g. optimizer.lr=0.01")
     add.add_argument("--epochs", type=int, help="shorthand for --set run.epochs=N")
+    add.add_argument("--seeds", type=int, metavar="N", help="a seed group: the same settings N times, seeds run.seed, "
+                     "run.seed+1, ..., one item (shorthand for --set run.seeds=N)")
     add.add_argument("--data", help="data folder or 'synthetic' for this run (default: the runner's --data)")
     runs_option(add)
 
@@ -82,7 +84,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
 def _add(args: argparse.Namespace) -> int:
     queue = q.Queue(args.runs)
-    item = queue.add(args.preset, args.set, args.epochs, args.data)
+    sets = args.set + ([f"run.seeds={args.seeds}"] if args.seeds is not None else [])
+    item = queue.add(args.preset, sets, args.epochs, args.data)
     state = queue.snapshot()
     position = next(i for i, it in enumerate(state.items, 1) if it.id == item.id)
     then = (f"the runner (pid {state.runner}) trains it in its turn" if state.runner is not None

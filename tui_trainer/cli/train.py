@@ -24,7 +24,9 @@ def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
     train.add_argument("--budget", metavar="TIME", help="train for this long, start to exit: 90s, 3m, 1h or seconds "
                        "(run.budget_s); the plan picks the net and its epochs for this machine")
     train.add_argument("--seeds", type=int, metavar="N", help="train the same settings N times, with seeds run.seed, "
-                       "run.seed+1, ...: a seed group, one run folder each, one after another")
+                       "run.seed+1, ...: a seed group, one run folder each, one after another (run.seeds)")
+    train.add_argument("--parallel", type=int, metavar="N", help="with a seed group: train N of its runs at once, "
+                       "the cores split between them (default 1: see BENCHMARKS.md for when more pays)")
     train.add_argument("--like", type=Path, metavar="RUN_DIR", help="train RUN_DIR's settings again, on the data "
                        "it recorded and with its thread count (--seed N: another seed; same seed, same CPU: the "
                        "same metrics)")
@@ -41,7 +43,12 @@ def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
     train.set_defaults(run=cmd_train)
 
 
+MAX_PARALLEL = 16
+
+
 def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
+    if args.parallel is not None and not 1 <= args.parallel <= MAX_PARALLEL:
+        raise UsageError(f"tui-trainer train: --parallel {args.parallel}: allowed 1 to {MAX_PARALLEL}")
     if args.budget is not None and args.epochs is not None:
         raise UsageError("tui-trainer train: --budget plans the epochs itself: give --budget or --epochs, not both")
     if args.resume:
@@ -70,11 +77,11 @@ def resolve_config(args: argparse.Namespace) -> tuple[Config, str]:
         raise UsageError("tui-trainer train: --preset NAME|FILE is required (see `tui-trainer presets`)")
     sets = [*args.set, f"run.budget_s={args.budget}"] if args.budget is not None else args.set
     cfg, name = presets.resolve(args.preset, sets, args.epochs)
-    if args.seeds is not None and not 1 <= args.seeds <= MAX_SEEDS:
-        raise UsageError(f"tui-trainer train: --seeds {args.seeds}: allowed 1 to {MAX_SEEDS}")
-    if args.seeds is not None and cfg.run.seed + args.seeds - 1 > 2**31 - 1:
-        raise UsageError(f"tui-trainer train: --seeds {args.seeds} from run.seed = {cfg.run.seed} passes the largest "
-                         f"seed, {2**31 - 1}: set a smaller run.seed")
+    if args.seeds is not None:
+        try:
+            cfg.set("run.seeds", args.seeds)
+        except ValueError as e:  # a ConfigError: it names the range
+            raise UsageError(f"tui-trainer train: --seeds: {e}") from None
     if cfg.run.budget_s and args.epochs is not None:
         raise UsageError("tui-trainer train: run.budget_s plans the epochs itself: drop --epochs")
     return cfg, name
@@ -97,6 +104,7 @@ def _like(args: argparse.Namespace) -> tuple[Config, str]:
                          f"them is not built yet; train its preset with --budget again")
     if args.seed is not None:
         cfg.set("run.seed", args.seed)  # ConfigError names the range
+    cfg.set("run.seeds", 1)  # one run like it: a member of a seed group is trained again alone
     if args.data is None:
         args.data = folder.run_data(run).source
         if args.data is None:
@@ -147,12 +155,18 @@ def cmd_train(args: argparse.Namespace) -> int:
                 distributed.check_split(run_cfg, world, place.device.type)
     except (ValueError, launch.LaunchError, distributed.DistributedError) as e:  # ConfigError too
         raise UsageError(f"tui-trainer train: {e}") from None
-    member = bool(args.resume and _group_of(args.resume))  # of a seed group
+    from ..training.seed_group import is_group, member_summary
+    from .parallel import member_of_env
+
+    one_of = member_of_env()  # a member that a parallel group's process trains alone
+    grouped = one_of is None and (is_group(cfg) or bool(args.resume and member_summary(args.resume)))
+    if args.parallel is not None and not grouped:
+        raise UsageError("tui-trainer train: --parallel N trains a seed group's runs at once: give --seeds N too")
     if n > 1:
-        if args.seeds or member:
-            raise UsageError("tui-trainer train: a seed group trains on one process: drop --nproc")
+        if grouped:
+            raise UsageError("tui-trainer train: a seed group's runs train on one process each: drop --nproc")
         return launch.launch(args, n)
-    if args.seeds or (member and not distributed.launched()):
+    if grouped and not distributed.launched():
         return _train_group(args, cfg, name)
     try:
         group = distributed.join(args.device)
@@ -165,7 +179,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     # A resumed run without --data trains on the data it recorded; the first line says which.
     trainer = Trainer(cfg, data=args.data, runs_dir=args.runs, preset=name, device_name=args.device,
                       sink=_under_launcher(reporter) if reporter else None, control=control, resume=args.resume,
-                      epochs=args.epochs if args.resume else None, group=group)
+                      epochs=args.epochs if args.resume else None, group=group, seed_group=one_of)
     stops = stop_on_signals(control.request_stop, lambda: control.stop_requested, note,
                             "stopping at the next step and saving last.pt ...")
     result = None
@@ -197,74 +211,39 @@ def cmd_train(args: argparse.Namespace) -> int:
     return code
 
 
-MAX_SEEDS = 100
-
-
-def _group_of(run_dir: Path):  # noqa: ANN202 - a RunSummary of a seed group's member, or None
-    from ..workspace.summary import read_summary
-
-    try:
-        summary = read_summary(run_dir)
-    except ValueError:
-        return None
-    return summary if summary is not None and summary.group and summary.group_seeds else None
-
-
 def _train_group(args: argparse.Namespace, cfg: Config | None, name: str) -> int:
-    """`--seeds N`: the same settings with seeds s, s+1, ... as separate runs, one after another,
-    sharing a group id in their summaries; `--resume MEMBER`: that member, then the group's seeds
-    that have no run yet. A stop stops the group: resuming the member cut continues it."""
+    """A seed group (`--seeds N`, run.seeds) trained here, one member after another, or, with
+    --parallel N, as N processes at a time; `--resume MEMBER`: that member, then the rest."""
     from ..control import RunControl
-    from ..events import RunFailed, RunFinished
+    from ..training import seed_group
     from ..training.trainer import Trainer
-    from ..workspace.listing import list_rows
     from .train_output import make_reporter
 
-    todo: list[tuple[Config | None, Path | None]] = []
-    if args.resume:
-        member = _group_of(args.resume)
-        group_id, seeds = member.group, member.group_seeds
-        runs_dir, data = args.resume.parent, args.data or folder.run_data(args.resume).source
-        taken = {r.config.get("run.seed") for r in list_rows(runs_dir) if r.summary.group == group_id}
-        base = folder.read_config(args.resume)
-        todo.append((None, args.resume))
-        for seed in seeds:
-            if seed not in taken:
-                member_cfg = base.copy()
-                member_cfg.set("run.seed", seed)
-                todo.append((member_cfg, None))
-    else:
-        seeds = [cfg.run.seed + k for k in range(args.seeds)]
-        group_id = f"{folder.safe_name(name)}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-        runs_dir, data = args.runs, args.data
-        for seed in seeds:
-            member_cfg = cfg.copy()
-            member_cfg.set("run.seed", seed)
-            todo.append((member_cfg, None))
+    try:
+        group = (seed_group.resume_group(args.resume, args.data) if args.resume else
+                 seed_group.new_group(cfg, name, args.runs, args.data))
+    except ValueError as e:
+        raise UsageError(f"tui-trainer train: {e}") from None
+    if (args.parallel or 1) > 1:
+        from .parallel import train_parallel
+
+        return train_parallel(args, group, name)
     reporter = make_reporter(args.json)
     control = RunControl()
     stops = stop_on_signals(control.request_stop, lambda: control.stop_requested, reporter.note,
                             "stopping the group at the next step and saving last.pt ...")
-    result, done = None, []
+
+    def train(member: seed_group.Member, k: int):  # noqa: ANN202 - RunFinished | RunFailed
+        return Trainer(member.cfg, data=group.data, runs_dir=group.runs_dir, preset=name, device_name=args.device,
+                       sink=reporter, control=control, resume=member.resume,
+                       epochs=args.epochs if member.resume else None, seed_group=(group.id, group.seeds),
+                       started_at=None if k == 0 else time.time()).run()  # a budget: each member its own
+
     with stops, reporter:
-        for k, (member_cfg, resume) in enumerate(todo):
-            if not args.json:
-                reporter.note(f"seed group {group_id}: run {len(done) + 1} of {len(todo)}"
-                              + (f", seed {member_cfg.run.seed}" if member_cfg else " (resumed)"))
-            trainer = Trainer(member_cfg, data=data, runs_dir=runs_dir, preset=name, device_name=args.device,
-                              sink=reporter, control=control, resume=resume,
-                              epochs=args.epochs if resume else None, seed_group=(group_id, seeds),
-                              started_at=None if k == 0 else time.time())  # a budget: each member its own
-            result = trainer.run()
-            done.append(result)
-            if isinstance(result, RunFailed) or result.stopped or control.stop_requested:
-                break  # a failed member fails the group: its settings would fail the next seeds too
-    left = len(todo) - len(done)
-    if left and isinstance(result, RunFinished) and result.stopped:
-        reporter.note(f"the seed group stopped with {left} run(s) not started; `tui-trainer train --resume "
-                      f"{result.run_dir}` continues this run, then them")
-    announce_end(result, bell=not args.no_bell, note=reporter.note)
-    return reporter.exit_code(result)
+        done = seed_group.train_group(group, train, reporter.note if not args.json else lambda text: None,
+                                      lambda: control.stop_requested)
+    announce_end(done[-1], bell=not args.no_bell, note=reporter.note)
+    return reporter.exit_code(done[-1])
 
 
 def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped

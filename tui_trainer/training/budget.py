@@ -30,7 +30,7 @@ TABLE_FILE = Path(__file__).with_name("accuracy_table.json")
 MIN_TABLE_IMAGES = 40_000  # "images seen" means little on a much smaller training set
 # What a plan may set, and what never changes a run's accuracy: neither is part of the recipe.
 PLANNED = ("model.widths", "run.epochs", "schedule.warmup_epochs", "run.eval_every")
-NOT_RECIPE = ("run.seed", "run.budget_s", "run.tensorboard", "run.best_after_epoch", "run.precision",
+NOT_RECIPE = ("run.seed", "run.seeds", "run.budget_s", "run.tensorboard", "run.best_after_epoch", "run.precision",
               "run.early_stop_patience", "run.early_stop_min_delta", "data.dataset", "data.cifar100_labels",
               # the images trained on, not how: the table is looked up by the training set's size after the split
               "data.validation", "data.validation_seed")

@@ -12,7 +12,7 @@ from typing import Callable, ContextManager
 from .. import presets
 from ..config import ConfigError
 from ..control import ChildControl, RunControl
-from ..events import RunFailed, RunFinished, Sink
+from ..events import Notice, RunFailed, RunFinished, Sink
 from ..workspace.queue import Done, Queue, QueueItem
 
 
@@ -61,6 +61,7 @@ def run_queue(runs_dir: Path | str, *, data: str | None = None, device: str = "a
 
 def _run_item(queue: Queue, item: QueueItem, data: str | None, device: str, control: RunControl,
               output: Output) -> Done:
+    from . import seed_group
     from .trainer import Trainer  # torch: only once there is something to train
 
     started = time.time()
@@ -71,16 +72,25 @@ def _run_item(queue: Queue, item: QueueItem, data: str | None, device: str, cont
             result: RunFinished | RunFailed = RunFailed(str(e), None)
             sink(result)
             return Done.of_run(item, result, started)
-        recorded = False
 
-        def report(event) -> None:  # noqa: ANN001
-            nonlocal recorded
-            if not recorded and trainer.run_dir is not None:  # at its first event: a follower can attach at once
-                recorded = True
-                queue.record_run_dir(trainer.run_dir)
-            sink(event)
+        def train(member: seed_group.Member, k: int) -> RunFinished | RunFailed:
+            recorded = False
 
-        trainer = Trainer(cfg, data=item.data or data, runs_dir=queue.runs_dir, preset=name, device_name=device,
-                          sink=report, control=ChildControl(control), started_at=started)  # a budget: from its turn
-        result = trainer.run()
+            def report(event) -> None:  # noqa: ANN001
+                nonlocal recorded
+                if not recorded and trainer.run_dir is not None:  # at its first event: a follower can attach at once
+                    recorded = True
+                    queue.record_run_dir(trainer.run_dir)
+                sink(event)
+
+            trainer = Trainer(member.cfg, data=group.data, runs_dir=queue.runs_dir, preset=name, device_name=device,
+                              sink=report, control=ChildControl(control),
+                              seed_group=(group.id, group.seeds) if seed_group.is_group(cfg) else None,
+                              started_at=started if k == 0 else time.time())  # a budget: from its turn
+            return trainer.run()
+
+        # A queued seed group (run.seeds > 1) is one item: its members one after another.
+        group = seed_group.new_group(cfg, name, queue.runs_dir, item.data or data)
+        result = seed_group.train_group(group, train, lambda text: sink(Notice(text)) if seed_group.is_group(cfg) else None,
+                                        lambda: control.stop_requested)[-1]
     return Done.of_run(item, result, started)

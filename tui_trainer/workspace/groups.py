@@ -17,7 +17,7 @@ from typing import Any
 from .listing import RunRow
 
 # Keys that never change what a run learns: runs differing only by them are seeds of one setting.
-COSMETIC = frozenset({"run.seed", "run.tensorboard", "run.eval_every", "run.precision"})
+COSMETIC = frozenset({"run.seed", "run.seeds", "run.tensorboard", "run.eval_every", "run.precision"})
 GROUP_BY = ("settings", "preset", "study", "none")
 ALPHA, POWER = 0.05, 0.8
 MAX_SEEDS = 1000  # a power calculation's answer beyond this is "more than 1000"
