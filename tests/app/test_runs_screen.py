@@ -300,9 +300,14 @@ def test_g_groups_seeds_of_one_setting_and_b_gives_every_group_a_verdict(tmp_pat
             await pilot.press("g")  # by settings but the seed
             assert table.group_by == "settings" and table.column_keys()[1] == "group"
             heads = [str(cells[1]) for cells in table.table.rows]
-            assert heads.count("│") == 4 and {h for h in heads if h != "│"} == {"n=3 72.00 ± 4.97", "n=3 82.00 ± 4.97"}
+            assert sorted(heads) == ["▸ n=3 72.00 ± 4.97", "▸ n=3 82.00 ± 4.97"]  # a group is one row
             b_row = next(i for i, r in enumerate(table.shown_rows) if r.name.endswith("-b"))
             table.table.move_cursor(row=b_row)
+            assert sorted(r.name for r in table.rows_at_cursor()) == [f"20261201-10000{i}-b" for i in range(3)]
+            await pilot.press("o")  # opened: its runs under its row, the cursor still on it
+            heads = [str(cells[1]) for cells in table.table.rows]
+            assert len(heads) == 4 and heads.count("│") == 2 and "▾ n=3 72.00 ± 4.97" in heads
+            assert table.highlighted().name.endswith("-b") and len(table.rows_at_cursor()) == 1
             await pilot.press("b")
             keys = table.column_keys()
             verdicts = {str(cells[keys.index("verdict")]) for cells in table.table.rows} - {""}
@@ -312,6 +317,30 @@ def test_g_groups_seeds_of_one_setting_and_b_gives_every_group_a_verdict(tmp_pat
             for _ in range(3):
                 await pilot.press("g")  # preset, study, none
             assert table.group_by == "none" and "group" not in table.column_keys()
+            await pilot.press("o")  # not grouped: nothing to open
+            assert len(table.table.rows) == 6
+
+    run(scenario())
+
+
+def test_t_opens_a_runs_own_settings_and_seed_in_setup_to_train_it_again(tmp_path, app_home):
+    from tui_trainer.app.widgets.config_form import ConfigForm
+    from tui_trainer.workspace.fixtures import write_run_folder
+
+    cfg = Config()
+    for key, value in {"run.seed": 7, "run.seeds": 3, "optimizer.lr": 0.123}.items():
+        cfg.set(key, value)
+    write_run_folder(tmp_path / "runs", "20261201-090000-fast", cfg, [0.5, 0.6], preset="fast")
+
+    async def scenario():
+        app = make_app(tmp_path)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await open_runs(pilot, 1)
+            await pilot.press("t")
+            await wait_for(pilot, lambda: app.current_mode == "setup", 10, "Setup")
+            form = app.screen.query_one(ConfigForm).config
+            assert (form.run.seed, form.run.seeds, form.optimizer.lr) == (7, 1, 0.123)
+            assert app.screen.preset_name == "fast"
 
     run(scenario())
 

@@ -106,6 +106,23 @@ class AskModal(FormModal):
         return value, self.check(value) if self.check else None
 
 
+def resume_epochs_modal(name: str, epochs_done: int, epochs_planned: int | None) -> AskModal:
+    """Asks for the total epochs a resumed run trains to: more than it has done, within run.epochs' range."""
+    from ..config import ConfigError, check_field
+
+    def check(text: str) -> str | None:
+        try:
+            check_field("run.epochs", text)
+        except ConfigError as e:
+            return str(e)
+        if epochs_done and int(text) <= epochs_done:
+            return f"{name} has done {epochs_done} epochs already: give a larger total"
+        return None
+
+    return AskModal(f"Resume {name} from last.pt.\nTotal epochs for the run:",
+                    str(max(epochs_planned or 0, epochs_done + 1)), check)
+
+
 class NotesModal(FormModal):
     """A run's note (several lines) and tags (comma-separated, each checked as `tag` checks it);
     ctrl+s saves (Enter in the note is a new line)."""

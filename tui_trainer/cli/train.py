@@ -227,7 +227,9 @@ def _train_group(args: argparse.Namespace, cfg: Config | None, name: str) -> int
     if (args.parallel or 1) > 1:
         from .parallel import train_parallel
 
-        return train_parallel(args, group, name)
+        code = train_parallel(args, group, name)
+        _say_group(group)
+        return code
     reporter = make_reporter(args.json)
     control = RunControl()
     stops = stop_on_signals(control.request_stop, lambda: control.stop_requested, reporter.note,
@@ -242,8 +244,20 @@ def _train_group(args: argparse.Namespace, cfg: Config | None, name: str) -> int
     with stops, reporter:
         done = seed_group.train_group(group, train, reporter.note if not args.json else lambda text: None,
                                       lambda: control.stop_requested)
+    _say_group(group)
     announce_end(done[-1], bell=not args.no_bell, note=reporter.note)
     return reporter.exit_code(done[-1])
+
+
+def _say_group(group) -> None:  # noqa: ANN001 - a training.seed_group.SeedGroup
+    """The group's runs so far as `runs --group settings` lists them: n, mean and interval."""
+    from ..workspace.groups import group_runs
+    from ..workspace.listing import list_rows
+    from .runs import group_line
+
+    rows = [r for r in list_rows(group.runs_dir) if r.summary.group == group.id]
+    for g in group_runs(rows, "settings"):
+        print(shown(f"seed group: {group_line(g, baseline=False)}"), file=sys.stderr, flush=True)
 
 
 def _under_launcher(sink):  # noqa: ANN001, ANN202 - the reporter, wrapped

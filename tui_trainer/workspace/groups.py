@@ -68,6 +68,7 @@ class Group:
     best: Interval = field(init=False)
     seconds: float | None = field(init=False)
     comparison: Comparison | None = None
+    bucket: str = ""  # what group_runs grouped it by: the same however its runs are sorted
 
     def __post_init__(self) -> None:
         self.final = Interval.of([r.summary.final_acc for r in self.runs if r.summary.final_acc is not None])
@@ -126,7 +127,6 @@ def group_runs(rows: list[RunRow], by: str = "settings") -> list[Group]:
     if by not in GROUP_BY:
         raise ValueError(f"--group {by!r}: choose {', '.join(GROUP_BY)}")
     buckets: dict[str, list[RunRow]] = {}
-    names: dict[str, str] = {}
     for i, row in enumerate(rows):
         if by == "settings":
             key = settings_key(row)
@@ -136,16 +136,19 @@ def group_runs(rows: list[RunRow], by: str = "settings") -> list[Group]:
             key = row.summary.study or f"\0{i}"  # runs of no study stay alone
         else:
             key = f"\0{i}"
-        buckets.setdefault(key, []).append(row)
-        names.setdefault(key, row.name if by in ("settings", "none") or key.startswith("\0") else key)
+        members = buckets.get(key)
+        if members is None:
+            buckets[key] = [row]
+        else:
+            members.append(row)
     groups = []
     for key, members in buckets.items():
-        label = names[key]
+        label = members[0].name if by in ("settings", "none") or key.startswith("\0") else key
         if by == "settings" and len(members) > 1:
             ids = {r.summary.group for r in members}
             # A seed group (`train --seeds`) by its id; runs that came to share settings otherwise by a member
             label = ids.pop() if len(ids) == 1 and None not in ids else f"{members[0].name} and {len(members) - 1} more"
-        groups.append(Group(label, members))
+        groups.append(Group(label, members, bucket=key))
     return groups
 
 

@@ -20,14 +20,13 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
-from ...config import ConfigError, check_field
 from ...events import CheckpointSaved, Event, RunFailed, RunFinished, RunStarted
 from ...text import shown
 from ...workspace import folder
 from ...workspace.columns import COLUMNS
 from ...workspace.listing import CheckpointInfo, RunRow
 from ...workspace.notes import Notes
-from ..dialogs import AskModal, InfoModal, NotesModal, PickModal
+from ..dialogs import InfoModal, NotesModal, PickModal, resume_epochs_modal
 from ..messages import AttachRequested, RunRequested
 from ..widgets.checkpoint_pane import CheckpointPane, EvalDone, EvalProgress, EvalStarted
 from ..widgets.mistakes import MistakesStrip
@@ -62,6 +61,9 @@ class RunsScreen(Screen):
                 tooltip="Group the table: by settings but the seed, by preset, by study, or not (each press)"),
         Binding("b", "baseline", "Baseline", show=False,
                 tooltip="The highlighted run's group is the baseline: every group says how it compares (again: none)"),
+        Binding("o", "open_group", "Open group", show=False, tooltip="Show a group's runs under its row (again: fold them)"),
+        Binding("t", "again", "Train again", show=False,
+                tooltip="Open the run's settings, its seed too, in Setup (F5 trains it again; CLI: train --like)"),
         Binding("k", "all_keys", "All settings", show=False, tooltip="Show every setting, not only those that differ"),
         Binding("r", "resume", "Resume", show=False, tooltip="Continue the run from its last.pt"),
         Binding("d", "delete", "Delete", show=False, tooltip="Delete the selected runs (or this one), after a confirmation"),
@@ -210,19 +212,21 @@ class RunsScreen(Screen):
         self.app.push_screen(PickModal("Sort by (the same column again reverses):", options, table.sort_key), picked)
 
     def action_group(self) -> None:
-        order = ("none", "settings", "preset", "study")
-        table = self.table
-        table.group_by = order[(order.index(table.group_by) + 1) % len(order)]
-        table.redraw()
+        self.notify(self.table.cycle_grouping(), timeout=3)
         self.load_curves()  # grouped, a selected run's curve is its group's mean and band
-        self.notify(f"grouped by {table.group_by}" if table.group_by != "none" else "not grouped", timeout=3)
 
     def action_baseline(self) -> None:
-        table, row = self.table, self.table.highlighted()
-        if row is not None:  # on the baseline's group again: no baseline
-            same = table.baseline is not None and table.group_of.get(table.baseline) is table.group_of.get(row.path)
-            table.baseline = None if same else row.path
-            table.redraw()
+        self.table.toggle_baseline()
+
+    def action_open_group(self) -> None:
+        self.table.toggle_open()
+
+    def action_again(self) -> None:
+        """The highlighted run's settings, its seed too, in Setup: F5 trains it again."""
+        row = self.current
+        if row is not None:
+            self.app.switch_mode("setup")
+            self.app.screen.load_run(row)
 
     def action_all_keys(self) -> None:
         self.table.all_keys = not self.table.all_keys
@@ -315,25 +319,14 @@ class RunsScreen(Screen):
             self.post_message(RunRequested(None, row.preset, resume=row.path))
             return
 
-        def check(text: str) -> str | None:
-            try:
-                check_field("run.epochs", text)
-            except ConfigError as e:
-                return str(e)
-            if row.epochs_done and int(text) <= row.epochs_done:
-                return f"{row.name} has done {row.epochs_done} epochs already: give a larger total"
-            return None
-
         def answered(text: str | None) -> None:
             if text:
                 self.post_message(RunRequested(None, row.preset, resume=row.path, epochs=int(text)))
 
-        default = str(max(row.epochs_planned or 0, row.epochs_done + 1))
-        self.app.push_screen(AskModal(f"Resume {row.name} from last.pt.\nTotal epochs for the run:", default, check),
-                             answered)
+        self.app.push_screen(resume_epochs_modal(row.name, row.epochs_done, row.epochs_planned), answered)
 
     def action_delete(self) -> None:
-        self.table.delete(self.table.selected_rows() or ([self.current] if self.current is not None else []))
+        self.table.delete(self.table.selected_rows() or self.table.rows_at_cursor())
 
     def action_attach(self) -> None:
         row = self.current

@@ -16,6 +16,8 @@ from ...config import Config, ConfigError
 from ...data import CIFAR10_TRAIN, SYNTHETIC_TRAIN, training_images
 from ...locations import user_presets
 from ...text import shown
+from ...workspace import folder
+from ...workspace.listing import RunRow
 from ...workspace.queue import Queue, QueueError, config_sets
 from ..dialogs import AskModal
 from ..messages import RunRequested
@@ -142,6 +144,22 @@ class SetupScreen(Screen):
             view.index = names.index(preset.name)
         self.query_one("#preset-pane .pane-title", Static).update(
             Text.assemble("Presets ", (f"loaded: {shown(preset.name)}", "dim")))
+
+    def load_run(self, row: RunRow) -> None:
+        """A run's own settings, its seed too, as one run (not its seed group): F5 trains it again."""
+        try:
+            cfg = folder.read_config(row.path)
+        except (OSError, ValueError) as e:  # a ConfigError too
+            self.notify(f"{row.name}: {e}", title="Cannot load its settings", severity="error")
+            return
+        cfg.set("run.seeds", 1)
+        self.preset_name = row.preset
+        self.query_one(ConfigForm).load(cfg)
+        self.query_one("#preset-pane .pane-title", Static).update(
+            Text.assemble("Presets ", (f"loaded: the settings of run {shown(row.name)}", "dim")))
+        data = row.summary.data
+        elsewhere = f"; it trained on {data}, F5 trains on this app's data" if not self.app.is_own_data(data) else ""
+        self.notify(f"{row.name}'s settings, seed {cfg.run.seed}{elsewhere}", title="Train again", timeout=8)
 
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         if isinstance(event.item, PresetItem):

@@ -1,14 +1,15 @@
 """The runs table: a filter box over a table of runs that sorts, groups, selects and shows, beside
 the summary columns, one column per setting that differs among the runs listed. Grouped (by
-settings but the seed, preset or study: workspace/groups.py), a group's runs sit together and its
-first row says n, the mean final accuracy and its 95% interval; with a baseline, each group's
-first row says how it compares (Welch's t-test, in words).
+settings but the seed, preset or study: workspace/groups.py), a group is one row that says n, the
+mean final accuracy and its 95% interval, and opens to show its runs under it; with a baseline,
+each group's row says how it compares (Welch's t-test, in words).
 
 It owns the listing of its runs folder, read in a worker (`refresh_listing`), and says through
 its messages what was listed, which run is highlighted and which are selected.
 """
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,17 +97,22 @@ class RunsTable(Vertical):
         self.sort_key, self.descending = "name", True  # newest first: names start with the time
         self.group_by = "none"  # settings, preset, study or none (workspace.groups.GROUP_BY)
         self.baseline: Path | None = None  # a run of the baseline group
+        self.opened: set[str] = set()  # the buckets of groups shown with their runs, not as one row
         self.group_of: dict[Path, Group] = {}  # each shown run's group, when grouped or compared
         self.all_keys = False
         self.selected: list[Path] = []  # in the order they were selected
         self.colours: dict[str, tuple[int, int, int]] = {}
         self._columns: list[str] = []
         self._records: dict[Path, dict] = {}
+        self._row_of: dict[int, RunRow] = {}  # by id() of its record
+        self._settings: dict[bool, list[str]] = {}  # the settings columns, all or differing, of these rows
+        self._sorted: dict[tuple[str, bool], list[dict]] = {}  # every record, in a column's order
         # Each run's cells for the columns shown, kept while its row object (the listing hands back
         # the same one for a folder that did not change) and the columns stay: a sort or a filter
         # only reorders them.
         self._cells: dict[Path, tuple[RunRow, list[Cell]]] = {}
         self._widths: dict[str, int] = {}
+        self._cells_fresh = False  # the cells are those of the rows listed now
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: words, tag:NAME, best_acc>0.85, optimizer.lr<0.5 ... (? for help)",
@@ -141,11 +147,17 @@ class RunsTable(Vertical):
         if changed:
             self._listed = listed
             self.show_rows(message.rows)
+            # A listing of thousands of runs is hundreds of thousands of objects that live until the
+            # next one: out of the cyclic collector's full passes, which otherwise land in a sort
+            # or a filter now and then and take 0.2 s there (refcounting still frees them).
+            gc.freeze()
         self.post_message(self.Listed(message.rows, changed))
 
     def show_rows(self, rows: list[RunRow]) -> None:
         self.rows = rows
         self._records = {r.path: r.record() for r in rows}
+        self._row_of = {id(rec): r for r, rec in zip(rows, self._records.values())}
+        self._settings, self._sorted, self._cells_fresh = {}, {}, False
         present = set(self._records)
         self.selected = [p for p in self.selected if p in present]
         self.redraw()
@@ -190,6 +202,39 @@ class RunsTable(Vertical):
         self.colours = colours
         self._redraw_marks()
 
+    def cycle_grouping(self) -> str:
+        """Group by the next of none, settings, preset and study; says how it is grouped now."""
+        order = ("none", "settings", "preset", "study")
+        self.group_by = order[(order.index(self.group_by) + 1) % len(order)]
+        self.redraw()
+        return f"grouped by {self.group_by}: o opens a group" if self.group_by != "none" else "not grouped"
+
+    def toggle_baseline(self) -> None:
+        """The highlighted run's group is the baseline; on the baseline's group again, none is."""
+        row = self.highlighted()
+        if row is not None:
+            same = self.baseline is not None and self.group_of.get(self.baseline) is self.group_of.get(row.path)
+            self.baseline = None if same else row.path
+            self.redraw()
+
+    def toggle_open(self) -> None:
+        """Show the highlighted group's runs under its row, or fold them back into it."""
+        row = self.highlighted()
+        group = self.group_of.get(row.path) if row is not None and self.group_by != "none" else None
+        if group is None or group.n < 2:
+            return
+        self.opened.symmetric_difference_update({group.bucket})
+        self.redraw()
+        self.table.move_cursor(self.shown_rows.index(group.runs[0]))
+
+    def rows_at_cursor(self) -> list[RunRow]:
+        """The highlighted run, or, on a folded group's row, the group's runs."""
+        row = self.highlighted()
+        if row is None:
+            return []
+        group = self.group_of.get(row.path) if self.group_by != "none" else None
+        return list(group.runs) if group is not None and group.bucket not in self.opened else [row]
+
     def column_keys(self) -> list[str]:
         """The columns shown now: the mark, the summary, then the settings (differing, or all)."""
         return list(self._columns)
@@ -199,13 +244,17 @@ class RunsTable(Vertical):
     def redraw(self) -> None:
         table = self.table
         keep = self.highlighted()
-        records = [self._records[r.path] for r in self.rows]
-        shown = [rec for rec in records if self.filter.matches(rec)]
-        shown = sort_records(shown, self.sort_key, self.descending)
-        by_path = {r.path: r for r in self.rows}
-        self.shown_rows = [by_path[Path(rec["run_dir"])] for rec in shown]
-        group_cells = self._group(by_path)
-        settings = config_keys(records) if self.all_keys else diff_keys(records)
+        records = list(self._records.values())
+        order = (self.sort_key, self.descending)
+        if order not in self._sorted:  # the rows are sorted once a column, then filtered in that order
+            self._sorted[order] = sort_records(records, *order)
+        shown = self._sorted[order]
+        shown = [rec for rec in shown if self.filter.matches(rec)] if self.filter.terms else shown
+        self.shown_rows = [self._row_of[id(rec)] for rec in shown]
+        group_cells = self._group()
+        if self.all_keys not in self._settings:  # they change with the rows only, not with a sort or filter
+            self._settings[self.all_keys] = config_keys(records) if self.all_keys else diff_keys(records)
+        settings = self._settings[self.all_keys]
         # What made the runs differ goes right after their results, where the eye already is.
         summary = [c.key for c in SUMMARY_COLUMNS]
         cut = summary.index("final_acc") + 1
@@ -213,12 +262,13 @@ class RunsTable(Vertical):
         columns = ["mark", *extra] + summary[:cut] + settings + summary[cut:]
         if columns != self._columns:
             self._columns, self._cells, self._widths = columns, {}, {}
-        if not self._widths or any(self._cells.get(r.path, (None,))[0] is not r for r in self.rows):
+        if not self._widths or not self._cells_fresh:
             self._cells = {r.path: cached if (cached := self._cells.get(r.path)) and cached[0] is r
                            else (r, self._row_cells(r, self._records[r.path])) for r in self.rows}
             self._widths = {key: max([cell_len(self._header(key, arrow=True)),
                                       *(_width(cells[i]) for _, cells in self._cells.values())])
                             for i, key in enumerate(columns)}
+            self._cells_fresh = True
         for key in extra:  # these change with the grouping and the baseline, not with the rows
             self._widths[key] = max([cell_len(self._header(key)), *(_width(c) for c in group_cells[key].values())])
         lines = []
@@ -248,23 +298,27 @@ class RunsTable(Vertical):
                 out.append((g.key, [m.path for m in g.runs], [m.name for m in g.runs]))
         return out
 
-    def _group(self, by_path: dict[Path, RunRow]) -> dict[str, dict[Path, Text]]:
-        """Put each group's runs together (the sort holds inside a group) and say, on its first row,
-        what the group is and, with a baseline, how it compares; {} when neither is asked for."""
+    def _group(self) -> dict[str, dict[Path, Text]]:
+        """Grouped, each group is its first run's row, which says what the group is and, with a
+        baseline, how it compares; an opened group has its runs under that row (the sort holds
+        inside a group). Compared but not grouped, every run keeps its row. {} when neither."""
         self.group_of = {}
         if self.group_by == "none" and self.baseline is None:
             return {}
         groups = group_runs(self.shown_rows, "settings" if self.group_by == "none" else self.group_by)
-        self.shown_rows = [r for g in groups for r in g.runs]
+        folded = self.group_by != "none"
+        self.shown_rows = [r for g in groups for r in (g.runs if not folded or g.bucket in self.opened else g.runs[:1])]
         self.group_of = {r.path: g for g in groups for r in g.runs}
         cells: dict[str, dict[Path, Text]] = {"group": {}}
+        member = Text("│", style="dim")
         for g in groups:
             f = g.final
             interval = f" ± {(f.ci95[1] - f.mean) * 100:.2f}" if f.ci95 else ""
             head = f"n={g.n} {f.mean * 100:.2f}{interval}" if f.mean is not None else f"n={g.n}"
-            cells["group"][g.runs[0].path] = Text(head, style="bold")
-            for r in g.runs[1:]:
-                cells["group"][r.path] = Text("│", style="dim")
+            fold = ("▾ " if g.bucket in self.opened else "▸ ") if folded and g.n > 1 else ""
+            cells["group"][g.runs[0].path] = Text(fold + head, style="bold")
+            if not folded or g.bucket in self.opened:
+                cells["group"].update((r.path, member) for r in g.runs[1:])
         baseline = self.group_of.get(self.baseline) if self.baseline is not None else None
         if baseline is not None:
             with_baseline(groups, baseline)
