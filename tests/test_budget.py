@@ -187,6 +187,19 @@ def test_a_stopped_budget_run_resumes_on_its_own_clock(home, tmp_path):
                              text=True, env=env, timeout=180)
     assert refused.returncode == 2 and "own clock" in refused.stderr  # bad input, the run left as it was
     assert json.loads((run_dir / "summary.json").read_text())["state"] == "finished"
+    # Trained again with --like, it replays the steps its clock gave it, as a fixed run: the same
+    # metrics on this CPU, however fast the machine is now.
+    again_dir = tmp_path / "again"
+    like = subprocess.run([*CLI, "train", "--like", str(run_dir), "--runs", str(again_dir)], capture_output=True,
+                          text=True, env=env, timeout=180)
+    assert like.returncode == 0, like.stderr
+    (replay,) = again_dir.iterdir()
+    assert folder.read_config(replay).run.budget_s == 0 and (replay / "replay-steps.json").is_file()
+    replayed, original = folder.read_metrics(replay), folder.read_metrics(run_dir)
+    assert [(m.epoch, m.train_acc, m.test_loss, m.test_acc) for m in replayed] == \
+        [(m.epoch, m.train_acc, m.test_loss, m.test_acc) for m in original]
+    # The epoch the stop cut sums its loss in two parts: the same losses, added in another order.
+    assert [m.train_loss for m in replayed] == pytest.approx([m.train_loss for m in original], rel=1e-5)
 
 
 def test_the_budget_holds_while_another_process_takes_a_core(home, tmp_path):

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
                        "the cores split between them (default 1: see BENCHMARKS.md for when more pays)")
     train.add_argument("--like", type=Path, metavar="RUN_DIR", help="train RUN_DIR's settings again, on the data "
                        "it recorded and with its thread count (--seed N: another seed; same seed, same CPU: the "
-                       "same metrics)")
+                       "same metrics; a budget run: the steps it took, as a fixed run)")
     train.add_argument("--seed", type=int, help="with --like: the seed (default: the run's)")
     train.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last.pt (a seed "
                        "group's member: then the group's seeds not trained yet)")
@@ -40,7 +40,7 @@ def add_parser(sub) -> None:  # noqa: ANN001 - the subparsers
     train.add_argument("--port", type=int, help="with --nproc: the rendezvous port (default: a free one)")
     data_options(train)
     runs_option(train)
-    train.set_defaults(run=cmd_train)
+    train.set_defaults(run=cmd_train, replay=None)  # replay: the steps of a budget run --like trains again
 
 
 MAX_PARALLEL = 16
@@ -99,9 +99,17 @@ def _like(args: argparse.Namespace) -> tuple[Config, str]:
     if not (run / folder.CONFIG).is_file():
         raise UsageError(f"tui-trainer train: --like {run}: not a run folder (no {folder.CONFIG})")
     cfg = folder.read_config(run)
-    if cfg.run.budget_s:
-        raise UsageError(f"tui-trainer train: --like {run}: a budget run's steps followed its clock, and replaying "
-                         f"them is not built yet; train its preset with --budget again")
+    if cfg.run.budget_s:  # its config holds the plan's net and epochs; its steps file, where its clock was
+        import json
+
+        from ..training.trainer import BUDGET_STEPS
+
+        try:
+            args.replay = json.loads((run / BUDGET_STEPS).read_text())["progress"]
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(f"tui-trainer train: --like {run}: a budget run is replayed from its {BUDGET_STEPS}, "
+                             f"which cannot be read ({e}); train its preset with --budget again") from None
+        cfg.set("run.budget_s", 0)
     if args.seed is not None:
         cfg.set("run.seed", args.seed)  # ConfigError names the range
     cfg.set("run.seeds", 1)  # one run like it: a member of a seed group is trained again alone
@@ -179,7 +187,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # A resumed run without --data trains on the data it recorded; the first line says which.
     trainer = Trainer(cfg, data=args.data, runs_dir=args.runs, preset=name, device_name=args.device,
                       sink=_under_launcher(reporter) if reporter else None, control=control, resume=args.resume,
-                      epochs=args.epochs if args.resume else None, group=group, seed_group=one_of)
+                      epochs=args.epochs if args.resume else None, group=group, seed_group=one_of,
+                      replay=args.replay)
     stops = stop_on_signals(control.request_stop, lambda: control.stop_requested, note,
                             "stopping at the next step and saving last.pt ...")
     result = None

@@ -265,11 +265,36 @@ class BudgetClock:
     def start(self, now: float) -> None:
         self.started = now
 
-    def progress(self, now: float) -> float:
+    def progress(self, now: float, position: int | None = None) -> float:  # noqa: ARG002 - a ReplayClock's
         if self.started is None:
             return self.start_progress
         return self.start_progress + (now - self.started - self.paused_s) / self.train_s
 
-    def state(self, now: float) -> dict:
+    def ran_out(self, now: float, position: int) -> bool:  # noqa: ARG002 - a ReplayClock's
+        """At an epoch's end (`position`: the next step's): does the run end here?"""
+        return self.progress(now) >= 1
+
+    def state(self, now: float) -> dict | None:
         """What last.pt keeps, for a resumed run to go on from the same share."""
         return {"train_s": self.train_s, "progress": min(self.progress(now), 1.0)}
+
+
+class ReplayClock(BudgetClock):
+    """A budget run's recorded shares, one a step (its budget-steps.json), played back: `train
+    --like` of a budget run trains it again as a fixed run, the schedule at the share the original
+    was at in each step, and ends where the original's clock ran out, whatever this machine's speed."""
+
+    def __init__(self, shares: list[float]):
+        super().__init__(1.0)
+        self.shares = shares
+
+    def progress(self, now: float, position: int | None = None) -> float:  # noqa: ARG002 - no clock here
+        if position is None:
+            return self.start_progress
+        return self.shares[position] if position < len(self.shares) else 1.0
+
+    def ran_out(self, now: float, position: int) -> bool:  # noqa: ARG002
+        return position >= len(self.shares)  # the original trained no step after this one
+
+    def state(self, now: float) -> dict | None:  # noqa: ARG002
+        return None  # a fixed run: resumed, it replays its steps file again

@@ -56,6 +56,7 @@ from .schedules import lr_at
 from .stopping import PRUNED, StopRule, Verdict, early_stopping
 
 BUDGET_STEPS = "budget-steps.json"  # a budget run's schedule share at every step
+REPLAY_STEPS = "replay-steps.json"  # the budget run's shares a replay of it (train --like) follows
 VALIDATION = "validation.json"  # the run's held-out split: a resume must draw the same images
 RANK_STREAM = 5  # the random stream a rank's dropout is seeded from (pipeline's streams are 1-4)
 PROGRESS_INTERVAL_S = 0.25  # batch events a second at most: enough for a smooth bar, no flood
@@ -163,7 +164,7 @@ class Trainer:
                  epochs: int | None = None, dataset: Dataset | None = None,
                  stop_rules: list[StopRule] | None = None, study: tuple[str, int] | None = None,
                  group: Solo | None = None, started_at: float | None = None,
-                 seed_group: tuple[str, list[int]] | None = None):
+                 seed_group: tuple[str, list[int]] | None = None, replay: list[float] | None = None):
         if cfg is None and resume is None:
             raise ValueError("Trainer needs a config or a run folder to resume")
         self.cfg = cfg
@@ -184,6 +185,7 @@ class Trainer:
         # moment the app's user pressed F5.
         self.started_at = started_at
         self.clock: budget.BudgetClock | None = None  # a budget run's schedule position
+        self.replay = replay  # a budget run's shares a step, which this fixed run trains to again
         self.plan: budget.Plan | None = None
         self.progress_log: list[float] = []  # its schedule share at every step, to replay it
         self.run_dir: Path | None = None
@@ -338,8 +340,9 @@ class Trainer:
                                                        "val_acc": self.last_val_acc}, rngs))
                 stopped = True
                 break
+            ends = (epoch + 1) * r.batches.steps_per_epoch
             last = (tally.spent or epoch + 1 == self.cfg.run.epochs
-                    or (self.clock is not None and self.clock.progress(time.perf_counter()) >= 1))
+                    or (self.clock is not None and self.clock.ran_out(time.perf_counter(), ends)))
             self._end_epoch(r, epoch, tally, last)
             if last or (verdict := self._on_main(self._judge)) is not None:
                 break
@@ -396,6 +399,8 @@ class Trainer:
             raise RunError(f"{self.run_dir} was trained on classes {state['classes']}, but {data.source} has {data.classes}")
         if cfg.run.budget_s > 0:
             self._on_time(data, place, state)
+        elif self.replay is not None or (self.run_dir / REPLAY_STEPS).is_file():
+            self._replaying()
         model, optimizer, batches = build_training(cfg, data, place, fresh=state is None, shard=(g.rank, g.world))
         start = checkpoints.ResumePoint()
         if state is not None:
@@ -451,6 +456,16 @@ class Trainer:
         folder.write_config(self.run_dir, cfg)
         self.emit(BudgetPlanned(plan.to_json(), plan.describe()))
 
+    def _replaying(self) -> None:
+        """A new replay records the shares it plays (a resume plays them again from its step)."""
+        path = self.run_dir / REPLAY_STEPS
+        if self.replay is not None:
+            atomic_write(path, lambda f: f.write(json.dumps({"progress": self.replay}).encode()))
+        try:
+            self.clock = budget.ReplayClock(json.loads(path.read_text())["progress"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise RunError(f"{path} unreadable ({e}): the steps this run replays are lost") from None
+
     def _record_validation(self, split: dict | None, resumed: bool) -> None:
         """A new run records its held-out split; a resumed one must hold out the images it did."""
         path = self.run_dir / VALIDATION
@@ -473,9 +488,8 @@ class Trainer:
 
     def _budget_state(self) -> dict | None:
         """What last.pt keeps of a budget run: its clock, and its plan for a resumed run to say."""
-        if self.clock is None:
-            return None
-        return {**self.clock.state(time.perf_counter()), "plan": self.plan.to_json() if self.plan else None}
+        kept = self.clock.state(time.perf_counter()) if self.clock is not None else None
+        return {**kept, "plan": self.plan.to_json() if self.plan else None} if kept is not None else None
 
     def _record_steps(self) -> None:
         """The schedule share each step took, so that the run can be replayed as a fixed run."""
@@ -499,11 +513,11 @@ class Trainer:
                 return tally
             position = epoch * steps + step
             if self.clock is not None:  # a budget run: the schedule at the clock's share of its time
-                share = self.clock.progress(time.perf_counter())
+                share = self.clock.progress(time.perf_counter(), position)
                 if share >= 1.0 and tally.seen:
                     tally.spent = True
                     return tally
-                self.progress_log.append(round(share, 6))
+                self.progress_log.append(share)  # unrounded: a replay must land on the same step of the schedule
                 position = min(round(share * total_steps), total_steps)
             tally.lr = lr_at(cfg.schedule, cfg.optimizer.lr, position, steps, total_steps)
             set_lr(r.optimizer, tally.lr)
@@ -596,7 +610,7 @@ class Trainer:
             # The summary first: whoever the event wakes (a notify command) reads the final one.
             self._write_summary(state=state, message=finished.ended, final_acc=final_acc, final_tta=tta,
                                 val_acc=final_val_acc)
-            if self.clock is not None and self.group.world == 1 and self.summary.images_per_s:
+            if self.cfg.run.budget_s and self.group.world == 1 and self.summary.images_per_s:
                 # What a budget run measured refines the calibration its plan used.
                 speed_cache.refine(calibration.machine_key(r.place), self.cfg, self.summary.images_per_s)
             self.emit(finished)
@@ -695,7 +709,7 @@ class Trainer:
             best_acc=self.best_acc, best_epoch=self.best_epoch, rngs=rngs,
             budget=self._budget_state(), best_val_acc=self.best_val_acc)
         self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
-        if self.clock is not None:  # beside last.pt: the steps a resume goes on from
+        if self.cfg.run.budget_s:  # beside last.pt: the steps a resume goes on from
             self._record_steps()
 
     def _write_summary(self, **changes) -> None:
