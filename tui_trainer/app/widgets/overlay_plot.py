@@ -119,7 +119,9 @@ class OverlayPlot(CachedPlot):
     def draw(self, plt) -> None:  # noqa: ANN001
         label, _ = METRICS[self.metric]
         log = self.log_y and self.metric in LOG_METRICS
-        plt.title(f"{label}{' (log)' if log else ''} of {len(self.curves)} run{'s' if len(self.curves) != 1 else ''}")
+        groups = sum(1 for c in self.curves if c.members)
+        what = [f"{n} {word}{'s' if n != 1 else ''}" for n, word in ((groups, "group"), (len(self.curves) - groups, "run")) if n]
+        plt.title(f"{label}{' (log)' if log else ''} of {' and '.join(what) or '0 runs'}")
         plt.xlabel("minutes of training" if self.by_time else "epoch")
         drawn = self.drawn_series()
         if not drawn:
