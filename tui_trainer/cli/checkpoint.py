@@ -22,6 +22,9 @@ def add_parsers(sub) -> None:  # noqa: ANN001 - the subparsers
     ev.add_argument("--calibration", action="store_true",
                     help="also ECE, MCE and reliability bins; with a validation split, fit a temperature on it "
                          "(saved beside the checkpoint for predict and export) and show both")
+    ev.add_argument("--confusions", action="store_true",
+                    help="also every (true, predicted) pair it got wrong: the count and the test-set indices of "
+                         "its images, most confident first (explain test:N draws one)")
     ev.add_argument("--json", action="store_true")
     data_options(ev)
     ev.set_defaults(run=cmd_eval)
@@ -74,8 +77,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except ValueError as e:
         raise UsageError(f"tui-trainer eval: {e}") from None
+    pairs = result.confusions() if args.confusions else None
     if args.json:
-        print(json.dumps(result.to_json()))
+        extra = {"confusions": [c.to_json(result.classes) for c in pairs]} if pairs is not None else {}
+        print(json.dumps({**result.to_json(), **extra}))
         return 0
     images = "test images" if args.split == "test" else "validation images (held out of training)"
     print(f"{shown(args.checkpoint)}: accuracy {result.accuracy:.2%} on {result.n} {images}"
@@ -90,6 +95,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"  {' '.join(f'{v:5d}' for v in row)}  {name}")
     if result.calibration is not None:
         print("\n".join(calibration_lines(result.calibration)))
+    if pairs is not None:
+        where = "test" if args.split == "test" else "validation"
+        print(f"confused pairs, most first ({where} indices, most confident first):" if pairs else "no mistakes")
+        for c in pairs:
+            print(f"  {classes[c.true]} → {classes[c.predicted]}  {c.count}: {' '.join(map(str, c.indices))}")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Command line: the app (no subcommand) and the commands of the modules beside this one: train,
-eval / predict / export / lr-find (checkpoint.py), runs / note / tag / stop / presets (runs.py),
+eval / predict / export / lr-find (checkpoint.py), explain, runs / note / tag / stop / presets (runs.py),
 serve, queue, search. See common.py for the exit codes.
 
 Torch is imported only by the commands that need it, so errors and listings come back at once.
@@ -12,7 +12,7 @@ import sys
 from .. import locations
 from ..config import ConfigError
 from ..text import shown
-from . import checkpoint, queue, report, runs, search, serve, train
+from . import checkpoint, explain, queue, report, runs, search, serve, train
 from .common import EXIT_FAILED, EXIT_STOPPED, EXIT_USAGE, Parser, UsageError, data_options, runs_option
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(sub)
     train.add_calibrate_parser(sub)
     checkpoint.add_parsers(sub)
+    explain.add_parser(sub)
     report.add_parser(sub)
     runs.add_parsers(sub)
     queue.add_parser(sub)

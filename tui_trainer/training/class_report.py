@@ -61,3 +61,40 @@ def most_confused(confusion: list[list[int]], classes: list[str], top: int = 8,
     cells = [(-count, i, j) for i, row in enumerate(confusion) for j, count in enumerate(row)
              if i != j and count >= min_count]
     return [ConfusedPair(classes[i], classes[j], -neg) for neg, i, j in sorted(cells)[:top]]
+
+
+@dataclass
+class Confusion:
+    """One off-diagonal cell with its images: test-split indices, most confident first."""
+    true: int
+    predicted: int
+    indices: list[int]
+
+    @property
+    def count(self) -> int:
+        return len(self.indices)
+
+    def to_json(self, classes: list[str]) -> dict:
+        return {"true": classes[self.true], "predicted": classes[self.predicted], "count": self.count,
+                "indices": self.indices}
+
+
+def drill(labels: list[int], predicted: list[int], confidence: list[float], *, true: int | None = None,
+          pred: int | None = None, wrong: bool = False) -> list[int]:
+    """The images (indices) of true class `true` predicted as `pred` (None: any), only the wrong
+    ones with `wrong`: most confident first, index order among equals. A class's misses are
+    true=c, wrong; its false alarms pred=c, wrong; a confusion matrix cell is both given."""
+    picked = [i for i, (t, p) in enumerate(zip(labels, predicted))
+              if (true is None or t == true) and (pred is None or p == pred) and not (wrong and t == p)]
+    return sorted(picked, key=lambda i: -confidence[i])
+
+
+def confusions(labels: list[int], predicted: list[int], confidence: list[float]) -> list[Confusion]:
+    """Every off-diagonal cell that has images, largest first (ties in class order)."""
+    cells: dict[tuple[int, int], list[int]] = {}
+    for i, (t, p) in enumerate(zip(labels, predicted)):
+        if t != p:
+            cells.setdefault((t, p), []).append(i)
+    ranked = sorted(cells.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return [Confusion(t, p, sorted(idx, key=lambda i: -confidence[i])) for (t, p), idx in ranked]
+

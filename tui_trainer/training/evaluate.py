@@ -16,6 +16,7 @@ from ..data.pipeline import normalize
 from ..data.split import with_validation
 from . import checkpoints, device
 from .checkpoints import model_from_checkpoint
+from .class_report import Confusion, confusions, drill
 from .reliability import NO_SPLIT, Calibration, fit_temperature, nll, reliability, save_temperature
 
 EVAL_BATCH = 1000
@@ -40,6 +41,17 @@ class EvalResult:
     worst: list[Mistake] = field(default_factory=list)
     logits: torch.Tensor | None = None  # (n, classes) float32 on the CPU, when asked for (calibration)
     calibration: Calibration | None = None
+    # Each image's true class, top-1 class and its probability, in test-split order: what a drill
+    # into the confusion matrix, a class's misses or its false alarms picks images from.
+    labels: list[int] = field(default_factory=list)
+    predicted: list[int] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)
+
+    def images(self, true: int | None = None, pred: int | None = None, wrong: bool = False) -> list[int]:
+        return drill(self.labels, self.predicted, self.confidence, true=true, pred=pred, wrong=wrong)
+
+    def confusions(self) -> list[Confusion]:
+        return confusions(self.labels, self.predicted, self.confidence)
 
     @classmethod
     def from_counts(cls, confusion: torch.Tensor, loss_sum: float, classes: list[str],
@@ -86,8 +98,7 @@ def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     num_classes = len(classes)
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
     loss_sum = 0.0
-    wrong_conf, wrong_idx, wrong_pred = [], [], []
-    kept = []
+    kept, top_pred, top_conf = [], [], []
     n = len(images)
     for start in range(0, n, EVAL_BATCH):
         x = normalize(images[start:start + EVAL_BATCH].to(placement.device), mean, std)
@@ -101,22 +112,18 @@ def evaluate_model(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
         probs = logits.softmax(-1)
         conf, pred = probs.max(-1)
+        top_pred.append(pred.cpu())
+        top_conf.append(conf.cpu())
         confusion += torch.bincount((y * num_classes + pred).cpu(), minlength=num_classes ** 2).view(num_classes, num_classes)
-        if worst:
-            miss = (pred != y).nonzero().flatten()
-            wrong_conf.append(conf[miss].cpu())
-            wrong_idx.append((miss + start).cpu())
-            wrong_pred.append(pred[miss].cpu())
         if progress:
             progress(min(start + EVAL_BATCH, n), n)
     model.train(was_training)
-    mistakes: list[Mistake] = []
-    if worst and wrong_conf:
-        conf_all, idx_all, pred_all = torch.cat(wrong_conf), torch.cat(wrong_idx), torch.cat(wrong_pred)
-        for k in conf_all.argsort(descending=True)[:worst].tolist():
-            i = int(idx_all[k])
-            mistakes.append(Mistake(i, int(labels[i]), int(pred_all[k]), float(conf_all[k])))
-    result = EvalResult.from_counts(confusion, loss_sum, classes, mistakes)
+    result = EvalResult.from_counts(confusion, loss_sum, classes)
+    if n:
+        result.labels = labels.tolist()
+        result.predicted, result.confidence = torch.cat(top_pred).tolist(), torch.cat(top_conf).tolist()
+        result.worst = [Mistake(i, result.labels[i], result.predicted[i], result.confidence[i])
+                        for i in result.images(wrong=True)[:worst]] if worst else []
     if keep_logits:
         result.logits = torch.cat(kept) if kept else torch.zeros(0, num_classes)
     return result
