@@ -1,41 +1,16 @@
-"""The app's pure helpers: half-block thumbnails, log ticks, downsampling, schedule samples."""
+"""The app's pure helpers: log ticks, downsampling, schedule samples."""
 from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from tui_trainer.app.session import RunSession, Series, thin
 from tui_trainer.app.widgets.confusion import abbreviations
 from tui_trainer.app.widgets.lr_plot import schedule_points
-from tui_trainer.app.widgets.thumbnails import HALF, downscale, half_block
 from tui_trainer.config import Config
 from tui_trainer.events import BatchProgress, EpochEnded
 from tui_trainer.log_axis import log_ticks
 from tui_trainer.training.schedules import lr_curve
-
-
-def test_half_block_puts_top_pixel_in_front_and_bottom_pixel_behind():
-    img = np.zeros((3, 2, 2), dtype=np.uint8)
-    img[:, 0, 0] = (255, 0, 0)  # top-left red
-    img[:, 1, 0] = (0, 0, 255)  # bottom-left blue
-    img[:, 0, 1] = (0, 255, 0)  # top-right green
-    text = half_block(img, size=None)
-    assert text.plain == HALF * 2
-    spans = [(span.start, span.style) for span in text.spans]
-    first = spans[0][1]
-    assert first.color.triplet == (255, 0, 0) and first.bgcolor.triplet == (0, 0, 255)
-    second = spans[1][1]
-    assert second.color.triplet == (0, 255, 0) and second.bgcolor.triplet == (0, 0, 0)
-
-
-def test_thumbnail_of_a_cifar_image_is_16_columns_by_8_rows():
-    img = np.random.default_rng(0).integers(0, 256, (3, 32, 32), dtype=np.uint8)
-    small = downscale(img, 16)
-    assert small.shape == (3, 16, 16)
-    assert small[0, 0, 0] == round(img[0, :2, :2].mean())
-    lines = half_block(img).plain.split("\n")
-    assert len(lines) == 8 and all(len(line) == 16 for line in lines)
 
 
 def test_log_ticks_label_decades_and_stay_in_range():

@@ -484,6 +484,9 @@ def _sample_system() -> Any:
 def run_app(data: str, runs: Path, device: str = "auto", preset: str | None = None, bell: bool = True,
             detach_runs: bool = False) -> int:
     """Run the app until the user quits; returns the exit code."""
+    from .widgets.picture import choose
+
+    choose(force_halfcell=detach_runs)  # asks the terminal what it draws, which only works before the app runs
     app = TrainerApp(data, Path(runs), device, preset, handle_signals=True, bell=bell, detach_runs=detach_runs)
     app.run()
     app.finish_session()

@@ -286,7 +286,7 @@ class RunsScreen(Screen):
     def on_eval_done(self, message: EvalDone) -> None:
         self.set_class(False, "-evaluating")
         self.query_one("#eval-label", Static).update("")
-        self.query_one(MistakesStrip).show(message.result.classes, message.result.worst, message.images)
+        self.query_one(MistakesStrip).show(message.result.classes, message.result.worst, message.images, message.path)
 
     # --- run actions ---------------------------------------------------------------------------
 

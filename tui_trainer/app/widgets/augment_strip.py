@@ -12,6 +12,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from ...text import clip
+from .look import LookModal
 from .thumbnails import Thumbnail
 
 PREVIEW_COUNT = 2  # augmented examples beside the LR plot: two leave the plot room at 120 columns
@@ -78,3 +79,8 @@ class AugmentStrip(Horizontal):
     def show_problem(self, text: str) -> None:
         self.remove_children()
         self.mount(Static(text, classes="strip-note"))
+
+    def on_thumbnail_chosen(self, message: Thumbnail.Chosen) -> None:
+        message.stop()
+        t = message.thumbnail
+        self.app.push_screen(LookModal(t.image, f"{t.caption} {t.detail}".strip()))

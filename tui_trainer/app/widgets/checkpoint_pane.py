@@ -23,6 +23,7 @@ from ...workspace.listing import CheckpointInfo, RunRow
 from ..dialogs import AskModal, InfoModal
 from .checkpoint_table import CheckpointTable
 from .eval_panel import EvalPanel
+from .look import DrillModal, DrillRequested, Evaluated
 from .prediction import PredictionView
 
 WORST = 12  # mistakes shown as thumbnails
@@ -51,10 +52,12 @@ class EvalProgress(Message):
 
 @dataclass
 class EvalDone(Message):
-    """An EvalResult, with the worst mistakes' test images (3, H, W uint8 arrays) for thumbnails."""
+    """An EvalResult, with the worst mistakes' test images (3, H, W uint8 arrays) for thumbnails,
+    and the test split's images (a uint8 tensor) a drill into the result shows."""
     path: Path
     result: Any
     images: list[Any] = field(default_factory=list)
+    test_images: Any = None
 
 
 @dataclass
@@ -94,6 +97,7 @@ class CheckpointPane(Vertical):
         self.last_result_path: Path | None = None
         self._cache: dict = {}
         self._predict_path = ""  # the last image path asked for, offered again
+        self._evaluated: Evaluated | None = None  # what a drill into the shown evaluation reads
 
     def compose(self) -> ComposeResult:
         yield Static("Checkpoints", classes="pane-title", id="ckpt-title")
@@ -190,7 +194,7 @@ class CheckpointPane(Vertical):
             self.post_message(EvalFailed(path, f"unexpected {type(e).__name__}: {e}", unreadable=False))
             return
         if not worker.is_cancelled:
-            self.post_message(EvalDone(path, result, images))
+            self.post_message(EvalDone(path, result, images, dataset.test_x))
 
     def on_eval_failed(self, message: EvalFailed) -> None:
         prefix = f"{message.path}: "
@@ -202,7 +206,15 @@ class CheckpointPane(Vertical):
 
     def on_eval_done(self, message: EvalDone) -> None:
         self.last_result, self.last_result_path = message.result, message.path
+        r, test = message.result, message.test_images
+        self._evaluated = Evaluated(message.path, r.classes, r.labels, r.predicted, r.confidence,
+                                    lambda i: test[i].cpu().numpy())
         self.query_one(EvalPanel).show_result(message.path, message.result)
+
+    def on_drill_requested(self, message: DrillRequested) -> None:
+        message.stop()
+        if self._evaluated is not None:
+            self.app.push_screen(DrillModal(self._evaluated, message))
 
     # --- a report of the run ----------------------------------------------------------------------
 

@@ -1,11 +1,14 @@
-"""The confusion matrix with each class's accuracy as its last column."""
+"""The confusion matrix with each class's accuracy as its last column. Focused, a cursor moves over
+its cells (arrows) and enter asks for a cell's images (look.py's drill)."""
 from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import Static
 
 from ...text import shown
+from .look import DrillRequested
 
 
 def short(name: str, width: int = 4) -> str:
@@ -27,8 +30,10 @@ def abbreviations(classes: list[str], width: int = 4) -> list[str]:
     return out
 
 
-def confusion_table(classes: list[str], confusion: list[list[int]], per_class: list[float]) -> Table:
-    """Rows: true class; columns: predicted. Correct counts in green, errors shaded by size."""
+def confusion_table(classes: list[str], confusion: list[list[int]], per_class: list[float],
+                    cursor: tuple[int, int] | None = None) -> Table:
+    """Rows: true class; columns: predicted. Correct counts in green, errors shaded by size; the
+    cell at `cursor` (true, predicted) in reverse."""
     table = Table(box=None, pad_edge=False, padding=(0, 0, 0, 1), show_edge=False, header_style="bold")
     table.add_column("true\\pred", justify="left", no_wrap=True, max_width=10, overflow="crop")
     classes = [shown(c) for c in classes]
@@ -47,13 +52,48 @@ def confusion_table(classes: list[str], confusion: list[list[int]], per_class: l
                 share = count / total
                 style = "bold red" if share >= 0.1 else "red" if share >= 0.03 else ""
                 cells.append(Text(str(count), style=style))
-        table.add_row(Text(name), *cells, f"{per_class[i]:.1%}")
+            if cursor == (i, j):
+                cells[-1].stylize("reverse")
+        table.add_row(Text(name, style="reverse" if cursor and cursor[0] == i else ""), *cells, f"{per_class[i]:.1%}")
     return table
 
 
-class ConfusionView(Static):
+class ConfusionView(Static, can_focus=True):
+    BINDINGS = [Binding("up", "move(-1, 0)", show=False), Binding("down", "move(1, 0)", show=False),
+                Binding("left", "move(0, -1)", show=False), Binding("right", "move(0, 1)", show=False),
+                Binding("enter", "drill", "Images", show=False, tooltip="The images of this cell, most confident first")]
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - Static's
+        super().__init__(*args, **kwargs)
+        self.matrix: tuple[list[str], list[list[int]], list[float]] | None = None
+        self.cursor = (0, 1)  # (true, predicted): the first mistake's place, off the diagonal
+
     def show(self, classes: list[str], confusion: list[list[int]], per_class: list[float]) -> None:
-        self.update(confusion_table(classes, confusion, per_class))
+        self.matrix = (classes, confusion, per_class)
+        off = [(-n, i, j) for i, row in enumerate(confusion) for j, n in enumerate(row) if i != j and n]
+        self.cursor = min(off)[1:] if off else (0, 0)  # the largest confusion, where a look starts
+        self.draw()
+
+    def draw(self) -> None:
+        if self.matrix is not None:
+            self.update(confusion_table(*self.matrix, cursor=self.cursor if self.has_focus else None))
 
     def clear(self, message: str = "") -> None:
+        self.matrix = None
         self.update(Text(message, style="dim"))
+
+    def on_focus(self) -> None:
+        self.draw()
+
+    def on_blur(self) -> None:
+        self.draw()
+
+    def action_move(self, rows: int, cols: int) -> None:
+        if self.matrix is not None:
+            k = len(self.matrix[0])
+            self.cursor = (min(max(self.cursor[0] + rows, 0), k - 1), min(max(self.cursor[1] + cols, 0), k - 1))
+            self.draw()
+
+    def action_drill(self) -> None:
+        if self.matrix is not None:
+            self.post_message(DrillRequested(*self.cursor))

@@ -37,7 +37,8 @@ class EvalPanel(VerticalScroll):
         run = path.parent.parent.name
         self.query_one("#eval-headline", Static).update(Text.assemble(
             (shown(f"{run}/{path.name}"), "bold"), "  accuracy ", (f"{result.accuracy:.2%}", "bold green"),
-            f" on {result.n:,} test images  loss {result.loss:.4f}"))
+            f" on {result.n:,} test images  loss {result.loss:.4f}\n",
+            ("tab to the matrix or the class table: arrows move, enter shows the images", "dim")))
         self.query_one(ConfusionView).show(result.classes, result.confusion, result.per_class)
         self.query_one(ClassReport).show(result.classes, result.confusion)
         self.query_one(ReliabilityView).show(result.calibration)

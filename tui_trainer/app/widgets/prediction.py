@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from ...text import shown
-from .thumbnails import half_block
+from .picture import picture
 
 THUMB = 32  # pixels a side: 32 columns and 16 rows
 BAR = 20  # columns of a 100% bar, where they fit
@@ -89,8 +89,10 @@ class PredictionView(Horizontal):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prediction-thumb"):
-            image = half_block(self.pixels, THUMB) if self.pixels is not None else Text("(no image)", style="dim")
-            yield Static(image, id="prediction-image")
+            if self.pixels is not None:
+                yield picture(self.pixels, id="prediction-image")
+            else:
+                yield Static(Text("(no image)", style="dim"), id="prediction-image")
             if self.caption:
                 yield Static(self.caption, classes="prediction-caption", markup=False)
         with Vertical(id="prediction-bars"):
