@@ -9,7 +9,7 @@ from textual.app import App, ComposeResult
 from tui_trainer.app.dialogs import AskModal, InfoModal
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.prediction import PredictionView, bar
-from tui_trainer.app.widgets.thumbnails import HALF
+HALF = "▀"  # textual-image draws two pixels a cell: the top one in front, the bottom one behind
 from tui_trainer.config import Config
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.models import build_model

@@ -300,13 +300,15 @@ def test_g_groups_seeds_of_one_setting_and_b_gives_every_group_a_verdict(tmp_pat
             await pilot.press("g")  # by settings but the seed
             assert table.group_by == "settings" and table.column_keys()[1] == "group"
             heads = [str(cells[1]) for cells in table.table.rows]
-            assert sorted(heads) == ["▸ n=3 72.00 ± 4.97", "▸ n=3 82.00 ± 4.97"]  # a group is one row
+            # A group is one row: n, final mean ± the 95% half-width, sd, best the same, mean time.
+            assert [h.split(" · ")[:2] for h in sorted(heads)] == [["▸ n=3 72.00±4.97 sd 2.00", "best 72.00±4.97"],
+                                                                  ["▸ n=3 82.00±4.97 sd 2.00", "best 82.00±4.97"]]
             b_row = next(i for i, r in enumerate(table.shown_rows) if r.name.endswith("-b"))
             table.table.move_cursor(row=b_row)
             assert sorted(r.name for r in table.rows_at_cursor()) == [f"20261201-10000{i}-b" for i in range(3)]
             await pilot.press("o")  # opened: its runs under its row, the cursor still on it
             heads = [str(cells[1]) for cells in table.table.rows]
-            assert len(heads) == 4 and heads.count("│") == 2 and "▾ n=3 72.00 ± 4.97" in heads
+            assert len(heads) == 4 and heads.count("│") == 2 and any(h.startswith("▾ n=3 72.00±4.97") for h in heads)
             assert table.highlighted().name.endswith("-b") and len(table.rows_at_cursor()) == 1
             await pilot.press("b")
             keys = table.column_keys()

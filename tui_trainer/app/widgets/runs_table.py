@@ -312,11 +312,8 @@ class RunsTable(Vertical):
         cells: dict[str, dict[Path, Text]] = {"group": {}}
         member = Text("│", style="dim")
         for g in groups:
-            f = g.final
-            interval = f" ± {(f.ci95[1] - f.mean) * 100:.2f}" if f.ci95 else ""
-            head = f"n={g.n} {f.mean * 100:.2f}{interval}" if f.mean is not None else f"n={g.n}"
             fold = ("▾ " if g.bucket in self.opened else "▸ ") if folded and g.n > 1 else ""
-            cells["group"][g.runs[0].path] = Text(fold + head, style="bold")
+            cells["group"][g.runs[0].path] = Text(fold + g.summary(), style="bold")
             if not folded or g.bucket in self.opened:
                 cells["group"].update((r.path, member) for r in g.runs[1:])
         baseline = self.group_of.get(self.baseline) if self.baseline is not None else None
@@ -348,7 +345,7 @@ class RunsTable(Vertical):
         if key == "mark":
             return " "
         if key in ("group", "verdict"):
-            return "vs baseline" if key == "verdict" else f"{self.group_by}: n, final % ± CI"
+            return "vs baseline" if key == "verdict" else f"{self.group_by}: n, final % ±CI, sd · best · time"
         label = COLUMNS[key].header if key in COLUMNS else key
         return label + (" ▼" if self.descending else " ▲") if (arrow or key == self.sort_key) else label
 
