@@ -9,7 +9,6 @@ from textual.app import App, ComposeResult
 from tui_trainer.app.dialogs import AskModal, InfoModal
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.widgets.prediction import PredictionView, bar
-HALF = "▀"  # textual-image draws two pixels a cell: the top one in front, the bottom one behind
 from tui_trainer.config import Config
 from tui_trainer.data.synthetic import make_synthetic
 from tui_trainer.models import build_model
@@ -18,6 +17,8 @@ from tui_trainer.training.predict import predict_images
 from tui_trainer.workspace.fixtures import write_run_folder
 
 from .conftest import make_app, run, wait_for
+
+HALF = "▀"  # textual-image draws two pixels a cell: the top one in front, the bottom one behind
 
 
 def screen_lines(app) -> list[str]:
