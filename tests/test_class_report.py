@@ -48,9 +48,9 @@ def test_a_class_absent_and_never_predicted_is_left_out_of_the_macro_f1():
 def test_most_confused_puts_the_largest_cells_first_and_breaks_ties_by_index():
     # Counts of 2 at (a, b) and (c, b); counts of 1 at (a, c), (b, a), (b, c); (c, a) is empty.
     assert most_confused(CONFUSION, CLASSES) == [
-        ConfusedPair("a", "b", 2), ConfusedPair("c", "b", 2),
-        ConfusedPair("a", "c", 1), ConfusedPair("b", "a", 1), ConfusedPair("b", "c", 1)]
-    assert most_confused(CONFUSION, CLASSES, top=3)[-1] == ConfusedPair("a", "c", 1)
+        ConfusedPair("a", "b", 2, (0, 1)), ConfusedPair("c", "b", 2, (2, 1)),
+        ConfusedPair("a", "c", 1, (0, 2)), ConfusedPair("b", "a", 1, (1, 0)), ConfusedPair("b", "c", 1, (1, 2))]
+    assert most_confused(CONFUSION, CLASSES, top=3)[-1] == ConfusedPair("a", "c", 1, (0, 2))
     assert [(p.true, p.predicted) for p in most_confused(CONFUSION, CLASSES, min_count=2)] == [("a", "b"), ("c", "b")]
     assert most_confused([[5, 0], [0, 5]], ["a", "b"]) == []
 

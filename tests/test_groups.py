@@ -184,3 +184,26 @@ def test_a_queued_seed_group_is_one_item_of_runs_that_share_a_group(home, tmp_pa
     summaries = [read_summary(m) for m in members]
     assert len(members) == 2 and summaries[0].group == summaries[1].group and summaries[0].group_seeds == [1, 2]
     assert done.state == "finished"
+
+
+def test_a_stopped_parallel_group_stops_every_run_and_resume_trains_the_cut_ones_then_the_rest(home, tmp_path):
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(to_toml(tiny_config(**{"run.epochs": 4})))
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([*CLI, "train", "--preset", str(preset), "--data", "synthetic", "--runs", str(runs),
+                             "--seeds", "3", "--parallel", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=cli_env(home))
+    deadline = time.time() + 120
+    while time.time() < deadline and len([p for p in runs.glob("2*") if (p / "metrics.csv").exists()]) < 2:
+        time.sleep(0.2)  # both running members have an epoch
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)  # it used to wait for the seed not started, forever
+    assert proc.returncode == 130, (out, err)
+    members = sorted(runs.glob("2*"))
+    assert len(members) == 2 and "1 run(s) not started" in err and "--resume" in err
+    assert {read_summary(m).state for m in members} == {"stopped"}
+    resumed = run_cli(home, "train", "--resume", str(members[0]))
+    assert resumed.returncode == 0, resumed.stderr
+    summaries = [read_summary(m) for m in sorted(runs.glob("2*"))]
+    assert len(summaries) == 3 and all(s.state == "finished" and s.epochs_done == 4 for s in summaries)
+    assert sorted(s.config["run.seed"] for s in summaries) == [1, 2, 3] and len({s.group for s in summaries}) == 1

@@ -3,7 +3,6 @@ textual-image (half cells here: no terminal in a test), a drill from a confusion
 from a class's row into their images, and one image looked at with its Grad-CAM maps."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from textual.widgets import Label

@@ -215,7 +215,7 @@ class TrainerApp(App):
     def training_here(self) -> bool:
         """Is a run training in this process? Every "start another" and quitting ask this."""
         s = self.session
-        return bool(s is not None and s.live and s.kind == "local" and s.worker is not None
+        return bool(s is not None and (s.live or s.in_group) and s.kind == "local" and s.worker is not None
                     and s.worker.state in (WorkerState.PENDING, WorkerState.RUNNING))
 
     def refuse_if_training(self, title: str) -> bool:
@@ -262,22 +262,34 @@ class TrainerApp(App):
             from ..training import seed_group
             from ..training.trainer import Trainer  # torch: imported off the UI thread
 
-            if not (seed_group.is_group(cfg) or (resume is not None and seed_group.member_summary(resume))):
+            if not seed_group.trains_group(cfg, resume):
                 return Trainer(cfg, data=data, runs_dir=runs, preset=preset, device_name=device, sink=sink,
                                control=session.control, resume=resume, epochs=epochs, dataset=cached,
                                started_at=pressed).run()
-            group = (seed_group.resume_group(resume, data) if resume is not None else
-                     seed_group.new_group(cfg, preset, runs, data))
+            try:
+                group = (seed_group.resume_group(resume, data) if resume is not None else
+                         seed_group.new_group(cfg, preset, runs, data))
+            except ValueError as e:
+                failed = RunFailed(str(e), None)
+                sink(failed)
+                return failed
+            session.in_group = True
+            watched = session
 
             def member(m: seed_group.Member, k: int) -> Any:  # each member a session of its own on the screen
-                watched = session if k == 0 else self.call_from_thread(self._next_member, session)
+                nonlocal watched
+                if k:
+                    watched = self._next_member(watched)
                 return Trainer(m.cfg, data=data, runs_dir=runs, preset=preset, device_name=device,
                                sink=watched.make_sink(self.post_message), control=session.control, resume=m.resume,
                                epochs=epochs if m.resume else None, dataset=cached, seed_group=(group.id, group.seeds),
                                started_at=pressed if k == 0 else time.time()).run()
 
-            return seed_group.train_group(group, member, lambda text: self.call_from_thread(self.notify, text),
-                                          lambda: session.control.stop_requested)[-1]
+            def note(text: str) -> None:
+                if self.is_running:  # after a hang-up the group trains on, unseen
+                    self.call_from_thread(self.notify, text)
+
+            return seed_group.train_group(group, member, note, lambda: session.control.stop_requested)[-1]
 
         self._set_session(session)
         session.worker = self.run_worker(train, name=f"trainer {preset}", group="training", thread=True,
@@ -285,12 +297,17 @@ class TrainerApp(App):
         self.switch_mode("training")
         return session
 
-    def _next_member(self, first: RunSession) -> RunSession:
-        """The next member of a seed group trained here: a new session, on the group's control (a
-        stop stops the group) and its worker."""
-        session = RunSession("local", control=first.control, preset=first.preset)
-        session.worker, session.thread = first.worker, first.thread
-        self._set_session(session)
+    def _next_member(self, previous: RunSession, wait_s: float = 30.0) -> RunSession:
+        """From the group's training thread: the next member's session, on the group's control (a
+        stop stops the group) and worker. Shown once the screen has taken in the previous member's
+        end (its events come as messages, which a call from this thread would overtake)."""
+        session = RunSession("local", control=previous.control, preset=previous.preset)
+        session.worker, session.thread, session.in_group = previous.worker, previous.thread, True
+        deadline = time.monotonic() + wait_s
+        while previous.live and time.monotonic() < deadline and self.is_running:
+            time.sleep(0.05)
+        if self.is_running:
+            self.call_from_thread(self._set_session, session)
         return session
 
     def start_detached_run(self, cfg: Config | None, preset: str, resume: Path | None, epochs: int | None,

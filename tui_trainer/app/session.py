@@ -113,6 +113,7 @@ class RunSession:
         self.t_start = clock()
         self._t_end: float | None = None
         self.worker = None  # the Textual worker feeding this session
+        self.in_group = False  # a member of a seed group trained here: its worker trains the next one too
         self.thread: threading.Thread | None = None
 
     # --- state ---------------------------------------------------------------------------------

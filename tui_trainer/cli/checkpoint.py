@@ -9,8 +9,7 @@ from pathlib import Path
 
 from .. import locations, presets
 from ..text import shown
-from ..workspace import folder
-from .common import EXIT_FAILED, UsageError, data_options
+from .common import EXIT_FAILED, UsageError, checkpoint_data, data_options
 
 
 def add_parsers(sub) -> None:  # noqa: ANN001 - the subparsers
@@ -63,9 +62,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ..training.checkpoints import CheckpointError
     from ..training.evaluate import evaluate_checkpoint
 
-    # Without --data, a checkpoint is evaluated on the data its run recorded (the run folder is
-    # two levels up: RUN/checkpoints/best.pt), else on the default data folder.
-    data = args.data or folder.run_data(args.checkpoint.resolve().parent.parent).source or locations.default_data()
+    data = checkpoint_data(args.checkpoint, args.data)
     if args.calibration and args.split != "test":
         raise UsageError("tui-trainer eval: --calibration measures the test split (a temperature is fitted on "
                          "validation): drop --split val")

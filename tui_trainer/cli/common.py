@@ -36,6 +36,14 @@ def runs_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=Path, default=locations.default_runs(), help="runs folder (default: ./runs)")
 
 
+def checkpoint_data(checkpoint: Path, data: str | None) -> str:
+    """The data a checkpoint is evaluated on: --data, else what its run recorded (the run folder
+    is two levels up: RUN/checkpoints/best.pt), else the default data folder."""
+    from ..workspace import folder
+
+    return data or folder.run_data(checkpoint.resolve().parent.parent).source or locations.default_data()
+
+
 def data_folder(data: str | None, command: str) -> str:
     """The data source a command reads: --data as given, else the default folder. A folder named
     with --data that does not exist is a typo, not a place to download CIFAR-10 into."""

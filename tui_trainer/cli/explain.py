@@ -8,10 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import locations
 from ..text import shown
 from ..workspace import folder
-from .common import EXIT_FAILED, UsageError
+from .common import EXIT_FAILED, UsageError, checkpoint_data
 
 TEST_PREFIX = "test:"
 BATCH = 16  # images explained at a time
@@ -57,10 +56,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if not items:
         return EXIT_FAILED
     args.output.mkdir(parents=True, exist_ok=True)
+    written: set[Path] = set()
     for start in range(0, len(items), BATCH):
         chunk = items[start:start + BATCH]
         for (name, _, _), e in zip(chunk, explainer.explain([p for _, p, _ in chunk], [t for _, _, t in chunk])):
             path = args.output / f"{folder.safe_name(name)}.png"
+            if path in written:  # two images of one name (a/cat.png, b/cat.png): both kept
+                path = path.with_stem(f"{path.stem}-{len(written)}")
+            written.add(path)
             write_png(e, explainer.classes, explainer.layer_text, path, f"{args.checkpoint}: {name}")
             c, p = e.top[0]
             true = f", true {explainer.classes[e.true]}" if e.true is not None else ""
@@ -74,7 +77,7 @@ def _test_split(args: argparse.Namespace, explainer):  # noqa: ANN001, ANN202 - 
     from ..data import DataError, load_dataset
     from ..training import checkpoints
 
-    data = args.data or folder.run_data(args.checkpoint.resolve().parent.parent).source or locations.default_data()
+    data = checkpoint_data(args.checkpoint, args.data)
     settings = data_settings((checkpoints.load(args.checkpoint).get("config") or {}).get("data"))
     dataset = load_dataset(data, settings)
     if list(dataset.classes) != explainer.classes:
@@ -84,6 +87,8 @@ def _test_split(args: argparse.Namespace, explainer):  # noqa: ANN001, ANN202 - 
 
 def _index(image: str, n: int) -> int:
     text = image[len(TEST_PREFIX):]
+    if not n:
+        raise ValueError("the test split holds no images")
     if not text.isdigit() or int(text) >= n:
         raise ValueError(f"expected test:N with N from 0 to {n - 1}")
     return int(text)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,9 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_write
-from ..config import to_toml
 from ..text import shown
+from ..training.detached_run import preset_file
 from ..training.seed_group import Member, SeedGroup, cut_members
 from ..workspace import folder
 from ..workspace.summary import read_summary
@@ -73,9 +73,11 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
     todo, running, codes = list(group.todo), [], []
     next_progress = time.monotonic() + PROGRESS_EVERY_S
     try:
-        while todo or running:
+        while running or (todo and not stopping):
             while todo and len(running) < width and not stopping:
                 running.append(_start(args, group, name, todo.pop(0), pending, threads))
+                if stopping:  # a stop that came while it started
+                    running[-1].proc.send_signal(signal.SIGTERM)
             time.sleep(POLL_S)
             for child in list(running):
                 if child.run_dir is None:
@@ -86,7 +88,11 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
                 codes.append(child.proc.returncode)
                 _say_end(child)
                 if child.proc.returncode != 0 and not stopping:  # a stop or a failure of one stops the group
-                    stop(signal.SIGTERM, None)
+                    print("a run of the group ended early: stopping the others at their next step ...",
+                          file=sys.stderr, flush=True)
+                    stopping = True
+                    for other in running:
+                        other.proc.send_signal(signal.SIGTERM)
             if time.monotonic() >= next_progress:
                 next_progress = time.monotonic() + PROGRESS_EVERY_S
                 for child in running:
@@ -98,6 +104,8 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
         cut = next(iter(cut_members(group.runs_dir, group.id)), None)
         how = f"`tui-trainer train --resume {cut}` continues the runs cut, then them" if cut else "train them again"
         print(shown(f"the seed group stopped with {len(todo)} run(s) not started; {how}"), file=sys.stderr)
+    if not todo and not any(codes):
+        shutil.rmtree(pending, ignore_errors=True)  # its logs and preset files: kept only when a run did not finish
     if any(code == EXIT_FAILED for code in codes):
         return EXIT_FAILED
     return EXIT_STOPPED if stopping or any(codes) else 0
@@ -106,13 +114,12 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
 def _start(args: argparse.Namespace, group: SeedGroup, name: str, member: Member, pending: Path,
            threads: int) -> _Child:
     if member.cfg is not None:
-        preset = pending / f"seed-{member.cfg.run.seed}" / f"{folder.safe_name(name)}.toml"  # listed under its name
-        preset.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(preset, lambda f: f.write(to_toml(member.cfg).encode()))
+        preset = preset_file(pending / f"seed-{member.cfg.run.seed}", name, member.cfg)
         cli = ["train", "--preset", str(preset)] + (["--data", group.data] if group.data else [])
         log = pending / f"seed-{member.cfg.run.seed}"
     else:
-        cli = ["train", "--resume", str(member.resume)] + (["--data", group.data] if group.data else [])
+        cli = (["train", "--resume", str(member.resume)] + (["--data", group.data] if group.data else [])
+               + (["--epochs", str(args.epochs)] if args.epochs is not None else []))
         log = pending / member.resume.name
     cli += ["--runs", str(group.runs_dir), "--device", args.device, "--no-bell", "--json"]
     note, log = log.with_suffix(".run"), log.with_suffix(".log")

@@ -92,23 +92,36 @@ def _like(args: argparse.Namespace) -> tuple[Config, str]:
     --data) and, from its environment.json, with its thread count."""
     from ..workspace.summary import read_summary
 
-    if args.resume or args.preset or args.set or args.budget or args.epochs is not None:
-        raise UsageError("tui-trainer train: --like trains RUN's own settings: drop --preset, --set, --epochs, "
-                         "--budget and --resume (give --seed N for another seed)")
+    from ..training.trainer import BUDGET_STEPS, REPLAY_STEPS
+
+    if args.resume or args.preset or args.set or args.budget or args.epochs is not None or args.seeds is not None:
+        raise UsageError("tui-trainer train: --like trains RUN's own settings, one run: drop --preset, --set, "
+                         "--epochs, --budget, --seeds and --resume (give --seed N for another seed)")
     run = args.like
     if not (run / folder.CONFIG).is_file():
         raise UsageError(f"tui-trainer train: --like {run}: not a run folder (no {folder.CONFIG})")
     cfg = folder.read_config(run)
-    if cfg.run.budget_s:  # its config holds the plan's net and epochs; its steps file, where its clock was
+    try:
+        summary = read_summary(run)
+    except ValueError:
+        summary = None
+
+    # A budget run's config holds the plan's net and epochs, its steps file where its clock was at
+    # each step; a replay of one holds the same steps again.
+    steps = BUDGET_STEPS if cfg.run.budget_s else REPLAY_STEPS if (run / REPLAY_STEPS).is_file() else None
+    if steps is not None:
         import json
 
-        from ..training.trainer import BUDGET_STEPS
-
         try:
-            args.replay = json.loads((run / BUDGET_STEPS).read_text())["progress"]
-        except (OSError, ValueError, KeyError) as e:
-            raise UsageError(f"tui-trainer train: --like {run}: a budget run is replayed from its {BUDGET_STEPS}, "
-                             f"which cannot be read ({e}); train its preset with --budget again") from None
+            recorded = json.loads((run / steps).read_text())
+            args.replay = list(recorded["progress"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"tui-trainer train: --like {run}: a budget run is replayed from its {steps}, which "
+                             f"cannot be read ({e}); train its preset with --budget again") from None
+        state = summary.state if summary is not None else "unknown"
+        if not args.replay or not recorded.get("complete", True) or state != "finished":
+            raise UsageError(f"tui-trainer train: --like {run}: its {steps} does not hold every step of a finished "
+                             f"run (state {state}); resume it to its end, or train its preset with --budget again")
         cfg.set("run.budget_s", 0)
     if args.seed is not None:
         cfg.set("run.seed", args.seed)  # ConfigError names the range
@@ -117,10 +130,6 @@ def _like(args: argparse.Namespace) -> tuple[Config, str]:
         args.data = folder.run_data(run).source
         if args.data is None:
             raise UsageError(f"tui-trainer train: --like {run}: it records no data source; give --data")
-    try:
-        summary = read_summary(run)
-    except ValueError:
-        summary = None
     import torch
 
     from ..workspace import environment
@@ -163,11 +172,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                 distributed.check_split(run_cfg, world, place.device.type)
     except (ValueError, launch.LaunchError, distributed.DistributedError) as e:  # ConfigError too
         raise UsageError(f"tui-trainer train: {e}") from None
-    from ..training.seed_group import is_group, member_summary
+    from ..training.seed_group import trains_group
     from .parallel import member_of_env
 
     one_of = member_of_env()  # a member that a parallel group's process trains alone
-    grouped = one_of is None and (is_group(cfg) or bool(args.resume and member_summary(args.resume)))
+    grouped = one_of is None and trains_group(cfg, args.resume)
     if args.parallel is not None and not grouped:
         raise UsageError("tui-trainer train: --parallel N trains a seed group's runs at once: give --seeds N too")
     if n > 1:

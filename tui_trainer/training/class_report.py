@@ -22,6 +22,7 @@ class ConfusedPair:
     true: str
     predicted: str
     count: int
+    cell: tuple[int, int] = (0, 0)  # (true, predicted) class indices
 
 
 def _check(confusion: list[list[int]], classes: list[str]) -> None:
@@ -60,7 +61,7 @@ def most_confused(confusion: list[list[int]], classes: list[str], top: int = 8,
     _check(confusion, classes)
     cells = [(-count, i, j) for i, row in enumerate(confusion) for j, count in enumerate(row)
              if i != j and count >= min_count]
-    return [ConfusedPair(classes[i], classes[j], -neg) for neg, i, j in sorted(cells)[:top]]
+    return [ConfusedPair(classes[i], classes[j], -neg, (i, j)) for neg, i, j in sorted(cells)[:top]]
 
 
 @dataclass

@@ -27,11 +27,7 @@ def start_train(runs_dir: Path, cfg: Config | None, preset: str, *, resume: Path
     if resume is not None:
         args = ["train", "--resume", str(resume)] + (["--epochs", str(epochs)] if epochs else [])
     else:
-        # The form's settings as a preset file named like the preset, so the run is listed under it.
-        path = pending / stamp / f"{folder.safe_name(preset)}.toml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: f.write(to_toml(cfg).encode()))
-        args = ["train", "--preset", str(path), "--data", data]
+        args = ["train", "--preset", str(preset_file(pending / stamp, preset, cfg)), "--data", data]
     args += ["--runs", str(runs_dir), "--device", device, "--no-bell"] + (["--nproc", str(nproc)] if nproc > 1 else [])
     before = {p.name for p in runs_dir.iterdir()} if runs_dir.is_dir() else set()
     log = pending / f"{stamp}.log"
@@ -47,6 +43,15 @@ def start_train(runs_dir: Path, cfg: Config | None, preset: str, *, resume: Path
             raise DetachedRunError(said[-1] if said else f"the run's process (pid {pid}) ended at once; see {log}")
         time.sleep(0.3)
     raise DetachedRunError(f"the run (pid {pid}) did not start within {FOUND_WITHIN_S:.0f} s; see {log}")
+
+
+def preset_file(where: Path, name: str, cfg: Config) -> Path:
+    """Settings handed to a `tui-trainer train` process: a preset file named like the preset, so
+    that its run is listed under that name."""
+    path = where / f"{folder.safe_name(name)}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: f.write(to_toml(cfg).encode()))
+    return path
 
 
 def _started_by(pid: int, live: int) -> bool:

@@ -1,7 +1,7 @@
 """Where a model looked: Grad-CAM (Selvaraju et al. 2017) maps from captum's LayerGradCam, for the
 predicted class and the true one, overlaid on the image.
 
-The layer is the last block whose maps are at least 7x7: airbench's second group (8x8), the
+The layer is the last block whose maps are at least 7x7: airbench's second group (7x7), the
 ResNets' third stage, the seed CNN's last conv (16x16). Later blocks are 4x4 or smaller on
 32x32 images, too coarse to say where in the image anything was; earlier ones see edges, not
 objects. A block here is a child of one of the model's Sequentials that holds a convolution.
@@ -37,6 +37,12 @@ class Explanation:
     @property
     def predicted(self) -> int:
         return self.top[0][0]
+
+    def captions(self, classes: list[str]) -> dict[int, str]:
+        """Each map's caption, raw (class names are the caller's to escape): "predicted: dog 71%"."""
+        probs = dict(self.top)
+        return {c: f"{'predicted' if c == self.predicted else 'true'}: {classes[c]}"
+                   + (f" {probs[c]:.0%}" if c in probs else "") for c in self.maps}
 
 
 def target_layer(model: nn.Module, size: int) -> tuple[str, nn.Module, tuple[int, int]]:
@@ -122,14 +128,13 @@ def write_png(e: Explanation, classes: list[str], layer: str, path: Path, title:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..text import shown
+    from ..text import shown as escaped
 
-    probs = dict(e.top)
+    def shown(text: str) -> str:  # and not mathtext: matplotlib reads $...$ in a title as a formula
+        return escaped(text).replace("$", r"\$")
+
     panels = [("image" + (f", true: {shown(classes[e.true])}" if e.true is not None else ""), e.pixels)]
-    for c in e.maps:
-        which = "predicted" if c == e.predicted else "true"
-        share = f" {probs[c]:.0%}" if c in probs else ""
-        panels.append((f"{which}: {shown(classes[c])}{share}", overlay(e.pixels, e.maps[c])))
+    panels += [(shown(caption), overlay(e.pixels, e.maps[c])) for c, caption in e.captions(classes).items()]
     fig, axes = plt.subplots(1, len(panels), figsize=(3 * len(panels), 3.4))
     for ax, (label, img) in zip(np.atleast_1d(axes), panels):
         ax.imshow(img.transpose(1, 2, 0), interpolation="nearest")

@@ -26,9 +26,6 @@ def check_new_run(cfg: Config, data_source: str | None) -> None:
         else:
             problems += _validation_problems(cfg, data_source)
     problems += _model_problems(cfg)
-    if cfg.run.seed + cfg.run.seeds - 1 > 2**31 - 1:
-        problems.append(f"run.seeds = {cfg.run.seeds} from run.seed = {cfg.run.seed} passes the largest seed, "
-                        f"{2**31 - 1}: set a smaller run.seed")
     if problems:
         raise ConfigError(problems)
 

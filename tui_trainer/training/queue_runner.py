@@ -90,7 +90,12 @@ def _run_item(queue: Queue, item: QueueItem, data: str | None, device: str, cont
             return trainer.run()
 
         # A queued seed group (run.seeds > 1) is one item: its members one after another.
-        group = seed_group.new_group(cfg, name, queue.runs_dir, item.data or data)
+        try:
+            group = seed_group.new_group(cfg, name, queue.runs_dir, item.data or data)
+        except ValueError as e:
+            result = RunFailed(str(e), None)
+            sink(result)
+            return Done.of_run(item, result, started)
         result = seed_group.train_group(group, train, lambda text: sink(Notice(text)) if seed_group.is_group(cfg) else None,
                                         lambda: control.stop_requested)[-1]
     return Done.of_run(item, result, started)

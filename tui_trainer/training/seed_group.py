@@ -39,6 +39,11 @@ def is_group(cfg: Config | None) -> bool:
     return cfg is not None and cfg.run.seeds > 1
 
 
+def trains_group(cfg: Config | None, resume: Path | None) -> bool:
+    """Does this start (new settings, or a run folder resumed) train a seed group?"""
+    return is_group(cfg) or (resume is not None and member_summary(resume) is not None)
+
+
 def member_summary(run_dir: Path) -> RunSummary | None:
     """The summary of a seed group's member, or None (not a member, or unreadable)."""
     try:
@@ -49,6 +54,11 @@ def member_summary(run_dir: Path) -> RunSummary | None:
 
 
 def new_group(cfg: Config, name: str, runs_dir: Path | str, data: str | None) -> SeedGroup:
+    """The group's members to train; ValueError when its last seed passes the largest one. (Each
+    member's config keeps run.seeds, so this is checked here, for the group, not for each member.)"""
+    if cfg.run.seed + cfg.run.seeds - 1 > 2**31 - 1:
+        raise ValueError(f"run.seeds = {cfg.run.seeds} from run.seed = {cfg.run.seed} passes the largest seed, "
+                         f"{2**31 - 1}: set a smaller run.seed")
     seeds = [cfg.run.seed + k for k in range(cfg.run.seeds)]
     # The pid and the clock keep two groups started in one second, from two processes, apart.
     group = SeedGroup(f"{folder.safe_name(name)}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", seeds,
@@ -72,6 +82,8 @@ def resume_group(run_dir: Path, data: str | None = None) -> SeedGroup:
     group = SeedGroup(summary.group, summary.group_seeds, runs_dir, data or folder.run_data(run_dir).source,
                       [Member(None, run_dir)])
     members = [row for row in list_rows(runs_dir) if row.summary.group == summary.group]
+    if any(folder.live_pid(row.path) is not None for row in members):
+        return group  # another process trains the group now: it trains the rest, not this one
     group.todo += [Member(None, row.path) for row in members if _cut(row) and row.path.resolve() != run_dir.resolve()]
     taken = {row.config.get("run.seed") for row in members}
     base = folder.read_config(run_dir)

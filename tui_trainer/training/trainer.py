@@ -188,6 +188,7 @@ class Trainer:
         self.replay = replay  # a budget run's shares a step, which this fixed run trains to again
         self.plan: budget.Plan | None = None
         self.progress_log: list[float] = []  # its schedule share at every step, to replay it
+        self.steps_complete = True  # progress_log holds every step since the start (a resume read them back)
         self.run_dir: Path | None = None
         self.summary: RunSummary | None = None
         self.recorders: list = []  # more listeners the run itself adds: a TensorBoard writer
@@ -371,7 +372,9 @@ class Trainer:
         # Every rank builds its own; one that cannot (its machine lacks the data, its GPU is full)
         # tells the others here, where they would otherwise wait for it in the first collective.
         data, model, optimizer, batches, start, ema = self._everyone(lambda: self._build(place, state))
-        del self.progress_log[start.epoch * batches.steps_per_epoch + start.step:]  # a resumed budget run's
+        position = start.epoch * batches.steps_per_epoch + start.step
+        self.steps_complete = self.steps_complete and len(self.progress_log) >= position
+        del self.progress_log[position:]  # a resumed budget run's
         self.best_acc, self.best_epoch, self.last_test_acc = start.best_acc, start.best_epoch, start.test_acc
         self.best_val_acc, self.last_val_acc = start.best_val_acc, start.val_acc
         self._on_main(lambda: self._record_validation(data.validation, resumed=state is not None))
@@ -427,8 +430,11 @@ class Trainer:
             if self.epochs_override is not None:
                 raise RunError("--epochs does not apply to a budget run: it resumes on its own clock")
             self.clock = budget.BudgetClock(float(kept["train_s"]), float(kept["progress"]))
-            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):  # cut to the steps done in _set_up
-                self.progress_log = json.loads((self.run_dir / BUDGET_STEPS).read_text())["progress"]
+            try:  # cut to the steps done in _set_up
+                recorded = json.loads((self.run_dir / BUDGET_STEPS).read_text())
+                self.progress_log, self.steps_complete = recorded["progress"], recorded.get("complete", True)
+            except (OSError, ValueError, KeyError, TypeError):
+                self.steps_complete = False  # the steps before the stop are lost: no replay can follow them
             if kept.get("plan"):
                 self.plan = budget.Plan(**{k: v for k, v in kept["plan"].items() if k != "event"})
                 self.emit(BudgetPlanned(kept["plan"], f"resumed at {kept['progress']:.0%} of its "
@@ -493,7 +499,7 @@ class Trainer:
 
     def _record_steps(self) -> None:
         """The schedule share each step took, so that the run can be replayed as a fixed run."""
-        steps = {"budget_s": self.cfg.run.budget_s, "progress": self.progress_log}
+        steps = {"budget_s": self.cfg.run.budget_s, "progress": self.progress_log, "complete": self.steps_complete}
         atomic_write(self.run_dir / BUDGET_STEPS, lambda f: f.write(json.dumps(steps).encode()))
 
     def _train_epoch(self, r: _Run, epoch: int) -> _Tally:

@@ -96,9 +96,7 @@ class ClassReport(Static, can_focus=True):
     def rows(self) -> list[tuple[int | None, int | None]]:
         """(true, predicted) of each row: a class's rows (None: any prediction), then the pairs'."""
         classes, confusion = self.matrix
-        pairs = most_confused(confusion, classes, top=TOP_PAIRS)
-        return [(i, None) for i in range(len(classes))] + [(classes.index(p.true), classes.index(p.predicted))
-                                                           for p in pairs]
+        return [(i, None) for i in range(len(classes))] + [p.cell for p in most_confused(confusion, classes, TOP_PAIRS)]
 
     def show(self, classes: list[str], confusion: list[list[int]]) -> None:
         self.matrix = (list(classes), confusion)

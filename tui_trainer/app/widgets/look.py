@@ -25,7 +25,6 @@ from .prediction import TopBars
 from .thumbnails import Thumbnail
 
 SHOWN = 48  # thumbnails a drill shows, most confident first: more is scrolling, not looking
-MAP = 32  # columns of a map (32x32 pixels: 16 rows in half blocks)
 
 
 @dataclass
@@ -201,14 +200,11 @@ class LookModal(ModalScreen[None]):
                            Static(Text(f"no map: {shown(message.error)}", style="red"))])
             return
         classes = message.classes
-        probs = dict(e.top)
         true = f"true: {shown(classes[e.true])}" if e.true is not None else "the image"
         cells = [Vertical(picture(self.pixels, classes="look-big"), Static(true, markup=False), classes="look-cell")]
-        for c, heat in e.maps.items():  # the image, then where it looked for each class, side by side
-            which = "predicted" if c == e.predicted else "true"
-            share = f" {probs[c]:.0%}" if c in probs else ""
-            cells.append(Vertical(picture(overlay(self.pixels, heat), classes="look-map"),
-                                  Static(f"{which}: {shown(classes[c])}{share}", markup=False), classes="look-cell"))
+        for c, caption in e.captions(classes).items():  # the image, then where it looked for each class
+            cells.append(Vertical(picture(overlay(self.pixels, e.maps[c]), classes="look-map"),
+                                  Static(shown(caption), markup=False), classes="look-cell"))
         top.mount_all([Horizontal(*cells, classes="look-row"),
                        Static(f"where it looked: Grad-CAM at {message.layer}, red most", classes="dim-note"),
                        Static("top 5", classes="look-heading"),

@@ -36,6 +36,7 @@ from .virtual_table import Cell, TableColumn, VirtualTable
 STATE_STYLES = {"live": "bold green", "finished": "green", "stopped": "yellow", "stopped early": "green",
                 "pruned": "dim", "failed": "red", "unreadable": "red"}
 SELECT_MARK = "●"
+FREEZE_ROWS = 500
 VERDICT_STYLES = {1: "green", -1: "red", 0: "dim"}  # better, worse, can't tell
 
 
@@ -113,6 +114,7 @@ class RunsTable(Vertical):
         self._cells: dict[Path, tuple[RunRow, list[Cell]]] = {}
         self._widths: dict[str, int] = {}
         self._cells_fresh = False  # the cells are those of the rows listed now
+        self._frozen = 0  # rows listed when the listing was last taken out of the cyclic GC
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: words, tag:NAME, best_acc>0.85, optimizer.lr<0.5 ... (? for help)",
@@ -149,8 +151,12 @@ class RunsTable(Vertical):
             self.show_rows(message.rows)
             # A listing of thousands of runs is hundreds of thousands of objects that live until the
             # next one: out of the cyclic collector's full passes, which otherwise land in a sort
-            # or a filter now and then and take 0.2 s there (refcounting still frees them).
-            gc.freeze()
+            # or a filter now and then and take 0.2 s there (refcounting still frees them). Once a
+            # listing has grown by FREEZE_ROWS, after a collection: what is garbage now is not kept.
+            if len(message.rows) >= self._frozen + FREEZE_ROWS:
+                self._frozen = len(message.rows)
+                gc.collect()
+                gc.freeze()
         self.post_message(self.Listed(message.rows, changed))
 
     def show_rows(self, rows: list[RunRow]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -26,7 +27,7 @@ class Thumbnail(Vertical, can_focus=True):
                  tooltip: str | None = None, index: int | None = None) -> None:
         super().__init__(classes=("thumbnail " + (classes or "")).strip())
         if tooltip:
-            self.tooltip = shown(tooltip)
+            self.tooltip = Text(shown(tooltip))  # a str tooltip is read as markup: a class named [/] breaks it
         self.image = image
         self.caption = shown(caption)  # class names, from a checkpoint or a data folder
         self.detail = shown(detail)
