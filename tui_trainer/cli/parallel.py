@@ -1,9 +1,10 @@
 """`train --seeds N --parallel P`: a seed group's runs trained P at a time, each a `tui-trainer
 train` process of its own with the cores split between them (torch's threads are per process, so
-members cannot share one). Each child trains one member (MEMBER_ENV names its group) and writes
-its output to a log beside the runs; this process starts them, says how each is doing, and passes
-a stop on: a stop of one member (Ctrl-C here, SIGTERM, an SSH drop, `x` in the app) stops the
-group, and `train --resume` on any member cut continues them all, then the seeds not started."""
+members cannot share one) and, on a machine with several CUDA GPUs, a GPU each in turn. Each
+child trains one member (MEMBER_ENV names its group) and writes its output to a log beside the
+runs; this process starts them, says how each is doing, and passes a stop on: a stop of one
+member (Ctrl-C here, SIGTERM, an SSH drop, `x` in the app) stops the group, and `train --resume`
+on any member cut continues them all, then the seeds not started."""
 from __future__ import annotations
 
 import argparse
@@ -44,6 +45,7 @@ class _Child:
     proc: subprocess.Popen
     log: Path
     note: Path  # where the child writes its run folder
+    slot: int  # its place among the children running
     run_dir: Path | None = None
     said_epochs: int = 0
 
@@ -51,9 +53,12 @@ class _Child:
 def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int:
     width = min(args.parallel, len(group.todo))
     threads = max(1, len(os.sched_getaffinity(0)) // width)
+    gpus = _gpus(args.device)
+    slots = list(range(width))  # a running child's place: its GPU, where there are several
     pending = group.runs_dir / ".pending" / group.id
     pending.mkdir(parents=True, exist_ok=True)
-    print(shown(f"seed group {group.id}: {len(group.todo)} run(s), {width} at a time, {threads} thread(s) each; "
+    on = f", one of {gpus} GPUs each" if gpus > 1 else ""
+    print(shown(f"seed group {group.id}: {len(group.todo)} run(s), {width} at a time, {threads} thread(s) each{on}; "
                 f"their logs in {pending}"), file=sys.stderr, flush=True)
     stopping = False
 
@@ -75,7 +80,7 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
     try:
         while running or (todo and not stopping):
             while todo and len(running) < width and not stopping:
-                running.append(_start(args, group, name, todo.pop(0), pending, threads))
+                running.append(_start(args, group, name, todo.pop(0), pending, threads, slots.pop(0), gpus))
                 if stopping:  # a stop that came while it started
                     running[-1].proc.send_signal(signal.SIGTERM)
             time.sleep(POLL_S)
@@ -85,6 +90,7 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
                 if child.proc.poll() is None:
                     continue
                 running.remove(child)
+                slots.append(child.slot)
                 codes.append(child.proc.returncode)
                 _say_end(child)
                 if child.proc.returncode != 0 and not stopping:  # a stop or a failure of one stops the group
@@ -111,8 +117,15 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
     return EXIT_STOPPED if stopping or any(codes) else 0
 
 
+def _gpus(device: str) -> int:
+    """CUDA GPUs the children share out, one a child at a time (0 on a CPU or with --device cpu)."""
+    import torch
+
+    return torch.cuda.device_count() if device in ("auto", "cuda") and torch.cuda.is_available() else 0
+
+
 def _start(args: argparse.Namespace, group: SeedGroup, name: str, member: Member, pending: Path,
-           threads: int) -> _Child:
+           threads: int, slot: int, gpus: int) -> _Child:
     if member.cfg is not None:
         preset = preset_file(pending / f"seed-{member.cfg.run.seed}", name, member.cfg)
         cli = ["train", "--preset", str(preset)] + (["--data", group.data] if group.data else [])
@@ -126,14 +139,15 @@ def _start(args: argparse.Namespace, group: SeedGroup, name: str, member: Member
     note.unlink(missing_ok=True)
     # Each child its share of the cores; it writes its run folder into `note` once it has one.
     env = {**os.environ, MEMBER_ENV: " ".join([group.id, *map(str, group.seeds)]), "PYTHONUNBUFFERED": "1",
-           "OMP_NUM_THREADS": str(threads), RUN_NOTE_ENV: str(note)}
+           "OMP_NUM_THREADS": str(threads), RUN_NOTE_ENV: str(note),
+           **({"CUDA_VISIBLE_DEVICES": str(slot % gpus)} if gpus > 1 else {})}
     print(shown(f"seed group {group.id}: starting {member.label}"), file=sys.stderr, flush=True)
     with open(log, "ab") as out:
         # A session of its own: the terminal's Ctrl-C reaches this process only, which passes one
         # stop on, rather than every child taking it and a second key aborting them.
         proc = subprocess.Popen([sys.executable, "-m", "tui_trainer", *cli], stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    return _Child(member, proc, log, note, member.resume)
+    return _Child(member, proc, log, note, slot, member.resume)
 
 
 def _run_dir_of(child: _Child) -> Path | None:
