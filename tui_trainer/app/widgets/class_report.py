@@ -10,11 +10,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import Static
 
 from ...text import shown
 from ...training.class_report import ClassScores, class_scores, macro_f1, most_confused
-from .look import DrillRequested
+from .look import DrillRequested, DrillView
 
 NAME_WIDTH = 14  # class names longer than this lose their middle to an ellipsis
 TOP_PAIRS = 8
@@ -78,7 +77,7 @@ def class_report(classes: list[str], confusion: list[list[int]], cursor: int | N
                  pairs_table(classes, confusion, cursor - k if cursor is not None and cursor >= k else None))
 
 
-class ClassReport(Static, can_focus=True):
+class ClassReport(DrillView):
     DEFAULT_CSS = """
     ClassReport {
         width: auto;
@@ -88,10 +87,7 @@ class ClassReport(Static, can_focus=True):
     BINDINGS = [Binding("up", "move(-1)", show=False), Binding("down", "move(1)", show=False),
                 Binding("enter", "drill", "Images", show=False, tooltip="A class's misses (v: its false alarms), or a pair's images")]
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - Static's
-        super().__init__(*args, **kwargs)
-        self.matrix: tuple[list[str], list[list[int]]] | None = None
-        self.cursor = 0
+    cursor = 0  # a row: the classes' first, then the pairs'
 
     def rows(self) -> list[tuple[int | None, int | None]]:
         """(true, predicted) of each row: a class's rows (None: any prediction), then the pairs'."""
@@ -106,16 +102,6 @@ class ClassReport(Static, can_focus=True):
     def draw(self) -> None:
         if self.matrix is not None:
             self.update(class_report(*self.matrix, cursor=self.cursor if self.has_focus else None))
-
-    def clear(self, message: str = "") -> None:
-        self.matrix = None
-        self.update(Text(message, style="dim"))
-
-    def on_focus(self) -> None:
-        self.draw()
-
-    def on_blur(self) -> None:
-        self.draw()
 
     def action_move(self, step: int) -> None:
         if self.matrix is not None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import Static
 
 from ...text import shown
-from .look import DrillRequested
+from ...training.class_report import most_confused
+from .look import DrillRequested, DrillView
 
 
 def short(name: str, width: int = 4) -> str:
@@ -58,35 +58,22 @@ def confusion_table(classes: list[str], confusion: list[list[int]], per_class: l
     return table
 
 
-class ConfusionView(Static, can_focus=True):
+class ConfusionView(DrillView):
     BINDINGS = [Binding("up", "move(-1, 0)", show=False), Binding("down", "move(1, 0)", show=False),
                 Binding("left", "move(0, -1)", show=False), Binding("right", "move(0, 1)", show=False),
                 Binding("enter", "drill", "Images", show=False, tooltip="The images of this cell, most confident first")]
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - Static's
-        super().__init__(*args, **kwargs)
-        self.matrix: tuple[list[str], list[list[int]], list[float]] | None = None
-        self.cursor = (0, 1)  # (true, predicted): the first mistake's place, off the diagonal
+    cursor = (0, 0)  # (true, predicted)
 
     def show(self, classes: list[str], confusion: list[list[int]], per_class: list[float]) -> None:
         self.matrix = (classes, confusion, per_class)
-        off = [(-n, i, j) for i, row in enumerate(confusion) for j, n in enumerate(row) if i != j and n]
-        self.cursor = min(off)[1:] if off else (0, 0)  # the largest confusion, where a look starts
+        largest = most_confused(confusion, classes, top=1)
+        self.cursor = largest[0].cell if largest else (0, 0)  # where a look starts
         self.draw()
 
     def draw(self) -> None:
         if self.matrix is not None:
             self.update(confusion_table(*self.matrix, cursor=self.cursor if self.has_focus else None))
-
-    def clear(self, message: str = "") -> None:
-        self.matrix = None
-        self.update(Text(message, style="dim"))
-
-    def on_focus(self) -> None:
-        self.draw()
-
-    def on_blur(self) -> None:
-        self.draw()
 
     def action_move(self, rows: int, cols: int) -> None:
         if self.matrix is not None:

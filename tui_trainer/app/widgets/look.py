@@ -70,6 +70,28 @@ class Evaluated:
                          tooltip=f"test image #{i}: {true}, predicted {pred} with {conf:.1%}")
 
 
+class DrillView(Static, can_focus=True):
+    """An evaluation's table with a cursor, drawn in reverse while it has the focus (the
+    confusion matrix, the class report): `matrix` is what it shows, `draw()` draws it."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - Static's
+        super().__init__(*args, **kwargs)
+        self.matrix: tuple | None = None
+
+    def draw(self) -> None:
+        raise NotImplementedError
+
+    def clear(self, message: str = "") -> None:
+        self.matrix = None
+        self.update(Text(message, style="dim"))
+
+    def on_focus(self) -> None:
+        self.draw()
+
+    def on_blur(self) -> None:
+        self.draw()
+
+
 class DrillModal(ModalScreen[None]):
     """The images of a drill, most confident first; enter on one looks at it, v shows the other
     side of a class (its misses, its false alarms)."""
