@@ -9,6 +9,12 @@ from tui_trainer.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The suite assumes a CPU: exact resume checks, `--nproc 2` on one machine, the CPU's wording in
+# refusals. On a GPU machine it hides the GPUs from this process and every process it starts,
+# unless TUI_TRAINER_TEST_GPU=1 asks for the GPU tests (tests/test_gpu_path.py).
+if not os.environ.get("TUI_TRAINER_TEST_GPU"):
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
 
 def tiny_config(**overrides) -> Config:
     """seed_cnn at half its widths on synthetic data: about 3 s an epoch on 2 cores, and well

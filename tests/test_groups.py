@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tui_trainer.config import to_toml
+from tui_trainer.training.seed_group import next_live_member
 from tui_trainer.workspace.fixtures import write_run_folder
 from tui_trainer.workspace.groups import Interval, compare, group_runs, seeds_needed
 from tui_trainer.workspace.listing import list_rows
@@ -102,6 +103,9 @@ def test_a_seed_group_stopped_in_its_second_run_resumes_it_then_trains_the_third
     summaries = [read_summary(m) for m in members]
     assert summaries[0].state == "finished" and summaries[1].state == "stopped"
     assert summaries[0].group == summaries[1].group and summaries[0].group_seeds == [7, 8, 9]
+    # A follower (the served app) knows at once that no member comes after a stopped one.
+    started = time.monotonic()
+    assert next_live_member(members[1], within_s=60) is None and time.monotonic() - started < 5
     resumed = run_cli(home, "train", "--resume", str(members[1]))
     assert resumed.returncode == 0, resumed.stderr
     members = sorted(runs.iterdir())
@@ -109,6 +113,8 @@ def test_a_seed_group_stopped_in_its_second_run_resumes_it_then_trains_the_third
     assert len(members) == 3 and all(s.state == "finished" for s in summaries)
     assert sorted(s.config["run.seed"] for s in summaries) == [7, 8, 9]
     assert len({s.group for s in summaries}) == 1
+    started = time.monotonic()  # nor after the group's every seed finished
+    assert next_live_member(members[-1], within_s=60) is None and time.monotonic() - started < 5
     listed = json.loads(run_cli(home, "runs", "--runs", str(runs), "--group", "settings", "--json").stdout)
     assert len(listed) == 1 and listed[0]["n"] == 3 and listed[0]["group"] == summaries[0].group
     assert listed[0]["final_acc_mean"] > 0.5  # chance is 0.1

@@ -70,6 +70,7 @@ class EpochEnded:
     is_best: bool
     val_loss: float | None = None  # None without a validation split (data.validation = 0)
     val_acc: float | None = None
+    train_seconds: float | None = None  # `seconds` less the evaluation: training alone
 
     @property
     def chosen_acc(self) -> float | None:

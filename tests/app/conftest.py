@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 import torch
@@ -84,11 +85,12 @@ def run(coro):
     return asyncio.run(coro)
 
 
-async def wait_for(pilot, condition, timeout: float = 60.0, what: str = "condition") -> None:
+async def wait_for(pilot, condition, timeout: float = 60.0, what: str | Callable[[], str] = "condition") -> None:
+    """`what` names the wait in a timeout's message; a callable says then what the app showed."""
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what() if callable(what) else what}")
         await pilot.pause(0.05)
 
 

@@ -32,8 +32,12 @@ def test_seeds_on_setup_train_a_group_here_one_session_a_member(tmp_path, app_ho
             await wait_for(pilot, lambda: app.session is not None and app.session.run_dir is not None, 60,
                            "the first member")
             first = app.session
-            await wait_for(pilot, lambda: app.session is not first and app.session.finished is not None, 120,
-                           "the second member to finish")
+
+            def shown() -> str:  # what the app showed, for a timeout's message
+                s = app.session
+                return (f"the second member to finish: the app shows {'the first' if s is first else 'another'} "
+                        f"session, {s.run_dir}, state {s.state}, failed {s.failed}, worker {s.worker}")
+            await wait_for(pilot, lambda: app.session is not first and app.session.finished is not None, 120, shown)
             assert first.finished is not None and first.run_dir != app.session.run_dir
             assert app.session.in_group  # between members too, the app says a run trains here
             await wait_for(pilot, lambda: not app.training_here(), 30, "the group's worker to end")

@@ -336,7 +336,9 @@ class TrainerApp(App):
     def _follow_group(self, run_dir: Path | None) -> None:
         from ..training.seed_group import next_live_member
 
-        found = next_live_member(run_dir) if run_dir is not None else None
+        worker = get_current_worker()  # cancelled as the app quits, whose exit waits for this thread
+        found = (next_live_member(run_dir, cancelled=lambda: worker.is_cancelled or not self.is_running)
+                 if run_dir is not None else None)
         if found is not None and self.session is not None and self.session.run_dir == run_dir:
             self.call_from_thread(self.attach_run, found)
 

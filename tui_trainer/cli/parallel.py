@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..text import shown
+from ..training import device
 from ..training.detached_run import preset_file
 from ..training.seed_group import Member, SeedGroup, cut_members
 from ..workspace import folder
@@ -53,7 +54,7 @@ class _Child:
 def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int:
     width = min(args.parallel, len(group.todo))
     threads = max(1, len(os.sched_getaffinity(0)) // width)
-    gpus = _gpus(args.device)
+    gpus = device.gpu_count(args.device)
     slots = list(range(width))  # a running child's place: its GPU, where there are several
     pending = group.runs_dir / ".pending" / group.id
     pending.mkdir(parents=True, exist_ok=True)
@@ -80,7 +81,7 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
     try:
         while running or (todo and not stopping):
             while todo and len(running) < width and not stopping:
-                running.append(_start(args, group, name, todo.pop(0), pending, threads, slots.pop(0), gpus))
+                running.append(_start(args, group, name, todo.pop(0), pending, threads, slots.pop(0)))
                 if stopping:  # a stop that came while it started
                     running[-1].proc.send_signal(signal.SIGTERM)
             time.sleep(POLL_S)
@@ -117,15 +118,8 @@ def train_parallel(args: argparse.Namespace, group: SeedGroup, name: str) -> int
     return EXIT_STOPPED if stopping or any(codes) else 0
 
 
-def _gpus(device: str) -> int:
-    """CUDA GPUs the children share out, one a child at a time (0 on a CPU or with --device cpu)."""
-    import torch
-
-    return torch.cuda.device_count() if device in ("auto", "cuda") and torch.cuda.is_available() else 0
-
-
 def _start(args: argparse.Namespace, group: SeedGroup, name: str, member: Member, pending: Path,
-           threads: int, slot: int, gpus: int) -> _Child:
+           threads: int, slot: int) -> _Child:
     if member.cfg is not None:
         preset = preset_file(pending / f"seed-{member.cfg.run.seed}", name, member.cfg)
         cli = ["train", "--preset", str(preset)] + (["--data", group.data] if group.data else [])
@@ -140,7 +134,7 @@ def _start(args: argparse.Namespace, group: SeedGroup, name: str, member: Member
     # Each child its share of the cores; it writes its run folder into `note` once it has one.
     env = {**os.environ, MEMBER_ENV: " ".join([group.id, *map(str, group.seeds)]), "PYTHONUNBUFFERED": "1",
            "OMP_NUM_THREADS": str(threads), RUN_NOTE_ENV: str(note),
-           **({"CUDA_VISIBLE_DEVICES": str(slot % gpus)} if gpus > 1 else {})}
+           **device.gpu_slot_env(args.device, slot)}
     print(shown(f"seed group {group.id}: starting {member.label}"), file=sys.stderr, flush=True)
     with open(log, "ab") as out:
         # A session of its own: the terminal's Ctrl-C reaches this process only, which passes one

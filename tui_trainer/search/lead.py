@@ -275,6 +275,8 @@ class Lead:
         return self.places.folder / f"worker-{index}.log"
 
     def _start_worker(self, index: int) -> subprocess.Popen:
+        from ..training.device import gpu_slot_env  # torch: only once a worker starts
+
         p = self.places
         threads = worker_threads(self.workers)
         args = [sys.executable, "-m", "tui_trainer", "search", str(p.spec.path), "--worker", str(index),
@@ -286,7 +288,7 @@ class Lead:
         # stops its trial at a step; a detached lead takes them into its own session. The storage
         # URL goes in the environment, not in argv, where `ps` would show its password.
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1",
-               STORAGE_ENV: p.url or ""}
+               STORAGE_ENV: p.url or "", **gpu_slot_env(self.device, index)}
         try:
             return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         finally:

@@ -19,6 +19,7 @@ from torch import nn
 from ..atomic import atomic_write
 from ..text import clip
 from ..workspace.listing import CheckpointInfo
+from . import device
 
 FORMAT = "tui-trainer/1"
 REQUIRED = ("format", "model", "state_dict", "classes", "mean", "std", "epoch", "metrics")
@@ -107,14 +108,15 @@ def weights_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], epoc
 def training_payload(head: dict[str, Any], weights: dict[str, torch.Tensor], *, epoch: int, step: int,
                      partial: dict | None, metrics: dict[str, Any], optimizer: dict, ema: dict | None,
                      train_weights: dict[str, torch.Tensor] | None, best_acc: float | None,
-                     best_epoch: int | None, rngs: list[torch.Tensor] | None = None,
+                     best_epoch: int | None, rng: dict[str, torch.Tensor],
+                     rngs: list[dict[str, torch.Tensor]] | None = None,
                      budget: dict | None = None, best_val_acc: float | None = None) -> dict[str, Any]:
     """last.pt: best.pt's contents plus all that resume needs to continue at (epoch, step) exactly:
     optimizer and EMA state, the raw training weights when the EMA's are the evaluated ones, the
-    RNG (`rngs`: every rank's, for a run on several processes), and the sums of an epoch stopped
-    part-way."""
+    random state (device.rng_state; `rngs`: every rank's, for a run on several processes), and the
+    sums of an epoch stopped part-way."""
     payload = {**weights_payload(head, weights, epoch, metrics), "step": step, "partial": partial,
-               "optimizer": optimizer, "ema": ema, "rng": torch.get_rng_state(),
+               "optimizer": optimizer, "ema": ema, "rng": rng,
                "best_acc": best_acc, "best_epoch": best_epoch, "best_val_acc": best_val_acc}
     if train_weights is not None:
         payload["train_weights"] = train_weights
@@ -140,20 +142,33 @@ class ResumePoint:
 
 def restore(payload: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
             path: Path | str = "last.pt", rank: int = 0, world: int = 1) -> ResumePoint:
-    """Load last.pt's training state into `model` and `optimizer` and the global RNG (rank
-    `rank`'s of `world`, when last.pt holds that many)."""
+    """Load last.pt's training state into `model` and `optimizer` and the random generators of
+    the model's device (rank `rank`'s of `world`, when last.pt holds that many)."""
     try:
         model.load_state_dict(payload.get("train_weights") or payload["state_dict"])
         optimizer.load_state_dict(payload["optimizer"])
     except (KeyError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path} does not fit this run's config.toml (model or optimizer changed?): "
                               f"{_short(e, 120)}") from None
+    lay_out_like_params(optimizer)
     rngs = payload.get("rngs") or []
-    torch.set_rng_state(rngs[rank] if len(rngs) == world > 1 else payload["rng"])
+    dev = next(model.parameters()).device
+    device.set_rng_state(rngs[rank] if len(rngs) == world > 1 else payload["rng"], dev)
     metrics = payload.get("metrics") or {}
     return ResumePoint(payload["epoch"], payload["step"], payload.get("partial"), payload.get("best_acc"),
                        payload.get("best_epoch"), metrics.get("test_acc"), payload.get("best_val_acc"),
                        metrics.get("val_acc"))
+
+
+def lay_out_like_params(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter state tensor (momentum, Adam's moments) its parameter's memory
+    layout. load_state_dict keeps the saved strides: a run begun in fp32 (contiguous) and resumed
+    where its precision resolves to bf16 (channels_last parameters) would hand the fused CUDA
+    kernels tensors of mixed strides, which they refuse."""
+    for p, state in optimizer.state.items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.shape == p.shape and value.stride() != p.stride():
+                state[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 def model_from_checkpoint(payload: dict[str, Any], path: Path | str = "checkpoint") -> nn.Module:

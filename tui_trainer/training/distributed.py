@@ -43,10 +43,16 @@ def lost_contact(error: BaseException) -> str | None:
     text = str(error)
     # gloo reports a peer's socket closing mid-collective as a plain RuntimeError.
     hung_up = "gloo" in text and any(word in text for word in ("Connection", "closed", "Read error", "Write error"))
-    if not (isinstance(error, dist.DistNetworkError) or hung_up):
+    # NCCL as a DistBackendError: "remote process exited or there was a network error", a
+    # communicator aborted by the watchdog, or a collective that timed out waiting for a peer.
+    nccl = isinstance(error, dist.DistBackendError) and any(
+        words in text.lower() for words in ("remote process exited", "network error", "aborted", "timed out", "timeout"))
+    if not (isinstance(error, dist.DistNetworkError) or hung_up or nccl):
         return None
     # "[.../pair.cc:545] Read error [127.0.0.1]:7572: Connection reset by peer. This is typically ..."
-    return clip(re.sub(r"\[[^\]]*\]:?\d*:?\s*", "", text.splitlines()[0]).split(". ")[0].strip(), 120)
+    # "NCCL error in: .../ProcessGroupNCCL.cpp:3356, remote process exited or ..."
+    first = re.sub(r"^NCCL error in: \S+, ", "", text.splitlines()[0])
+    return clip(re.sub(r"\[[^\]]*\]:?\d*:?\s*", "", first).split(". ")[0].strip(), 120)
 
 
 def launched() -> bool:

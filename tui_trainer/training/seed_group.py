@@ -106,20 +106,30 @@ def cut_members(runs_dir: Path, group_id: str) -> list[Path]:
     return [row.path for row in list_rows(runs_dir) if row.summary.group == group_id and _cut(row)]
 
 
-def next_live_member(run_dir: Path, within_s: float = 120.0, poll_s: float = 0.5) -> Path | None:
+def next_live_member(run_dir: Path, within_s: float = 120.0, poll_s: float = 0.5,
+                     cancelled: Callable[[], bool] = lambda: False) -> Path | None:
     """The member of `run_dir`'s group that another process trains after it, once it is live
-    (blocks: a worker's), or None: not a group's member, or none came within `within_s`."""
+    (blocks: a worker's), or None: not a group's member, the group ended (this member stopped or
+    failed, which ends it; or every seed's run finished), `cancelled()`, or none came within
+    `within_s`."""
     summary = member_summary(run_dir)
     if summary is None:
         return None
     deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        # Run folders are named by their start time: the member after this one is among the newest.
-        for path in sorted((p for p in run_dir.parent.iterdir() if p.is_dir()), reverse=True)[:20]:
-            if path != run_dir and folder.live_pid(path) is not None:
-                other = member_summary(path)
-                if other is not None and other.group == summary.group:
-                    return path
+    while time.monotonic() < deadline and not cancelled():
+        summary = member_summary(run_dir) or summary
+        if summary.state in ("stopped", "failed"):
+            return None
+        # Run folders are named by their start time: the group's other members are among the newest.
+        newest = sorted((p for p in run_dir.parent.iterdir() if p.is_dir()), reverse=True)
+        members = [(p, m) for p in newest[:len(summary.group_seeds) + 20] if p != run_dir
+                   and (m := member_summary(p)) is not None and m.group == summary.group]
+        live = [p for p, _ in members if folder.live_pid(p) is not None]
+        if live:
+            return live[0]
+        done = {(m.config or {}).get("run.seed") for m in [summary, *(m for _, m in members)] if m.state == "finished"}
+        if done >= set(summary.group_seeds):
+            return None  # every seed has trained to its end
         time.sleep(poll_s)
     return None
 

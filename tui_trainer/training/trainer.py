@@ -219,6 +219,8 @@ class Trainer:
         except (RunError, DataError, CheckpointError, ConfigError, ValueError) as e:
             failed = RunFailed(str(e), str(self.run_dir) if self.run_dir else None)
             self.failure_agreed = isinstance(e, AgreedError)
+        except torch.OutOfMemoryError:  # a GPU's (a CPU's shows as a plain RuntimeError)
+            failed = self._out_of_memory()
         except RuntimeError as e:
             if self.group.world == 1 or (reason := lost_contact(e)) is None:
                 failed = self._unexpected(e)
@@ -242,6 +244,19 @@ class Trainer:
         if self.run_dir is not None and self.group.main:
             folder.clear_live(self.run_dir)  # after the last event, so a follower reads it before the run looks dead
         return failed
+
+    def _out_of_memory(self) -> RunFailed:
+        """One line for the commonest failure of a first GPU run: a batch too large for the card
+        (or another process holding its memory). The memory goes back to the card for whatever
+        this process does next (the app trains again in it)."""
+        torch.cuda.empty_cache()
+        batch = self.cfg.data.batch_size if self.cfg is not None else None
+        smaller = f": train with a smaller data.batch_size (--set data.batch_size={max(1, batch // 2)})" if batch else ""
+        kept = ""
+        if self.run_dir is not None and (last := self.run_dir / "checkpoints" / "last.pt").is_file():
+            kept = f"; {last} is kept"
+        return RunFailed(f"out of GPU memory at data.batch_size {batch}{smaller}{kept}",
+                         str(self.run_dir) if self.run_dir else None)
 
     def _unexpected(self, e: Exception) -> RunFailed:
         where = self._save_traceback()
@@ -335,7 +350,7 @@ class Trainer:
             tally = self._train_epoch(r, epoch)
             tally.reduce(self.group)
             if tally.stopped_at is not None:
-                rngs = self._rank_rngs()
+                rngs = self._rank_rngs(r)
                 self._on_main(lambda: self._save_last(r, epoch, tally.stopped_at, tally.sums(),
                                                       {"test_acc": self.last_test_acc,
                                                        "val_acc": self.last_val_acc}, rngs))
@@ -549,8 +564,8 @@ class Trainer:
         """Evaluate (when due, and after the `last` epoch), record the epoch, keep best.pt when it is
         the best, save last.pt."""
         cfg = self.cfg
+        train_loss = tally.loss_sum.item() / max(tally.seen, 1)  # waits for the device: its last steps count
         train_seconds = time.perf_counter() - tally.t0
-        train_loss = tally.loss_sum.item() / max(tally.seen, 1)
         self._check_finite(train_loss, epoch + 1, r.batches.steps_per_epoch, tally.lr)
         test_loss = test_acc = val_loss = val_acc = None
         if (epoch + 1) % cfg.run.eval_every == 0 or last:
@@ -563,7 +578,8 @@ class Trainer:
                 self.last_val_acc = val_acc
         ended = EpochEnded(epoch + 1, train_loss, tally.correct.item() / max(tally.seen, 1), test_loss, test_acc,
                            tally.lr, tally.elapsed_before + time.perf_counter() - tally.t0,
-                           tally.epoch_images / max(train_seconds, 1e-9), False, val_loss, val_acc)
+                           tally.epoch_images / max(train_seconds, 1e-9), False, val_loss, val_acc,
+                           tally.elapsed_before + train_seconds)
         # Validation chooses when the run holds images out; the test set then only reports.
         score, best_score = ended.chosen_acc, self.best_val_acc if r.data.val_x is not None else self.best_acc
         # Capped so that a run shorter than best_after_epoch (a quick --epochs 1) still keeps a best.pt.
@@ -574,7 +590,7 @@ class Trainer:
                    "test_loss": test_loss, "test_acc": test_acc, "val_loss": val_loss, "val_acc": val_acc}
         if is_best:
             self.best_acc, self.best_val_acc, self.best_epoch = test_acc, val_acc, epoch + 1
-        rngs = self._rank_rngs()
+        rngs = self._rank_rngs(r)
 
         def record() -> None:
             # Row first, checkpoint second: a kill in between leaves a row that resume cuts off.
@@ -701,18 +717,18 @@ class Trainer:
         with r.eval_weights():
             return checkpoints.cpu_state(r.model)
 
-    def _rank_rngs(self) -> list[torch.Tensor] | None:
-        """Every rank's RNG for last.pt, so that each resumes its own dropout masks; None on one
-        process, whose last.pt keeps its one RNG as ever."""
-        return self.group.gather(torch.get_rng_state()) if self.group.world > 1 else None
+    def _rank_rngs(self, r: _Run) -> list[dict[str, torch.Tensor]] | None:
+        """Every rank's random state for last.pt, so that each resumes its own dropout masks; None
+        on one process, whose last.pt keeps its one state as ever."""
+        return self.group.gather(device.rng_state(r.place.device)) if self.group.world > 1 else None
 
     def _save_last(self, r: _Run, epoch_done: int, step: int, partial: dict | None, metrics: dict,
-                   rngs: list[torch.Tensor] | None = None) -> None:
+                   rngs: list[dict[str, torch.Tensor]] | None = None) -> None:
         payload = checkpoints.training_payload(
             r.header, self._eval_state(r), epoch=epoch_done, step=step, partial=partial, metrics=metrics,
             optimizer=r.optimizer.state_dict(), ema=r.ema.state_dict() if r.ema is not None else None,
             train_weights=checkpoints.cpu_state(r.model) if r.ema is not None else None,
-            best_acc=self.best_acc, best_epoch=self.best_epoch, rngs=rngs,
+            best_acc=self.best_acc, best_epoch=self.best_epoch, rng=device.rng_state(r.place.device), rngs=rngs,
             budget=self._budget_state(), best_val_acc=self.best_val_acc)
         self._save(self.run_dir / "checkpoints" / "last.pt", payload, epoch_done, "last")
         if self.cfg.run.budget_s:  # beside last.pt: the steps a resume goes on from

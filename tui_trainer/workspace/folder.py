@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..atomic import FULL, DiskFull, atomic_write
 from ..config import Config, ConfigError, DataConfig, load_toml, to_toml
-from ..events import EpochEnded, Event, from_record, to_record
+from ..events import BatchProgress, EpochEnded, Event, SystemSample, from_record, to_record
 from .summary import SUMMARY, read_summary
 
 METRICS = "metrics.csv"
@@ -99,12 +99,13 @@ def run_data(run_dir: Path) -> RunData:
     return RunData(summary.data if summary is not None else None, settings)
 
 
-def _append_line(path: Path, line: str) -> None:
+def _append_line(path: Path, line: str, durable: bool = True) -> None:
     try:
         with open(path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
     except OSError as e:
         if e.errno in FULL:
             raise DiskFull(path, len(line.encode())) from None
@@ -141,12 +142,12 @@ def read_metrics(run_dir: Path) -> list[EpochEnded]:
 
 def _row_to_epoch(row: dict[str, str]) -> EpochEnded:
     def num(key: str, kind=float):
-        # .get: a metrics.csv from before validation splits has no val_ columns
+        # .get: a metrics.csv from before validation splits has no val_ columns (nor train_seconds)
         return None if row.get(key) in ("", None) else kind(row[key])
     return EpochEnded(epoch=int(row["epoch"]), train_loss=num("train_loss"), train_acc=num("train_acc"),
                       test_loss=num("test_loss"), test_acc=num("test_acc"), lr=num("lr"),
                       seconds=num("seconds"), images_per_s=num("images_per_s"), is_best=row["is_best"] == "True",
-                      val_loss=num("val_loss"), val_acc=num("val_acc"))
+                      val_loss=num("val_loss"), val_acc=num("val_acc"), train_seconds=num("train_seconds"))
 
 
 def truncate_metrics(run_dir: Path, last_epoch: int) -> None:
@@ -161,7 +162,11 @@ def truncate_metrics(run_dir: Path, last_epoch: int) -> None:
 
 
 def append_event(run_dir: Path, event: Event) -> None:
-    _append_line(run_dir / EVENTS, json.dumps(to_record(event)) + "\n")
+    # Progress and system samples come four times a second and are stale a second later: a crash
+    # may lose the last of them, so the training thread does not wait on the disk for them
+    # (followers read the page cache either way). The rest is fsynced as it comes.
+    _append_line(run_dir / EVENTS, json.dumps(to_record(event)) + "\n",
+                 durable=not isinstance(event, (BatchProgress, SystemSample)))
 
 
 def read_events(run_dir: Path, offset: int = 0) -> tuple[list[Event], int]:
