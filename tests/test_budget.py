@@ -56,8 +56,11 @@ def test_a_plan_picks_the_best_expected_accuracy_that_fits_the_budget():
     assert plan.mode == "table" and plan.widths == [48, 96, 96] and 3 < plan.epochs < 5
     assert plan.predicted_s == pytest.approx(150 * budget.TARGET, rel=1e-6)
     assert plan.expected_acc == pytest.approx(table.expected([48, 96, 96], plan.epochs * TRAIN)[0])
+    # The end: one plain view of every test image, TTA's six of the preset's share of them.
+    views = 1 + 6 * cfg.run.tta_share
+    assert plan.final_s == pytest.approx(views * TEST / SPEEDS[tuple(plan.widths)].eval_ips)
     for widths, speed in SPEEDS.items():  # no net the table knows would be expected to do better
-        e = (150 * budget.TARGET - 10 - speed.build_s - 7 * TEST / speed.eval_ips) * speed.train_ips / TRAIN
+        e = (150 * budget.TARGET - 10 - speed.build_s - views * TEST / speed.eval_ips) * speed.train_ips / TRAIN
         other = table.expected(list(widths), e * TRAIN)
         assert other is None or other[0] <= plan.expected_acc + 1e-12
     budget.apply(cfg, plan, table)

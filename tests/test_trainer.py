@@ -227,3 +227,26 @@ def test_early_stopping_rule_counts_epochs_since_the_last_real_gain():
     assert verdict.state == "stopped early" and verdict.message == "stopped early at epoch 4 (best 60.90% at epoch 4)"
     assert rule(history(0.5, 0.6, None, 0.7)) is None  # an unevaluated epoch is not a judgement
     assert rule(history(None, None)) is None
+
+
+def test_tta_on_the_least_confident_share_keeps_the_plain_answer_elsewhere(tmp_path, synthetic):
+    from tui_trainer.training import device
+    from tui_trainer.training.evaluate import evaluate_model, tta_accuracy
+
+    cfg = tiny_config(**{"run.tta": True, "run.tta_share": 0.25, "run.precision": "fp32"})
+    result, _ = train(cfg, tmp_path, synthetic)
+    assert isinstance(result, RunFinished) and result.final_acc > 0.8  # chance is 0.1
+    model = checkpoints.model_from_checkpoint(checkpoints.load(folder.Path(result.run_dir) / "checkpoints" / "last.pt"))
+    place = device.resolve("cpu", "fp32")
+    args = (synthetic.test_x, synthetic.test_y, cfg.data.mean, cfg.data.std, place)
+    plain = evaluate_model(model, *args, synthetic.classes)
+    full = evaluate_model(model, *args, synthetic.classes, tta=True)
+    assert abs(tta_accuracy(model, *args, plain, 1.0) - full.accuracy) < 1e-9  # share 1: every image
+    # By hand: the six views' answer for the quarter least sure under one view, the plain one elsewhere.
+    n = len(plain.labels)
+    unsure = set(sorted(range(n), key=lambda i: plain.confidence[i])[:n // 4])
+    answers = [full.predicted[i] if i in unsure else plain.predicted[i] for i in range(n)]
+    expected = sum(a == t for a, t in zip(answers, plain.labels)) / n
+    # One image's answer may differ: the quarter is evaluated in other batches (other rounding).
+    assert abs(tta_accuracy(model, *args, plain, 0.25) - expected) <= 1.5 / n
+    assert abs(result.final_acc - expected) <= 1.5 / n  # what the run reported

@@ -129,6 +129,9 @@ class RunConfig:
     precision: str = setting("auto", "bf16 autocast + channels_last where fast", choices=PRECISIONS)
     ema_decay: float = setting(0.0, "EMA of weights used for evaluation (0: off)", min=0.0, max=0.99999)
     tta: bool = setting(False, "evaluate with flip + translate test-time augmentation")
+    tta_share: float = setting(1.0, "TTA's six views for this share of the test images, those the plain "
+                                    "evaluation was least sure of; the rest keep their plain answer (0.25: 2.5 "
+                                    "views of work at the end instead of 7)", min=0.01, max=1.0)
     early_stop_patience: int = setting(0, "stop after this many epochs without a test-accuracy gain (0: off)",
                                        min=0, max=10000)
     early_stop_min_delta: float = setting(0.0, "the smallest test-accuracy gain that counts as one (0.002: 0.2 points)",

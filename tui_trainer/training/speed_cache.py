@@ -123,4 +123,4 @@ def seconds_here(cfg: Config, train_images: int, test_images: int) -> float | No
     startup = entry.get("startup_s", 0.0)
     return (float(startup if isinstance(startup, (int, float)) else 0.0) + speed.build_s
             + cfg.run.epochs * (train_images / speed.train_ips + speed.epoch_s)
-            + final_seconds(test_images, speed, cfg.run.tta))
+            + final_seconds(test_images, speed, cfg.run.tta, cfg.run.tta_share))

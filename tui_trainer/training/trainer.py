@@ -49,7 +49,7 @@ from .build import build_training, train_step
 from .checkpoints import CheckpointError
 from .distributed import LOST_CONTACT, Solo, lost_contact
 from .ema import WeightEMA
-from .evaluate import EvalResult, evaluate_model
+from .evaluate import EvalResult, evaluate_model, tta_accuracy
 from .optim import set_lr
 from .preflight import check_new_run
 from .schedules import lr_at
@@ -197,6 +197,7 @@ class Trainer:
         self._live_marked = False
         self.failure_agreed = False
         self.best_saved_epoch: int | None = None  # the epoch best.pt on disk holds
+        self.last_evals: dict[str, EvalResult] = {}  # the last plain evaluation of each split
 
     # --- reporting ----------------------------------------------------------------------------
 
@@ -571,11 +572,11 @@ class Trainer:
         if (epoch + 1) % cfg.run.eval_every == 0 or last:
             result = self._evaluate(r)
             test_loss, test_acc = result.loss, result.accuracy
-            self.last_test_acc = test_acc
+            self.last_test_acc, self.last_evals["test"] = test_acc, result
             if r.data.val_x is not None:
                 held = self._evaluate(r, split="val")
                 val_loss, val_acc = held.loss, held.accuracy
-                self.last_val_acc = val_acc
+                self.last_val_acc, self.last_evals["val"] = val_acc, held
         ended = EpochEnded(epoch + 1, train_loss, tally.correct.item() / max(tally.seen, 1), test_loss, test_acc,
                            tally.lr, tally.elapsed_before + time.perf_counter() - tally.t0,
                            tally.epoch_images / max(train_seconds, 1e-9), False, val_loss, val_acc,
@@ -620,9 +621,9 @@ class Trainer:
         final_acc, final_val_acc = self.last_test_acc, self.last_val_acc
         tta = self.cfg.run.tta and not stopped and (verdict is None or verdict.state != PRUNED)
         if tta:
-            final_acc = self._evaluate(r, tta=True).accuracy
+            final_acc = self._tta_accuracy(r)
             if r.data.val_x is not None:  # the final figure a search may judge by, made as the test's is
-                final_val_acc = self._evaluate(r, tta=True, split="val").accuracy
+                final_val_acc = self._tta_accuracy(r, split="val")
         state = verdict.state if verdict else "stopped" if stopped else "finished"
 
         def close() -> RunFinished:
@@ -712,6 +713,18 @@ class Trainer:
             result = evaluate_model(r.model, g.shard(x), g.shard(y), self.cfg.data.mean,
                                     self.cfg.data.std, r.place, r.data.classes, tta=tta)
         return result.summed(g.sum_) if g.world > 1 else result
+
+    def _tta_accuracy(self, r: _Run, split: str = "test") -> float:
+        """The final TTA figure; with run.tta_share under 1, TTA only where the last epoch's plain
+        evaluation (of these same weights: the last epoch always evaluates) was least sure. On
+        several processes every image gets TTA (the plain results were summed, not kept)."""
+        plain = self.last_evals.get(split)
+        if self.cfg.run.tta_share >= 1.0 or self.group.world > 1 or plain is None:
+            return self._evaluate(r, tta=True, split=split).accuracy
+        x, y = (r.data.val_x, r.data.val_y) if split == "val" else (r.data.test_x, r.data.test_y)
+        with r.eval_weights():
+            return tta_accuracy(r.model, x, y, self.cfg.data.mean, self.cfg.data.std, r.place, plain,
+                                self.cfg.run.tta_share)
 
     def _eval_state(self, r: _Run) -> dict[str, torch.Tensor]:
         with r.eval_weights():
