@@ -74,7 +74,7 @@ def gpu_has_fast_bf16(dev: torch.device) -> bool:
 def tune_gpu(place: Placement) -> None:
     """On CUDA: cuDNN picks the fastest convolution algorithm for the run's fixed shapes (every
     batch but an epoch's last has one shape), and an fp32 run's matmuls and convolutions use TF32
-    tensor cores (10-bit mantissa products, fp32 sums: what airbench and most recipes train in).
+    tensor cores (10-bit mantissa products, fp32 sums; PyTorch's recommended setting for training).
     Process-wide settings, taken by the process that trains on the GPU; a CPU changes nothing."""
     if place.device.type != "cuda":
         return
