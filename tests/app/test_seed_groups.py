@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.widgets import Input
 
 from tui_trainer.app.app import TrainerApp
+from tui_trainer.app.widgets.config_form import ConfigForm
 from tui_trainer.workspace.summary import read_summary
 
 from .conftest import make_app, run, select_preset, wait_for
@@ -14,7 +15,12 @@ from .test_setup import type_into
 
 async def start_group(pilot, seeds: int) -> None:
     await select_preset(pilot, "tiny-app")
+    form = pilot.app.screen.query_one(ConfigForm)
     await type_into(pilot, pilot.app.screen.query_one("#f-run-seeds", Input), str(seeds))
+    # As a user sees the field take the value before F5 (on a loaded machine the form's messages
+    # can trail the keys).
+    await wait_for(pilot, lambda: form.valid and form.config.run.seeds == seeds, 10,
+                   lambda: f"the form to take run.seeds = {seeds} (it has {form.config.run.seeds})")
     await pilot.press("f5")
 
 
@@ -27,19 +33,17 @@ def members(runs):
 def test_seeds_on_setup_train_a_group_here_one_session_a_member(tmp_path, app_home, small_data):
     async def scenario():
         app = make_app(tmp_path, small_data)
+        shown = []  # every session the app showed, in order: a member can end between two polls
+        set_session = app._set_session
+        app._set_session = lambda session: (shown.append(session), set_session(session))
         async with app.run_test(size=(120, 40), notifications=True) as pilot:
             await start_group(pilot, 2)
-            await wait_for(pilot, lambda: app.session is not None and app.session.run_dir is not None, 60,
-                           "the first member")
-            first = app.session
-
-            def shown() -> str:  # what the app showed, for a timeout's message
-                s = app.session
-                return (f"the second member to finish: the app shows {'the first' if s is first else 'another'} "
-                        f"session, {s.run_dir}, state {s.state}, failed {s.failed}, worker {s.worker}")
-            await wait_for(pilot, lambda: app.session is not first and app.session.finished is not None, 120, shown)
-            assert first.finished is not None and first.run_dir != app.session.run_dir
-            assert app.session.in_group  # between members too, the app says a run trains here
+            await wait_for(pilot, lambda: len(shown) == 2 and shown[1].finished is not None, 120,
+                           lambda: f"the second member to finish: the app showed {len(shown)} session(s), "
+                                   f"{[(s.run_dir, s.state(), s.failed) for s in shown]}")
+            first, second = shown
+            assert first.finished is not None and first.run_dir != second.run_dir and app.session is second
+            assert second.in_group  # between members too, the app says a run trains here
             await wait_for(pilot, lambda: not app.training_here(), 30, "the group's worker to end")
 
     run(scenario())
