@@ -46,6 +46,10 @@ class Dataset:
     def num_classes(self) -> int:
         return len(self.classes)
 
+    def split(self, name: str) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The images and labels of "test" or "val"."""
+        return (self.val_x, self.val_y) if name == "val" else (self.test_x, self.test_y)
+
 
 def load_dataset(source: str, cfg: DataConfig | None = None, *,
                  progress: Callable[[int, int], None] | None = None) -> Dataset:

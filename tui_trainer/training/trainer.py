@@ -251,12 +251,14 @@ class Trainer:
         (or another process holding its memory). The memory goes back to the card for whatever
         this process does next (the app trains again in it)."""
         torch.cuda.empty_cache()
-        batch = self.cfg.data.batch_size if self.cfg is not None else None
-        smaller = f": train with a smaller data.batch_size (--set data.batch_size={max(1, batch // 2)})" if batch else ""
-        kept = ""
+        message = "out of GPU memory"
+        if self.cfg is not None:
+            batch = self.cfg.data.batch_size
+            message += (f" at data.batch_size {batch}: train with a smaller data.batch_size "
+                        f"(--set data.batch_size={max(1, batch // 2)})")
         if self.run_dir is not None and (last := self.run_dir / "checkpoints" / "last.pt").is_file():
-            kept = f"; {last} is kept"
-        return RunFailed(f"out of GPU memory at data.batch_size {batch}{smaller}{kept}",
+            message += f"; {last} is kept"
+        return RunFailed(message,
                          str(self.run_dir) if self.run_dir else None)
 
     def _unexpected(self, e: Exception) -> RunFailed:
@@ -707,7 +709,7 @@ class Trainer:
         """Each process evaluates its part of the test (or validation) split with rank 0's BatchNorm
         statistics."""
         g = self.group
-        x, y = (r.data.val_x, r.data.val_y) if split == "val" else (r.data.test_x, r.data.test_y)
+        x, y = r.data.split(split)
         with r.eval_weights():
             g.sync_buffers(r.model)
             result = evaluate_model(r.model, g.shard(x), g.shard(y), self.cfg.data.mean,
@@ -719,9 +721,9 @@ class Trainer:
         evaluation (of these same weights: the last epoch always evaluates) was least sure. On
         several processes every image gets TTA (the plain results were summed, not kept)."""
         plain = self.last_evals.get(split)
-        if self.cfg.run.tta_share >= 1.0 or self.group.world > 1 or plain is None:
+        if self.group.world > 1 or plain is None:
             return self._evaluate(r, tta=True, split=split).accuracy
-        x, y = (r.data.val_x, r.data.val_y) if split == "val" else (r.data.test_x, r.data.test_y)
+        x, y = r.data.split(split)
         with r.eval_weights():
             return tta_accuracy(r.model, x, y, self.cfg.data.mean, self.cfg.data.std, r.place, plain,
                                 self.cfg.run.tta_share)
