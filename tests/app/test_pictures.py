@@ -52,7 +52,10 @@ def test_thumbnails_are_textual_images_half_cells_without_a_terminal(evaluated_r
             ck = await evaluate(pilot)
             thumbs = list(ck.query(Thumbnail))
             assert thumbs and all(isinstance(t.query_one(".thumb-image"), HalfcellImage) for t in thumbs)
-            assert thumbs[0].query_one(".thumb-image").size == (16, 8)  # 16x16 pixels, two a cell
+            first = thumbs[0].query_one(".thumb-image")
+            # Mounted is not yet laid out: on a loaded machine the size comes a refresh later.
+            await wait_for(pilot, lambda: first.size == (16, 8), 10, lambda: f"the thumbnail's size: {first.size}")
+            assert first.size == (16, 8)  # 16x16 pixels, two a cell
             assert thumbs[0].index == ck.last_result.worst[0].index
 
     run(scenario())
