@@ -166,6 +166,35 @@ def test_an_exception_in_the_training_thread_is_shown_and_the_app_stays_usable(t
     run(scenario())
 
 
+def test_the_run_starts_once_the_training_screen_has_drawn(tmp_path, app_home, small_data, monkeypatch):
+    """The Training screen is composed on first use: that drawing comes before the run's first
+    step, where it would take the CPU from the first epoch."""
+    from tui_trainer.training import trainer
+
+    seen_at_start = []
+    real_run = trainer.Trainer.run
+
+    def recording_run(self):
+        screen = app.screen
+        plots = screen.query(AccuracyPlot) if isinstance(screen, TrainingScreen) else []
+        seen_at_start.append([tuple(p.size) for p in plots])
+        return real_run(self)
+
+    monkeypatch.setattr(trainer.Trainer, "run", recording_run)
+    app = make_app(tmp_path, data=small_data)
+
+    async def scenario():
+        async with app.run_test(size=(120, 40)) as pilot:
+            session = await start_preset(pilot, "tiny-app")
+            await wait_for(pilot, lambda: not session.live, 120, "the run to end")
+            assert session.finished is not None and not session.finished.stopped
+
+    run(scenario())
+    assert len(seen_at_start) == 1
+    (sizes,) = seen_at_start
+    assert sizes and all(w > 0 and h > 0 for w, h in sizes), sizes
+
+
 def test_loss_and_accuracy_plots_draw_batch_series_from_the_first_epoch(tmp_path, app_home):
     from tui_trainer.data.synthetic import make_synthetic
 

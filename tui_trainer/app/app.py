@@ -45,6 +45,7 @@ STOP_WAIT_S = 300.0  # quitting waits this long for the trainer to save last.pt
 HANG_UP_GRACE_S = 5.0  # after a hang-up and the run's end, time for a clean exit before a forced one
 MODE_TITLES = {"setup": "Setup", "training": "Training", "runs": "Runs", "search": "Search"}
 MODE_KEYS = {"setup": "F1", "training": "F2", "runs": "F3", "search": "F4"}
+FIRST_DRAWING_WAIT_S = 3.0  # a UI thread slower than this does not hold the run back
 BUSY = "A run is training here: stop it first (F2, then x)"
 
 
@@ -257,8 +258,13 @@ class TrainerApp(App):
         data_cfg = cfg.data if cfg is not None else recorded.settings
         cached = self.cached_dataset(data, data_cfg)
 
+        drawn = threading.Event()
+
         def train() -> Any:
             session.thread = threading.current_thread()
+            # The Training screen's first drawing (composed on first use, its plots) costs the UI
+            # thread a second of a 2-core CPU: done before the first step, not during the first epoch.
+            drawn.wait(FIRST_DRAWING_WAIT_S)
             from ..training import seed_group
             from ..training.trainer import Trainer  # torch: imported off the UI thread
 
@@ -295,6 +301,7 @@ class TrainerApp(App):
         session.worker = self.run_worker(train, name=f"trainer {preset}", group="training", thread=True,
                                          exclusive=True, exit_on_error=False)
         self.switch_mode("training")
+        self.call_after_refresh(drawn.set)
         return session
 
     def _next_member(self, previous: RunSession, wait_s: float = 30.0) -> RunSession:
