@@ -10,7 +10,10 @@ Prints a table: img/s of each and the ratio (target: engine >= 3x notebook). Wit
 the notebook's result in 1/400 of its loop's time (issue 23): the time the notebook's loop needs
 for its 200 epochs of 50,000 images at the speed just measured, divided by 400, given to
 `tui-trainer train --preset fast --budget` on the same data, as a process timed from start to
-exit; the target is the notebook's 78.58% on the held-out images.
+exit; the target is the notebook's 78.58% on the held-out images. With --breakdown R, what the
+engine adds per step: R rounds, interleaved (this VM's speed drifts by tens of percent within a
+minute), of the engine's epoch, the same batches through `train_step` alone, and `train_step` on
+one batch over and over (no augmentation, no mixing); medians of img/s.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import argparse
 import itertools
 import json
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +39,8 @@ from tui_trainer.data import Dataset, load_dataset
 from tui_trainer.events import EpochEnded
 from tui_trainer.models import build_model
 from tui_trainer.models.elu import ELU
+from tui_trainer.training import device
+from tui_trainer.training.build import build_training, train_step
 from tui_trainer.training.trainer import Trainer
 
 
@@ -107,12 +113,50 @@ def engine_epoch(data: Dataset, images: int, cfg, runs_dir: str) -> float:
     return ended[0].images_per_s
 
 
+def bare_epoch(data: Dataset, images: int, cfg, one_batch: bool) -> float:
+    """The engine's model, optimizer and batches with nothing around `train_step`; returns img/s."""
+    subset = Dataset(data.train_x[:images], data.train_y[:images], data.test_x[:1], data.test_y[:1],
+                     data.classes, data.source)
+    place = device.resolve("auto", cfg.run.precision)
+    model, optimizer, batches = build_training(cfg, subset, place)
+    model.train()
+    stream = batches.epoch(0)
+    if one_batch:
+        first = next(stream)
+        stream = (first for _ in range(batches.steps_per_epoch))
+    start = time.perf_counter()
+    for batch in stream:
+        loss, _ = train_step(model, optimizer, batch, place, cfg.augment.label_smoothing)
+    loss.item()  # waits for the device's last step
+    return batches.steps_per_epoch * cfg.data.batch_size / (time.perf_counter() - start)
+
+
+def breakdown(data: Dataset, images: int, cfg, runs: str, rounds: int) -> None:
+    kinds = {"engine epoch (Trainer: tally, LR per step, progress, stop checks)":
+             lambda: engine_epoch(data, images, cfg.copy(), runs),
+             "the same batches through train_step alone": lambda: bare_epoch(data, images, cfg, False),
+             "train_step on one batch over and over": lambda: bare_epoch(data, images, cfg, True)}
+    bare_epoch(data, min(images, 2000), cfg, True)  # warm-up: oneDNN's first primitives
+    seen: dict[str, list[float]] = {k: [] for k in kinds}
+    for _ in range(rounds):
+        for name, measure in kinds.items():
+            seen[name].append(measure())
+    ref = statistics.median(seen[next(iter(kinds))])
+    print(f"\nwhat the engine adds per step, {images} images, batch {cfg.data.batch_size}, {rounds} rounds interleaved")
+    print("| loop | img/s (each round) | median | vs engine |\n|---|---|---:|---:|")
+    for name, values in seen.items():
+        med = statistics.median(values)
+        print(f"| {name} | {', '.join(f'{v:,.0f}' for v in values)} | {med:,.0f} | {med / ref:.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder with cifar-10-batches-py, or 'synthetic'")
     parser.add_argument("--images", type=int, default=45000, help="training images per measured epoch")
     parser.add_argument("--runs", default="/tmp/tui-trainer-bench-runs")
     parser.add_argument("--sprint", action="store_true", help="then the notebook's result in 1/400 of its time")
+    parser.add_argument("--breakdown", type=int, default=0, metavar="R",
+                        help="then R interleaved rounds of the engine against bare train_step loops")
     args = parser.parse_args()
     data = load_dataset(args.data)
     images = min(args.images, len(data.train_x))
@@ -124,6 +168,8 @@ def main() -> None:
     print("| pipeline | img/s | ratio |\n|---|---:|---:|")
     print(f"| notebook loop (torchvision transforms, DataLoader 2 workers, fp32) | {notebook:,.0f} | 1.00x |")
     print(f"| tui-trainer engine (seed-notebook preset) | {engine:,.0f} | {engine / notebook:.2f}x |")
+    if args.breakdown:
+        breakdown(data, images, cfg, args.runs, args.breakdown)
     if args.sprint:
         sprint(args.data, notebook, args.runs)
 
