@@ -5,10 +5,11 @@ recipe and an epoch count does not depend on the machine, so this is measured on
 speed is the calibration's business.
 
 It also trains one held-out point (48-96-96 for 5 epochs, not in the grid) and reports how far the
-table's interpolation lands from it. It writes tui_trainer/training/accuracy_table.json, with the
+table's interpolation lands from it. It writes its table into tui_trainer/training/accuracy_table.json
+(one a batch size: the planner chooses among them; another batch size's table stays), with the
 data, the CPU, the date, the commit and this command beside the numbers.
 
-    python benchmarks/budget_table.py --data DIR [--seeds 2] [--runs /tmp/budget-table-runs]
+    python benchmarks/budget_table.py --data DIR [--batch-size N] [--seeds 2] [--runs /tmp/budget-table-runs]
 
 DIR: `python ../shared/data/make_cifar10.py DIR` (45,000 training images, 5,000 held out). Points
 run one after another (two at once slow each other far more than twice); about 40 minutes on a
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from tui_trainer import presets  # noqa: E402
 from tui_trainer.data import estimate_train_size  # noqa: E402
-from tui_trainer.training.budget import TABLE_FILE, Point, Table, recipe_hash  # noqa: E402
+from tui_trainer.training.budget import TABLE_FILE, Point, Table, recipe_hash, shipped_tables  # noqa: E402
 from tui_trainer.training.speed_cache import cpu_name  # noqa: E402
 
 PRESET = "fast"
@@ -39,10 +40,11 @@ GRID = [([32, 64, 64], 1), ([32, 64, 64], 3), ([32, 64, 64], 9),
 HELD_OUT = ([48, 96, 96], 5)
 
 
-def train(widths: list[int], epochs: int, seed: int, data: str, runs: str) -> tuple[float, float]:
+def train(widths: list[int], epochs: int, seed: int, batch_size: int, data: str, runs: str) -> tuple[float, float]:
     """(final accuracy with TTA, seconds) of one run, as a user would start it."""
     cmd = [sys.executable, "-m", "tui_trainer", "train", "--preset", PRESET, "--epochs", str(epochs),
            "--set", f"model.widths={','.join(map(str, widths))}", "--set", f"run.seed={seed}",
+           "--set", f"data.batch_size={batch_size}",
            "--data", data, "--runs", runs, "--json"]
     started = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -68,14 +70,18 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--runs", default="/tmp/budget-table-runs")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="the batch size to measure (the preset's by default); the file keeps one table a batch size")
     args = parser.parse_args()
     cfg, _ = presets.resolve(PRESET)
+    if args.batch_size:
+        cfg.set("data.batch_size", args.batch_size)
     train_images = estimate_train_size(args.data)
     points = []
     for widths, epochs in GRID + [HELD_OUT]:
         accs = []
         for seed in range(args.seeds):
-            acc, took = train(widths, epochs, seed, args.data, args.runs)
+            acc, took = train(widths, epochs, seed, cfg.data.batch_size, args.data, args.runs)
             accs.append(acc)
             print(f"{'-'.join(map(str, widths)):>10} x {epochs} epochs, seed {seed}: {acc:.2%} in {took:.0f} s",
                   flush=True)
@@ -89,11 +95,12 @@ def main() -> None:
         "data": f"{train_images:,} training images of real CIFAR-10 (JPEG photos, ../shared/data/make_cifar10.py), "
                 f"accuracy on its held-out test_batch",
         "cpu": cpu(), "date": str(date.today()), "commit": commit,
-        "command": f"python benchmarks/budget_table.py --data DIR --seeds {args.seeds}",
+        "command": f"python benchmarks/budget_table.py --data DIR --seeds {args.seeds} --batch-size {cfg.data.batch_size}",
         "held_out": {"widths": held.widths, "epochs": held.epochs, "measured": round(held.mean, 5),
                      "interpolated": round(predicted, 5), "error": round(predicted - held.mean, 5)},
     }
-    TABLE_FILE.write_text(json.dumps({"tables": [table.to_json()]}, indent=1) + "\n")
+    kept = [t.to_json() for t in shipped_tables() if (t.recipe, t.batch_size) != (table.recipe, table.batch_size)]
+    TABLE_FILE.write_text(json.dumps({"tables": kept + [table.to_json()]}, indent=1) + "\n")
     print(f"\nheld out {'-'.join(map(str, held.widths))} x {held.epochs:g}: measured {held.mean:.2%}, "
           f"interpolated {predicted:.2%} (error {predicted - held.mean:+.2%})")
     print(f"wrote {TABLE_FILE}")

@@ -58,7 +58,7 @@ def budgeted(data: str, budget_s: float, runs: str) -> dict:
     plan = next(e for e in events if e["event"] == "plan")
     epochs = [e for e in events if e["event"] == "epoch"]
     return {"wall": seconds, "acc": finished["final_acc"], "epochs": len(epochs),
-            "net": "-".join(map(str, plan["widths"])), "expected": plan["expected_acc"]}
+            "net": "-".join(map(str, plan["widths"])) + f" b{plan.get('batch_size')}", "expected": plan["expected_acc"]}
 
 
 def main() -> None:
@@ -83,7 +83,7 @@ def main() -> None:
     print(f"frontier — {date.today()}, {cpu()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"data {args.data}")
     print("| pass | airbench94 epochs | its wall s (precision) | its TTA acc | --budget | our wall s | ratio "
-          "| our net, epochs | our final (TTA) | points | met |")
+          "| our net, batch, epochs | our final (TTA) | points | met |")
     print("|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|")
     for n, epochs, ref, ours in rows:
         points = 100 * (ours["acc"] - ref["acc"])

@@ -193,8 +193,8 @@ def sprint(data: str, notebook_ips: float, runs: str) -> None:
     acc = finished[-1]["final_acc"]
     print(f"\nthe notebook's loop: 200 epochs of 50,000 images at {notebook_ips:,.0f} img/s = {loop_s / 3600:.2f} h; "
           f"1/400 of it = {budget_s:.1f} s")
-    print("| run | budget s | wall s | net, epochs planned | final (TTA) | notebook | met |\n|---|---:|---:|---|---:|---:|---|")
-    net = "-".join(map(str, plan.get("widths") or [])) or plan.get("model", "?")
+    print("| run | budget s | wall s | net, batch, epochs planned | final (TTA) | notebook | met |\n|---|---:|---:|---|---:|---:|---|")
+    net = ("-".join(map(str, plan.get("widths") or [])) or plan.get("model", "?")) + f" b{plan.get('batch_size')}"
     print(f"| `train --preset fast --budget {budget_s:.1f}s` | {budget_s:.1f} | {wall:.1f} | "
           f"{net}, {plan.get('epochs', 0):.2f} | {acc:.2%} | {NOTEBOOK_ACC:.2%} | {'yes' if acc >= NOTEBOOK_ACC else 'no'} |")
 

@@ -14,7 +14,7 @@ import pytest
 from tui_trainer import presets
 from tui_trainer.config import Config, to_toml
 from tui_trainer.training import budget, speed_cache
-from tui_trainer.training.budget import Plan, Point, Speed, Table
+from tui_trainer.training.budget import Net, Plan, Point, Speed, Table
 from tui_trainer.workspace import folder
 
 from conftest import CLI, cli_env, one_line_error, run_cli, tiny_config
@@ -22,18 +22,22 @@ from conftest import CLI, cli_env, one_line_error, run_cli, tiny_config
 TRAIN, TEST = 45_000, 5_000
 
 
-def toy_table() -> Table:
-    """Accuracy rising with width and with log epochs, as the real one does."""
+def toy_table(batch_size: int = 512, gain: float = 0.0) -> Table:
+    """Accuracy rising with width and with log epochs, as the real one does; `gain` more after one
+    epoch, none after three (as a smaller batch's more steps do)."""
+    fade = {1: gain, 3: 0.0, 9: 0.0}
     points = [Point([32, 64, 64], 1, [0.72, 0.72]), Point([32, 64, 64], 3, [0.80, 0.81]),
               Point([32, 64, 64], 9, [0.85, 0.85]), Point([48, 96, 96], 1, [0.75, 0.76]),
               Point([48, 96, 96], 3, [0.84, 0.84]), Point([48, 96, 96], 9, [0.88, 0.88]),
               Point([64, 256, 256], 1, [0.79, 0.80]), Point([64, 256, 256], 3, [0.88, 0.87])]
+    points = [Point(p.widths, p.epochs, [a + fade[p.epochs] for a in p.accs]) for p in points]
     cfg, _ = presets.resolve("fast")
-    return Table(budget.recipe_hash(cfg), "fast", TRAIN, 512, 1.5 / 7, points)
+    return Table(budget.recipe_hash(cfg), "fast", TRAIN, batch_size, 1.5 / 7, points)
 
 
-SPEEDS = {(32, 64, 64): Speed(3000, 12000, 1.0), (48, 96, 96): Speed(1500, 6000, 1.5),
-          (64, 256, 256): Speed(500, 2000, 3.0)}
+WIDTH_SPEEDS = {(32, 64, 64): Speed(3000, 12000, 1.0), (48, 96, 96): Speed(1500, 6000, 1.5),
+                (64, 256, 256): Speed(500, 2000, 3.0)}
+SPEEDS = {Net(w, 512): s for w, s in WIDTH_SPEEDS.items()}
 
 
 def fast() -> Config:
@@ -52,18 +56,18 @@ def test_the_table_interpolates_in_log_images_and_never_extrapolates():
 def test_a_plan_picks_the_best_expected_accuracy_that_fits_the_budget():
     table, cfg = toy_table(), fast()
     # 150 s: about 4 epochs of 48-96-96 (0.85 expected) beats ~1.3 of 64-256-256 and ~8 of 32-64-64.
-    plan = budget.plan(cfg, 150, 10, SPEEDS, TRAIN, TEST, table)
-    assert plan.mode == "table" and plan.widths == [48, 96, 96] and 3 < plan.epochs < 5
+    plan = budget.plan(cfg, 150, 10, SPEEDS, TRAIN, TEST, (table,))
+    assert plan.mode == "table" and plan.widths == [48, 96, 96] and 3 < plan.epochs < 5 and plan.batch_size == 512
     assert plan.predicted_s == pytest.approx(150 * budget.TARGET, rel=1e-6)
     assert plan.expected_acc == pytest.approx(table.expected([48, 96, 96], plan.epochs * TRAIN)[0])
     # The end: one plain view of every test image, TTA's six of the preset's share of them.
     views = 1 + 6 * cfg.run.tta_share
-    assert plan.final_s == pytest.approx(views * TEST / SPEEDS[tuple(plan.widths)].eval_ips)
-    for widths, speed in SPEEDS.items():  # no net the table knows would be expected to do better
+    assert plan.final_s == pytest.approx(views * TEST / WIDTH_SPEEDS[tuple(plan.widths)].eval_ips)
+    for widths, speed in WIDTH_SPEEDS.items():  # no net the table knows would be expected to do better
         e = (150 * budget.TARGET - 10 - speed.build_s - views * TEST / speed.eval_ips) * speed.train_ips / TRAIN
         other = table.expected(list(widths), e * TRAIN)
         assert other is None or other[0] <= plan.expected_acc + 1e-12
-    budget.apply(cfg, plan, table)
+    budget.apply(cfg, plan, (table,))
     assert cfg.model.widths == [48, 96, 96] and cfg.run.epochs == math.ceil(plan.epochs * budget.EPOCHS_CAP)
     assert cfg.schedule.warmup_epochs == pytest.approx(table.warmup_share * cfg.run.epochs)
     assert cfg.run.eval_every == cfg.run.epochs
@@ -71,15 +75,36 @@ def test_a_plan_picks_the_best_expected_accuracy_that_fits_the_budget():
 
 def test_a_budget_beyond_the_table_says_so_and_one_below_it_is_fitted_or_refused():
     table, cfg = toy_table(), fast()
-    big = budget.plan(cfg, 3600, 10, SPEEDS, TRAIN, TEST, table)
+    big = budget.plan(cfg, 3600, 10, SPEEDS, TRAIN, TEST, (table,))
     assert big.mode == "table" and "expect at least" in big.note
-    small = budget.plan(cfg, 20, 5, SPEEDS, TRAIN, TEST, table)
+    small = budget.plan(cfg, 20, 5, SPEEDS, TRAIN, TEST, (table,))
     assert small.mode == "fitted" and small.expected_acc is None and small.widths == [32, 64, 64]
     assert f"({small.smallest_s:.0f} s)" in small.note and small.smallest_s > 20
-    budget.apply(cfg, small, table)
+    budget.apply(cfg, small, (table,))
     assert cfg.model.widths == [32, 64, 64]  # the net the plan timed is the net that trains
     with pytest.raises(ValueError, match="run.budget_s = 8: .* give at least"):
-        budget.plan(cfg, 8, 6, SPEEDS, TRAIN, TEST, table)
+        budget.plan(cfg, 8, 6, SPEEDS, TRAIN, TEST, (table,))
+
+
+def test_a_plan_picks_the_batch_size_whose_table_expects_more_for_its_budget():
+    # Batch 256 three points better after one epoch, none after three, and 10% slower a step.
+    tables = (toy_table(512), toy_table(256, gain=0.03))
+    speeds = {**SPEEDS, **{Net(w, 256): Speed(s.train_ips * 0.9, s.eval_ips, s.build_s) for w, s in WIDTH_SPEEDS.items()}}
+    short = budget.plan(fast(), 40, 5, speeds, TRAIN, TEST, tables)
+    assert short.mode == "table" and short.batch_size == 256 and "batch 256" in short.describe()
+    long = budget.plan(fast(), 200, 5, speeds, TRAIN, TEST, tables)
+    assert long.mode == "table" and long.batch_size == 512
+    for p in (short, long):  # what each table expects of the net and epochs chosen
+        (table,) = [t for t in tables if t.batch_size == p.batch_size]
+        assert p.expected_acc == pytest.approx(table.expected(p.widths, p.epochs * TRAIN)[0])
+        cfg = fast()
+        budget.apply(cfg, p, tables)
+        assert cfg.data.batch_size == p.batch_size and cfg.model.widths == p.widths
+    # A plan kept by a run from before the planner chose the batch size still reads and applies.
+    old = {k: v for k, v in short.to_json().items() if k not in ("event", "batch_size")}
+    cfg = fast()
+    budget.apply(cfg, Plan(**old), tables)
+    assert cfg.data.batch_size == 512
 
 
 def test_the_recipe_hash_ignores_what_a_plan_sets_and_nothing_else():
@@ -89,19 +114,23 @@ def test_the_recipe_hash_ignores_what_a_plan_sets_and_nothing_else():
     assert budget.recipe_hash(changed) != budget.recipe_hash(cfg)
     seeded, _ = presets.resolve("fast", ["run.seed=3", "run.budget_s=2m"])
     assert budget.recipe_hash(seeded) == budget.recipe_hash(cfg)
-    assert budget.table_for(changed, TRAIN, "cifar10") is None
-    assert budget.table_for(cfg, 39_000, "cifar10") is None and budget.table_for(cfg, TRAIN, "cifar100") is None
+    batch, _ = presets.resolve("fast", ["data.batch_size=256"])
+    assert budget.recipe_hash(batch) == budget.recipe_hash(cfg)  # a plan chooses it among the tables
+    assert budget.tables_for(changed, TRAIN, "cifar10") == ()
+    assert budget.tables_for(cfg, 39_000, "cifar10") == () and budget.tables_for(cfg, TRAIN, "cifar100") == ()
 
 
 def test_the_shipped_table_is_the_fast_presets_recipe():
     """When the fast recipe changes, the table must be measured again (benchmarks/budget_table.py)."""
     tables = budget.shipped_tables()
     assert tables, f"no accuracy table in {budget.TABLE_FILE}"
-    (table,) = [t for t in tables if t.preset == "fast"]
-    assert table.recipe == budget.recipe_hash(fast()), "the fast recipe changed: run benchmarks/budget_table.py"
-    assert table.train_images >= budget.MIN_TABLE_IMAGES and len(table.points) >= 8
-    assert all(len(p.accs) >= 2 for p in table.points)
-    assert budget.table_for(fast(), TRAIN, "cifar10") is table
+    fast_tables = [t for t in tables if t.preset == "fast"]
+    assert {t.batch_size for t in fast_tables} == {256, 512} and len(fast_tables) == 2
+    for table in fast_tables:
+        assert table.recipe == budget.recipe_hash(fast()), "the fast recipe changed: run benchmarks/budget_table.py"
+        assert table.train_images >= budget.MIN_TABLE_IMAGES and len(table.points) >= 8
+        assert all(len(p.accs) >= 2 for p in table.points)
+    assert budget.tables_for(fast(), TRAIN, "cifar10") == tuple(fast_tables)
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -129,10 +158,11 @@ def test_calibration_is_cached_by_machine_and_measured_once(home, tmp_path, monk
     assert speed_cache.key("x", "2.0", 1, "bf16") != speed_cache.key("x", "2.0", 2, "bf16")
     data = make_synthetic(n_train=1024, n_test=200)
     said = []
-    first, _ = calibration.speeds(cfg, [[8, 16, 32]], data, place, said.append)
-    again, _ = calibration.speeds(cfg, [[8, 16, 32]], data, place, said.append)
+    net = Net((8, 16, 32), cfg.data.batch_size)
+    first, _ = calibration.speeds(cfg, [net], data, place, said.append)
+    again, _ = calibration.speeds(cfg, [net], data, place, said.append)
     assert len([s for s in said if s.startswith("calibrating")]) == 1
-    speed, cached = first[(8, 16, 32)], again[(8, 16, 32)]
+    speed, cached = first[net], again[net]
     assert cached.train_ips == pytest.approx(speed.train_ips, rel=1e-3)  # as the cache keeps it: rounded
     assert speed.train_ips > 0 and speed.eval_ips > 0 and speed.build_s > 0
     raw = json.loads(speed_cache.cache_file().read_text())

@@ -327,25 +327,26 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     if not args.show:  # this process's own start-up, as a training process has it
         speed_cache.store_startup(key, time.time() - calibration.process_started())
-    table = budget.table_for(cfg, len(data.train_x), check_source(source, cfg.data)[0])
-    nets = budget.candidates(cfg, table)
+    tables = budget.tables_for(cfg, len(data.train_x), check_source(source, cfg.data)[0])
+    nets = budget.candidates(cfg, tables)
     if args.show:
-        speeds = {tuple(w): s for w in nets if (s := speed_cache.cached_speed(key, cfg, w)) is not None}
+        speeds = calibration.cached_speeds(cfg, nets, key)
     else:
         speeds, _ = calibration.speeds(cfg, nets, data, place, lambda text: print(shown(text)), refresh=True)
-    for widths, s in speeds.items():
-        print(f"  {cfg.model.name} {'-'.join(map(str, widths)) or 'default'}: trains {s.train_ips:,.0f} img/s, "
-              f"evaluates {s.eval_ips:,.0f} img/s, builds in {s.build_s:.1f} s")
+    for net, s in speeds.items():
+        print(f"  {cfg.model.name} {'-'.join(map(str, net.widths)) or 'default'}, batch {net.batch_size}: "
+              f"trains {s.train_ips:,.0f} img/s, evaluates {s.eval_ips:,.0f} img/s, builds in {s.build_s:.1f} s")
     if len(speeds) < len(nets):
         print("  (not all calibrated: run tui-trainer calibrate without --show)")
         return 0
     startup = float(speed_cache.read().get(key, {}).get("startup_s", 0.0))
-    table_note = f"the accuracy table of {table.preset}" if table else "no accuracy table for these data and settings"
+    table_note = (f"the accuracy tables of {tables[0].preset} (batch {', '.join(str(t.batch_size) for t in tables)})"
+                  if tables else "no accuracy table for these data and settings")
     print(shown(f"start-up to data loaded: {startup:.1f} s; {table_note}"))
     smallest = None
     for budget_s in (60, 120, 300, 600):
         try:
-            p = budget.plan(cfg, budget_s, startup, speeds, len(data.train_x), len(data.test_x), table)
+            p = budget.plan(cfg, budget_s, startup, speeds, len(data.train_x), len(data.test_x), tables)
         except ValueError as e:
             print(shown(f"  {budget_s // 60} min: {e}"))
             continue

@@ -7,7 +7,9 @@ it is measured once, on real CIFAR-10, into the accuracy table shipped beside th
 (benchmarks/budget_table.py makes it), keyed by a hash of the recipe (every setting but those a
 plan sets). Speed depends only on the machine: calibration.py measures it and keeps it in a cache.
 The planner may set only what the table varies (model.widths, run.epochs, the warmup as a share of
-the run, run.eval_every); a recipe the table does not know (another preset, a --set of a recipe
+the run, run.eval_every) and data.batch_size, where tables of one recipe were measured at several
+(few-epoch runs learn more from the same images in more, smaller steps; long runs, about as much
+at either); a recipe the table does not know (another preset, a --set of a recipe
 key, CIFAR-100, image folders, fewer than 40,000 training images) keeps its settings and has its
 epochs fitted to the budget. Budgeted training with a schedule that follows the elapsed share of
 the budget: Li et al., "Budgeted Training", ICLR 2020. No torch here: Setup plans on the UI side.
@@ -21,7 +23,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config import Config, field_info, fit_epochs
 from ..workspace.listing import flatten
@@ -29,7 +31,7 @@ from ..workspace.listing import flatten
 TABLE_FILE = Path(__file__).with_name("accuracy_table.json")
 MIN_TABLE_IMAGES = 40_000  # "images seen" means little on a much smaller training set
 # What a plan may set, and what never changes a run's accuracy: neither is part of the recipe.
-PLANNED = ("model.widths", "run.epochs", "schedule.warmup_epochs", "run.eval_every")
+PLANNED = ("model.widths", "run.epochs", "schedule.warmup_epochs", "run.eval_every", "data.batch_size")
 # run.tta_share: TTA on the least-confident quarter scored 0.06 points under TTA on every image on
 # average over 12 runs (-0.34 at worst, a 3-epoch run; BENCHMARKS.md section 14), inside the
 # table's interpolation error: how the final figure is computed, not what the net learns.
@@ -122,12 +124,26 @@ def shipped_tables() -> tuple[Table, ...]:
     return tuple(Table.from_json(t) for t in raw.get("tables", []))
 
 
-def table_for(cfg: Config, train_images: int, kind: str) -> Table | None:
-    """The shipped table of `cfg`'s recipe, when the data fit it (CIFAR-10 of 40,000+ images)."""
+def tables_for(cfg: Config, train_images: int, kind: str) -> tuple[Table, ...]:
+    """The shipped tables of `cfg`'s recipe, one a batch size, when the data fit them (CIFAR-10 of
+    40,000+ images); none otherwise."""
     if kind != "cifar10" or train_images < MIN_TABLE_IMAGES or cfg.model.name != "airbench":
-        return None
+        return ()
     recipe = recipe_hash(cfg)
-    return next((t for t in shipped_tables() if t.recipe == recipe and t.batch_size == cfg.data.batch_size), None)
+    return tuple(t for t in shipped_tables() if t.recipe == recipe)
+
+
+class Net(NamedTuple):
+    """A net a plan may choose: its widths at a batch size (a table's, or the preset's own)."""
+    widths: tuple[int, ...]
+    batch_size: int
+
+    def configure(self, cfg: Config) -> Config:
+        """A copy of `cfg` that trains this net."""
+        out = cfg.copy()
+        out.set("model.widths", list(self.widths))
+        out.set("data.batch_size", self.batch_size)
+        return out
 
 
 def final_seconds(test_images: int, speed: Speed, tta: bool, tta_share: float = 1.0) -> float:
@@ -136,9 +152,11 @@ def final_seconds(test_images: int, speed: Speed, tta: bool, tta_share: float = 
     return test_images * (1 + 6 * tta_share if tta else 1) / speed.eval_ips
 
 
-def candidates(cfg: Config, table: Table | None) -> list[list[int]]:
-    """The nets a plan chooses among: the table's, or the preset's own."""
-    return [list(w) for w in table.widths()] if table else [list(cfg.model.widths)]
+def candidates(cfg: Config, tables: tuple[Table, ...]) -> list[Net]:
+    """The nets a plan chooses among: every table's, or the preset's own."""
+    if not tables:
+        return [Net(tuple(cfg.model.widths), cfg.data.batch_size)]
+    return [Net(tuple(w), t.batch_size) for t in tables for w in t.widths()]
 
 
 # --- the plan --------------------------------------------------------------------------------------
@@ -166,6 +184,7 @@ class Plan:
     expected_sd: float | None = None
     smallest_s: float | None = None  # the smallest budget the table plans on this machine
     note: str | None = None
+    batch_size: int | None = None  # None in plans kept by runs from before the planner chose it
 
     def to_json(self) -> dict:
         return {"event": "plan", **asdict(self)}
@@ -174,7 +193,10 @@ class Plan:
         """Two short lines, for Setup's narrow pane."""
         net = "-".join(map(str, self.widths)) if self.widths else self.model
         what = f"~{self.expected_acc:.1%} ± {self.expected_sd:.1%}" if self.expected_acc is not None else "epochs fitted"
-        return f"plan: {net} x ~{self.epochs:.1f} epochs\n{what}, ends in ~{self.predicted_s:.0f} s"
+        return f"plan: {net} x ~{self.epochs:.1f} epochs{self._batch()}\n{what}, ends in ~{self.predicted_s:.0f} s"
+
+    def _batch(self) -> str:
+        return f", batch {self.batch_size}" if self.batch_size else ""
 
     def describe(self) -> str:
         net = f"{self.model} {'-'.join(map(str, self.widths)) or '(its own widths)'}"
@@ -185,14 +207,14 @@ class Plan:
         else:
             what = "no accuracy table for these settings: epochs fitted"
         note = f"; {self.note}" if self.note else ""
-        return (f"plan for {self.budget_s:.0f} s: {net}, ~{self.epochs:.1f} epochs ({self.train_s:.0f} s of "
+        return (f"plan for {self.budget_s:.0f} s: {net}, ~{self.epochs:.1f} epochs{self._batch()} ({self.train_s:.0f} s of "
                 f"training; the LR schedule follows the clock), {what}, predicted {self.predicted_s:.0f} s{note}")
 
 
-def plan(cfg: Config, budget_s: float, elapsed_s: float, speeds: dict[tuple[int, ...], Speed],
-         train_images: int, test_images: int, table: Table | None) -> Plan:
+def plan(cfg: Config, budget_s: float, elapsed_s: float, speeds: dict[Net, Speed],
+         train_images: int, test_images: int, tables: tuple[Table, ...]) -> Plan:
     """The plan for what is left of `budget_s` after `elapsed_s` (start-up, data, calibration);
-    `speeds` holds this machine's speed of each candidate net (the table's nets, or the preset's).
+    `speeds` holds this machine's speed of each candidate net (the tables' nets, or the preset's).
     Raises ValueError with one line when the budget cannot hold even the evaluation."""
     def final_s(speed: Speed) -> float:
         return final_seconds(test_images, speed, cfg.run.tta, cfg.run.tta_share)
@@ -205,49 +227,54 @@ def plan(cfg: Config, budget_s: float, elapsed_s: float, speeds: dict[tuple[int,
         per_epoch = train_images / speed.train_ips + speed.epoch_s
         return max(seconds, 0.0) / per_epoch
 
-    options = []
-    for widths in candidates(cfg, table):
-        speed = speeds[tuple(widths)]
-        e = epochs(speed)
-        expected = table.expected(widths, e * train_images) if table else None
-        if table is not None and expected is None:
-            top = table.curve(widths)[-1].epochs
-            if e > top:  # more than the table measured: at least what it says of its longest run
-                expected = table.expected(widths, top * table.train_images)
-        options.append((widths, speed, e, expected))
-    usable = [o for o in options if o[3] is not None]
+    options = []  # (net, its table, speed, epochs the clock allows, expected (mean, sd) or None)
+    for table in tables or (None,):
+        nets = [Net(tuple(w), table.batch_size) for w in table.widths()] if table else candidates(cfg, ())
+        for net in nets:
+            speed = speeds[net]
+            e = epochs(speed)
+            expected = table.expected(list(net.widths), e * train_images) if table else None
+            if table is not None and expected is None:
+                top = table.curve(list(net.widths))[-1].epochs
+                if e > top:  # more than the table measured: at least what it says of its longest run
+                    expected = table.expected(list(net.widths), top * table.train_images)
+            options.append((net, table, speed, e, expected))
+    usable = [o for o in options if o[4] is not None]
     smallest = None
-    if table is not None:
-        smallest = min(elapsed_s + s.build_s + final_s(s) + table.curve(w)[0].epochs * (train_images / s.train_ips + s.epoch_s)
-                       for w, s, _, _ in options) / TARGET
+    if tables:
+        smallest = min(elapsed_s + s.build_s + final_s(s) + t.curve(list(n.widths))[0].epochs * (train_images / s.train_ips + s.epoch_s)
+                       for n, t, s, _, _ in options) / TARGET
     if usable:
-        widths, speed, e, (acc, sd) = max(usable, key=lambda o: (o[3][0], o[2]))
-        top = table.curve(widths)[-1].epochs
+        net, table, speed, e, (acc, sd) = max(usable, key=lambda o: (o[4][0], o[3]))
+        top = table.curve(list(net.widths))[-1].epochs
         note = (f"the table measured up to {top:g} epochs of this net; the budget buys ~{e:.1f}, so expect at least "
                 f"this" if e > top else None)
         mode = "table"
     else:
-        # No table, or a budget under its smallest point: the preset's net (under a table, the net
-        # the clock allows the most epochs of), for the epochs the clock allows.
-        widths, speed, e, _ = max(options, key=lambda o: o[2])
+        # No table, or a budget under its smallest point: the net the clock allows the most epochs
+        # of (the preset's own, without a table), for the epochs the clock allows.
+        net, _, speed, e, _ = max(options, key=lambda o: o[3])
         acc = sd = None
         note = (f"under the smallest budget the table plans here ({smallest:.0f} s): expected accuracy unknown"
-                if table is not None else None)
+                if tables else None)
         mode = "fitted"
     seconds = train_s(speed)
     if seconds <= 0:
         need = (elapsed_s + speed.build_s + final_s(speed)) / TARGET
         raise ValueError(f"run.budget_s = {budget_s:g}: the start, the data and the final evaluation alone take "
                          f"about {need:.0f} s here; give at least {math.ceil(need * 1.2)} s")
-    return Plan(budget_s, cfg.model.name, mode, list(widths), e, seconds, final_s(speed),
-                elapsed_s + speed.build_s + seconds + final_s(speed), acc, sd, smallest, note)
+    return Plan(budget_s, cfg.model.name, mode, list(net.widths), e, seconds, final_s(speed),
+                elapsed_s + speed.build_s + seconds + final_s(speed), acc, sd, smallest, note, net.batch_size)
 
 
-def apply(cfg: Config, p: Plan, table: Table | None) -> None:
-    """Set the planned net, epochs (the most the clock may allow), warmup share and one evaluation
-    at the end, in place; the schedule's other epoch-keyed settings keep their share."""
+def apply(cfg: Config, p: Plan, tables: tuple[Table, ...]) -> None:
+    """Set the planned net and batch size, epochs (the most the clock may allow), warmup share and
+    one evaluation at the end, in place; the schedule's other epoch-keyed settings keep their share."""
     planned = cfg.run.epochs
     cfg.set("model.widths", p.widths)  # the table's choice, or the preset's own
+    if p.batch_size:
+        cfg.set("data.batch_size", p.batch_size)
+    table = next((t for t in tables if t.batch_size == cfg.data.batch_size), None)
     cfg.set("run.epochs", min(max(1, math.ceil(p.epochs * EPOCHS_CAP)), int(field_info("run.epochs")[1]["max"])))
     fit_epochs(cfg, planned)
     if table is not None:

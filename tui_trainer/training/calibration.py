@@ -18,7 +18,7 @@ from ..config import Config
 from ..data import Dataset
 from ..data.pipeline import Batch, TrainBatches, normalize
 from . import device, speed_cache
-from .budget import Speed
+from .budget import Net, Speed
 from .build import build_training, train_step
 from .evaluate import tta_logits
 from .optim import set_lr
@@ -73,29 +73,37 @@ def _batches(batches: TrainBatches) -> Iterator[Batch]:
         epoch += 1
 
 
-def speeds(cfg: Config, candidates: list[list[int]], data: Dataset, place: device.Placement,
-           say: Callable[[str], None], refresh: bool = False) -> tuple[dict[tuple[int, ...], Speed], str]:
+def speeds(cfg: Config, nets: list[Net], data: Dataset, place: device.Placement,
+           say: Callable[[str], None], refresh: bool = False) -> tuple[dict[Net, Speed], str]:
     """This machine's speed of each candidate net: from the cache, or measured now (and cached).
     Returns them and the cache key."""
     key = machine_key(place)
-    found: dict[tuple[int, ...], Speed] = {}
+    found: dict[Net, Speed] = {}
     missing = []
-    for widths in candidates:
-        speed = None if refresh else speed_cache.cached_speed(key, cfg, widths)
+    for net in nets:
+        speed = None if refresh else speed_cache.cached_speed(key, net.configure(cfg), list(net.widths))
         if speed is None:
-            missing.append(widths)
+            missing.append(net)
         else:
-            found[tuple(widths)] = speed
+            found[net] = speed
     if missing:
-        names = ", ".join("-".join(map(str, w)) or cfg.model.name for w in missing)
+        batches = {n.batch_size for n in nets}
+        names = ", ".join(("-".join(map(str, n.widths)) or cfg.model.name) +
+                          (f" (batch {n.batch_size})" if len(batches) > 1 else "") for n in missing)
         say(f"calibrating this machine for {names}: a few timed steps each (once; cached in "
             f"{speed_cache.cache_file()})")
         started = time.perf_counter()
-        for widths in missing:
-            found[tuple(widths)] = speed = measure(cfg, widths, data, place)
-            speed_cache.store_speed(key, cfg, widths, speed)
+        for net in missing:
+            trial = net.configure(cfg)
+            found[net] = speed = measure(trial, list(net.widths), data, place)
+            speed_cache.store_speed(key, trial, list(net.widths), speed)
         say(f"calibrated in {time.perf_counter() - started:.1f} s")
     return found, key
+
+
+def cached_speeds(cfg: Config, nets: list[Net], key: str) -> dict[Net, Speed]:
+    """The speeds the cache holds of `nets` on the machine `key` (those it lacks are left out)."""
+    return {n: s for n in nets if (s := speed_cache.cached_speed(key, n.configure(cfg), list(n.widths))) is not None}
 
 
 def process_started() -> float:
@@ -111,19 +119,20 @@ def preview(cfg: Config, source: str, device_name: str) -> str:
     """What a budget run of `cfg` on `source` would plan now, in words, from the cache alone (Setup
     shows it under the form); how it will plan when this machine is not calibrated yet."""
     from ..data import check_source, estimate_train_size, training_images
-    from .budget import candidates, plan, table_for
+    from .budget import candidates, plan, tables_for
 
     place = device.resolve(device_name, cfg.run.precision)
     key = machine_key(place)
     train, test = training_images(estimate_train_size(source), cfg.data), estimate_train_size(source, "test")
     if not train or not test:
         return "plan: at the start, once the\ndata is read"
-    table = table_for(cfg, train, check_source(source, cfg.data)[0])
-    known = {tuple(w): speed_cache.cached_speed(key, cfg, w) for w in candidates(cfg, table)}
-    if any(s is None for s in known.values()):
+    tables = tables_for(cfg, train, check_source(source, cfg.data)[0])
+    nets = candidates(cfg, tables)
+    known = cached_speeds(cfg, nets, key)
+    if len(known) < len(nets):
         return "plan: at the start, after a\ncalibration (10-15 s, once)"
     startup = float(speed_cache.read().get(key, {}).get("startup_s", 0.0))
     try:
-        return plan(cfg, cfg.run.budget_s, startup, known, train, test, table).short()  # type: ignore[arg-type]
+        return plan(cfg, cfg.run.budget_s, startup, known, train, test, tables).short()
     except ValueError as e:
         return str(e)

@@ -464,17 +464,17 @@ class Trainer:
         own_process = self.started_at is None
         started = calibration.process_started() if own_process else self.started_at
         startup_s = time.time() - started
-        table = budget.table_for(cfg, len(data.train_x), check_source(self.data_source, cfg.data)[0])
-        speeds, key = calibration.speeds(cfg, budget.candidates(cfg, table), data, place,
+        tables = budget.tables_for(cfg, len(data.train_x), check_source(self.data_source, cfg.data)[0])
+        speeds, key = calibration.speeds(cfg, budget.candidates(cfg, tables), data, place,
                                          lambda text: self.emit(Notice(text)))
         if own_process:
             speed_cache.store_startup(key, startup_s)
         try:
             plan = budget.plan(cfg, cfg.run.budget_s, time.time() - started, speeds, len(data.train_x),
-                               len(data.test_x), table)
+                               len(data.test_x), tables)
         except ValueError as e:
             raise RunError(str(e)) from None
-        budget.apply(cfg, plan, table)
+        budget.apply(cfg, plan, tables)
         self.clock = budget.BudgetClock(plan.train_s)
         self.plan = plan
         folder.write_config(self.run_dir, cfg)
