@@ -146,6 +146,11 @@ class Net(NamedTuple):
         return out
 
 
+def table_at(tables: tuple[Table, ...], batch_size: int) -> Table | None:
+    """The table of `tables` measured at `batch_size`, if any."""
+    return next((t for t in tables if t.batch_size == batch_size), None)
+
+
 def final_seconds(test_images: int, speed: Speed, tta: bool, tta_share: float = 1.0) -> float:
     """The end of a run: the last plain evaluation, and TTA's six views, when it is on, of the
     share of the images it takes."""
@@ -228,17 +233,16 @@ def plan(cfg: Config, budget_s: float, elapsed_s: float, speeds: dict[Net, Speed
         return max(seconds, 0.0) / per_epoch
 
     options = []  # (net, its table, speed, epochs the clock allows, expected (mean, sd) or None)
-    for table in tables or (None,):
-        nets = [Net(tuple(w), table.batch_size) for w in table.widths()] if table else candidates(cfg, ())
-        for net in nets:
-            speed = speeds[net]
-            e = epochs(speed)
-            expected = table.expected(list(net.widths), e * train_images) if table else None
-            if table is not None and expected is None:
-                top = table.curve(list(net.widths))[-1].epochs
-                if e > top:  # more than the table measured: at least what it says of its longest run
-                    expected = table.expected(list(net.widths), top * table.train_images)
-            options.append((net, table, speed, e, expected))
+    for net in candidates(cfg, tables):
+        table = table_at(tables, net.batch_size)
+        speed = speeds[net]
+        e = epochs(speed)
+        expected = table.expected(list(net.widths), e * train_images) if table else None
+        if table is not None and expected is None:
+            top = table.curve(list(net.widths))[-1].epochs
+            if e > top:  # more than the table measured: at least what it says of its longest run
+                expected = table.expected(list(net.widths), top * table.train_images)
+        options.append((net, table, speed, e, expected))
     usable = [o for o in options if o[4] is not None]
     smallest = None
     if tables:
@@ -274,7 +278,7 @@ def apply(cfg: Config, p: Plan, tables: tuple[Table, ...]) -> None:
     cfg.set("model.widths", p.widths)  # the table's choice, or the preset's own
     if p.batch_size:
         cfg.set("data.batch_size", p.batch_size)
-    table = next((t for t in tables if t.batch_size == cfg.data.batch_size), None)
+    table = table_at(tables, cfg.data.batch_size)
     cfg.set("run.epochs", min(max(1, math.ceil(p.epochs * EPOCHS_CAP)), int(field_info("run.epochs")[1]["max"])))
     fit_epochs(cfg, planned)
     if table is not None:
