@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
 from textual.worker import WorkerState
 
+from tui_trainer.app.screens import training
 from tui_trainer.app.screens.runs import RunsScreen
 from tui_trainer.app.screens.training import TrainingScreen
 from tui_trainer.app.widgets.epoch_table import EpochTable
@@ -195,6 +197,32 @@ def test_the_run_starts_once_the_training_screen_has_drawn(tmp_path, app_home, s
     assert sizes and all(w > 0 and h > 0 for w, h in sizes), sizes
 
 
+def test_the_footer_is_rebuilt_only_when_a_binding_changes(tmp_path, app_home, small_data, monkeypatch):
+    """Every epoch's events redraw the screen, but the footer's keys change only when the run
+    starts, pauses, stops or ends: rebuilding it each time costs the run's CPU for nothing."""
+    rebuilt = []  # the screen's own calls (Textual calls it too, on focus changes)
+    real = TrainingScreen.refresh_bindings
+
+    def counting(self):
+        if sys._getframe(1).f_code.co_filename == training.__file__:
+            rebuilt.append(self.check_action("pause", ()))
+        return real(self)
+
+    monkeypatch.setattr(TrainingScreen, "refresh_bindings", counting)
+    app = make_app(tmp_path, data=small_data)
+
+    async def scenario():
+        async with app.run_test(size=(120, 40)) as pilot:
+            session = await start_preset(pilot, "tiny-long")
+            await wait_for(pilot, lambda: not session.live, 120, "the run to end")
+            await pilot.pause(0.2)
+            assert len(session.epochs) == 4 and len(session.events) >= 10, session.events
+            # the run live (after an empty screen), then ended: Pause offered, then greyed out
+            assert 1 <= len(rebuilt) <= 3 and rebuilt[-1] is None, rebuilt
+
+    run(scenario())
+
+
 def test_loss_and_accuracy_plots_draw_batch_series_from_the_first_epoch(tmp_path, app_home):
     from tui_trainer.data.synthetic import make_synthetic
 
@@ -207,7 +235,7 @@ def test_loss_and_accuracy_plots_draw_batch_series_from_the_first_epoch(tmp_path
             loss, acc = screen.query_one(LossPlot), screen.query_one(AccuracyPlot)
             await wait_for(pilot, lambda: session.batch_loss.xs and session.batch_loss.xs[0] < 1, 60,
                            "batch progress in epoch 1")
-            await wait_for(pilot, lambda: loss.batch_xs, 5, "the loss plot's batch series")  # the 1 s tick
+            await wait_for(pilot, lambda: loss.batch_xs, 10, "the loss plot's batch series")  # PLOT_DRAW_S
             assert min(loss.batch_xs) < 1 and min(acc.batch_xs) < 1
             assert all(0 <= y <= 1 for y in acc.batch_ys) and all(y > 0 for y in loss.batch_ys)
             await wait_for(pilot, lambda: not session.live, 120, "the run to end")

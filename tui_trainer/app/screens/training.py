@@ -6,6 +6,7 @@ leaving it and coming back loses nothing, and a run followed from another proces
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -32,6 +33,12 @@ from ..widgets.system_pane import HISTORY, SystemPane
 class SystemSampled(Message):
     sample: SystemSample
 
+# The trainer sends progress 4 times a second; the screen draws it at most twice. Each drawing is a
+# compositor pass of the UI thread, on a CPU the run trains on (benchmarks/app_overhead.py prints
+# the UI thread's share of a core).
+PROGRESS_DRAW_S = 0.5
+PLOT_DRAW_S = 3.0
+
 EMPTY = "No run yet — press F1 to set one up (or F3 to resume or attach to a run)"
 
 
@@ -47,6 +54,9 @@ class TrainingScreen(Screen):
         super().__init__(id="training")
         self._session_id: int | None = None
         self._planned: tuple[list[float], list[float]] | None = None
+        self._progress_drawn = 0.0
+        self._plots_drawn = 0.0
+        self._footer_state: tuple | None = None  # what check_action allowed when the footer was last drawn
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,10 +88,11 @@ class TrainingScreen(Screen):
     def tick(self) -> None:
         session = self.app.session
         if session is not None and session.live and self.app.screen is self:
-            self.query_one(StatusLine).show(session)
-            # Batch series are redrawn here, once a second, not at every progress event: a plot
-            # build costs 5-25 ms of a CPU the run trains on.
-            self.show_plots(session)
+            self.show_progress(session)
+            # Batch series are redrawn here, every PLOT_DRAW_S, not at every progress event: a
+            # plot build costs 5-25 ms of a CPU the run trains on. An epoch's end draws at once.
+            if time.monotonic() - self._plots_drawn >= PLOT_DRAW_S:
+                self.show_plots(session)
         if self.query_one(SystemPane).display and not self.pane_from_session() and self.app.screen is self:
             self.sample_system()
 
@@ -108,6 +119,7 @@ class TrainingScreen(Screen):
                 pane.add(sample)
 
     def show_plots(self, session: RunSession) -> None:
+        self._plots_drawn = time.monotonic()
         epochs = session.epochs
         self.query_one(AccuracyPlot).set_data(epochs, session.batch_acc.xs, session.batch_acc.ys,
                                               self.test_note(session))
@@ -132,7 +144,8 @@ class TrainingScreen(Screen):
                 self.query_one(SystemPane).add(event)
             return
         if isinstance(event, (BatchProgress, DataProgress)) and self._session_id == getattr(self.app.session, "id", None):
-            self.show_progress(self.app.session)
+            if time.monotonic() - self._progress_drawn >= PROGRESS_DRAW_S:  # the next tick draws the rest
+                self.show_progress(self.app.session)
         else:
             self.catch_up()
 
@@ -152,7 +165,15 @@ class TrainingScreen(Screen):
         self.show_plots(session)
         self.show_progress(session)
         self.show_failure(session)
-        self.refresh_bindings()
+        self.refresh_footer()
+
+    def refresh_footer(self) -> None:
+        """Redraw the footer only when a binding's state changed: redrawing it rebuilds every key's
+        widget and restyles them, a tenth of a second of the UI thread at each epoch's events."""
+        state = tuple(self.check_action(b.action, ()) for b in self.BINDINGS)
+        if state != self._footer_state:
+            self._footer_state = state
+            self.refresh_bindings()
 
     def planned_lr(self, session: RunSession) -> tuple[list[float], list[float]] | None:
         try:
@@ -162,6 +183,7 @@ class TrainingScreen(Screen):
         return schedule_points(cfg, session.started.steps_per_epoch)
 
     def show_progress(self, session: RunSession) -> None:
+        self._progress_drawn = time.monotonic()
         self.query_one(StatusLine).show(session)
         bar = self.query_one(ProgressBar)
         label = self.query_one("#progress-label", Static)
