@@ -56,7 +56,7 @@ def in_app(cfg, data: Dataset, runs: str, pane: bool) -> tuple[float, float]:
             while session.live and len(marks) < 2:
                 if len(marks) == 0 and session.progress is not None or len(marks) == 1 and session.epochs:
                     marks.append((time.thread_time(), time.perf_counter()))
-                await pilot.pause(0.1)
+                await asyncio.sleep(0.1)  # not pilot.pause: its wait for the screen is UI work of its own
             if len(marks) == 1:  # the run ended between two looks: its end is the epoch's, within 0.1 s
                 marks.append((time.thread_time(), time.perf_counter()))
             while session.live:

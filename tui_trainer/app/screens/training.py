@@ -185,39 +185,38 @@ class TrainingScreen(Screen):
     def show_progress(self, session: RunSession) -> None:
         self._progress_drawn = time.monotonic()
         self.query_one(StatusLine).show(session)
-        bar = self.query_one(ProgressBar)
-        label = self.query_one("#progress-label", Static)
+        total, done, text = self.progress_of(session)
+        self.query_one(ProgressBar).update(total=total, progress=done)
+        # The label's size is fixed by the row, so no layout pass: a layout pass repaints the screen.
+        self.query_one("#progress-label", Static).update(text, layout=False)
+
+    @staticmethod
+    def progress_of(session: RunSession) -> tuple[float, float, Text]:
+        """The bar's total and progress, and the line beside it."""
         planned = session.planned_epochs or 0
         p = session.progress
         if p is not None and session.live:
-            bar.update(total=p.steps_per_epoch, progress=p.step)
-            label.update(Text.assemble(("epoch ", "dim"), (f"{p.epoch}/{planned}", "bold"),
-                                       ("  step ", "dim"), f"{p.step}/{p.steps_per_epoch}",
-                                       ("  loss ", "dim"), f"{p.loss:.4f}", ("  lr ", "dim"), f"{p.lr:.3g}"))
-            return
+            return p.steps_per_epoch, p.step, Text.assemble(
+                ("epoch ", "dim"), (f"{p.epoch}/{planned}", "bold"), ("  step ", "dim"), f"{p.step}/{p.steps_per_epoch}",
+                ("  loss ", "dim"), f"{p.loss:.4f}", ("  lr ", "dim"), f"{p.lr:.3g}")
         done = max((e.epoch for e in session.epochs), default=0)
         steps = session.started.steps_per_epoch if session.started else 1
         if session.live and session.started is not None and done < planned:
-            bar.update(total=steps, progress=0)
-            label.update(Text.assemble(("epoch ", "dim"), (f"{done + 1}/{planned}", "bold"),
-                                       ("  starting" if done == session.started.start_epoch else "  evaluating / saving", "dim")))
-        elif session.started is None and session.live and (d := session.data_progress) is not None:
-            bar.update(total=d.total, progress=d.done)
-            label.update(Text(f"decoding {d.done:,}/{d.total:,} images (once: later runs read the cache)",
-                              style="dim"))
-        elif session.started is None and session.live:
-            bar.update(total=1, progress=0)
-            label.update(Text(shown(session.notice) if session.notice else "loading data and building the model ...",
-                              style="dim"))
-        elif session.finished is not None and session.finished.stopped and p is not None:
-            bar.update(total=p.steps_per_epoch, progress=p.step)
-            label.update(Text.assemble(("stopped in epoch ", "dim"), (f"{p.epoch}/{planned}", "bold"),
-                                       ("  at step ", "dim"), f"{p.step}/{p.steps_per_epoch}",
-                                       ("; last.pt keeps it: resume from F3", "dim")))
-        else:
-            bar.update(total=1, progress=1 if done >= planned and planned else 0)
-            label.update(Text.assemble(("epoch ", "dim"), (f"{done}/{planned or '?'}", "bold"),
-                                       (f"  {session.state()}", "dim")))
+            return steps, 0, Text.assemble(
+                ("epoch ", "dim"), (f"{done + 1}/{planned}", "bold"),
+                ("  starting" if done == session.started.start_epoch else "  evaluating / saving", "dim"))
+        if session.started is None and session.live and (d := session.data_progress) is not None:
+            return d.total, d.done, Text(f"decoding {d.done:,}/{d.total:,} images (once: later runs read the cache)",
+                                         style="dim")
+        if session.started is None and session.live:
+            return 1, 0, Text(shown(session.notice) if session.notice else "loading data and building the model ...",
+                              style="dim")
+        if session.finished is not None and session.finished.stopped and p is not None:
+            return p.steps_per_epoch, p.step, Text.assemble(
+                ("stopped in epoch ", "dim"), (f"{p.epoch}/{planned}", "bold"), ("  at step ", "dim"),
+                f"{p.step}/{p.steps_per_epoch}", ("; last.pt keeps it: resume from F3", "dim"))
+        return 1, 1 if done >= planned and planned else 0, Text.assemble(
+            ("epoch ", "dim"), (f"{done}/{planned or '?'}", "bold"), (f"  {session.state()}", "dim"))
 
     def show_failure(self, session: RunSession) -> None:
         panel = self.query_one("#error-panel", Static)

@@ -62,5 +62,7 @@ def status_text(session: RunSession | None) -> Text:
 
 
 class StatusLine(Static):
+    """Its height is set in CSS (two lines), so an update repaints it alone, without a layout pass."""
+
     def show(self, session: RunSession | None) -> None:
-        self.update(status_text(session))
+        self.update(status_text(session), layout=False)
