@@ -16,8 +16,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# make bench DATA=DIR [ARGS="--rounds 3"]: the seed-notebook throughput table on DIR's images
 bench: $(STAMP)
-	$(VENV)/bin/python benchmarks/throughput.py
+	@test -n "$(DATA)" || { echo 'make bench needs DATA=DIR (python ../shared/data/make_cifar10.py DIR)'; exit 2; }
+	$(VENV)/bin/python benchmarks/throughput.py --data $(DATA) $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

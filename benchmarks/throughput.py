@@ -4,7 +4,7 @@ Both train seed_cnn with Adam, CyclicLR triangular2, random crop + flip and MixU
 on the same images, in the same process, one after the other. The notebook's loop is rebuilt as it
 was: torchvision transforms on PIL images, a DataLoader with 2 workers, fp32.
 
-    python benchmarks/throughput.py --data DIR [--images 45000] [--sprint]
+    python benchmarks/throughput.py --data DIR [--images 45000] [--rounds R] [--sprint]
 
 Prints a table: img/s of each and the ratio (target: engine >= 3x notebook). With --sprint, then
 the notebook's result in 1/400 of its loop's time (issue 23): the time the notebook's loop needs
@@ -154,6 +154,7 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="folder with cifar-10-batches-py, or 'synthetic'")
     parser.add_argument("--images", type=int, default=45000, help="training images per measured epoch")
     parser.add_argument("--runs", default="/tmp/tui-trainer-bench-runs")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds of the engine and the notebook loop")
     parser.add_argument("--sprint", action="store_true", help="then the notebook's result in 1/400 of its time")
     parser.add_argument("--breakdown", type=int, default=0, metavar="R",
                         help="then R interleaved rounds of the engine against bare train_step loops")
@@ -161,13 +162,21 @@ def main() -> None:
     data = load_dataset(args.data)
     images = min(args.images, len(data.train_x))
     cfg = presets.find("seed-notebook-cyclic").load()
-    engine = engine_epoch(data, images, cfg.copy(), args.runs)
-    notebook = notebook_epoch(data, images, cfg)
-    print(f"seed-notebook throughput, {images} images, batch 32 — {date.today()}, {platform.node()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print("| pipeline | img/s | ratio |\n|---|---:|---:|")
-    print(f"| notebook loop (torchvision transforms, DataLoader 2 workers, fp32) | {notebook:,.0f} | 1.00x |")
-    print(f"| tui-trainer engine (seed-notebook preset) | {engine:,.0f} | {engine / notebook:.2f}x |")
+    # Rounds alternate (engine, notebook, engine, ...) so this VM's drift hits both alike; the ratio
+    # is the median of each round's own ratio.
+    engines, notebooks = [], []
+    for _ in range(args.rounds):
+        engines.append(engine_epoch(data, images, cfg.copy(), args.runs))
+        notebooks.append(notebook_epoch(data, images, cfg))
+    engine, notebook = statistics.median(engines), statistics.median(notebooks)
+    ratios = [e / n for e, n in zip(engines, notebooks)]
+    print(f"seed-notebook throughput, {images} images, batch 32, {args.rounds} round(s) — {date.today()}, "
+          f"{platform.node()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print("| pipeline | img/s (each round) | median | ratio |\n|---|---|---:|---:|")
+    print(f"| notebook loop (torchvision transforms, DataLoader 2 workers, fp32) | "
+          f"{', '.join(f'{v:,.0f}' for v in notebooks)} | {notebook:,.0f} | 1.00x |")
+    print(f"| tui-trainer engine (seed-notebook preset) | {', '.join(f'{v:,.0f}' for v in engines)} | {engine:,.0f} | "
+          f"{statistics.median(ratios):.2f}x (each round {', '.join(f'{r:.2f}x' for r in ratios)}) |")
     if args.breakdown:
         breakdown(data, images, cfg, args.runs, args.breakdown)
     if args.sprint:
