@@ -40,8 +40,9 @@ from tui_trainer.training.speed_cache import cpu_name  # noqa: E402
 PRESET = "fast"
 GRID = [([32, 64, 64], 1), ([32, 64, 64], 3), ([32, 64, 64], 9),
         ([48, 96, 96], 1), ([48, 96, 96], 3), ([48, 96, 96], 9),
-        # between 48-96-96 and 64-256-256 in speed (0.64x and 1.9x the first's step time): at ~4
-        # epochs it beat 48-96-96 at 5 in the same wall time (86.5% against 86.1%, two seeds each)
+        # between 48-96-96 and 64-256-256 in speed (calibrated on the AMX Xeon: 0.70x the first's
+        # img/s, 2.0x the second's): for 4 epochs it beat 48-96-96 for 5 in the same wall time
+        # (86.5% against 86.1%, two seeds each)
         ([64, 128, 128], 1), ([64, 128, 128], 3), ([64, 128, 128], 9),
         ([64, 256, 256], 1), ([64, 256, 256], 3)]
 HELD_OUT = ([48, 96, 96], 5)
@@ -87,9 +88,12 @@ def add_nets(args, cfg, train_images: int) -> None:
     recipe, batch_size = recipe_hash(cfg), cfg.data.batch_size
     tables = list(shipped_tables())
     table = next((t for t in tables if (t.recipe, t.batch_size) == (recipe, batch_size)), None)
-    if table is None or table.train_images != train_images:
-        raise SystemExit(f"--nets adds to a table measured on {train_images:,} images at batch {batch_size}, "
-                         f"and the file has none: measure the whole grid first")
+    if table is None:
+        raise SystemExit(f"--nets adds to the table of batch {batch_size}, and the file has none for this "
+                         f"recipe: measure the whole grid first (without --nets)")
+    if table.train_images != train_images:
+        raise SystemExit(f"--nets: the table of batch {batch_size} was measured on {table.train_images:,} training "
+                         f"images, DIR has {train_images:,}: points on other data would not compare")
     added = measure(grid, args, batch_size)
     table.points = [p for p in table.points if p.widths not in nets] + added
     table.about.setdefault("added", []).append({

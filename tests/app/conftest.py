@@ -74,6 +74,14 @@ def small_data():
     return make_synthetic(n_train=1024, n_test=500)
 
 
+@pytest.fixture(scope="session")
+def paced_data():
+    """Eight times small_data's training images, for tests that act on a run while it trains (a
+    pause, resizes): on a loaded machine a 1,024-image run can end before their keys land."""
+    from tui_trainer.data.synthetic import make_synthetic
+    return make_synthetic(n_train=8192, n_test=200)
+
+
 def make_app(tmp_path: Path, data=None) -> TrainerApp:
     app = TrainerApp("synthetic", tmp_path / "runs", "cpu")
     if data is not None:

@@ -11,12 +11,9 @@ from .conftest import make_app, run, start_preset
 SIZES = [(60, 20), (120, 40), (80, 24), (61, 21), (100, 30), (60, 20)]
 
 
-def test_60x20_and_resizing_mid_run(tmp_path, app_home):
-    from tui_trainer.data.synthetic import make_synthetic
-
+def test_60x20_and_resizing_mid_run(tmp_path, app_home, paced_data):
     async def scenario():
-        # More images than small_data: on a loaded machine the pause must land before the run ends.
-        app = make_app(tmp_path, data=make_synthetic(n_train=8192, n_test=200))
+        app = make_app(tmp_path, data=paced_data)
         async with app.run_test(size=(60, 20)) as pilot:
             session = await start_preset(pilot, "tiny-long")
             # Paused for the first round of resizes: a fast CPU trains the 4 epochs in about a second,

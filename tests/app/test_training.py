@@ -113,12 +113,9 @@ def test_leaving_and_reentering_the_training_screen_keeps_the_run(tmp_path, app_
     run(scenario())
 
 
-def test_quit_while_training_asks_then_stops_and_saves_last(tmp_path, app_home):
-    from tui_trainer.data.synthetic import make_synthetic
-
+def test_quit_while_training_asks_then_stops_and_saves_last(tmp_path, app_home, paced_data):
     async def scenario():
-        # More images than small_data: on a loaded machine the pause must land before the run ends.
-        app = make_app(tmp_path, data=make_synthetic(n_train=8192, n_test=200))
+        app = make_app(tmp_path, data=paced_data)
         async with app.run_test(size=(120, 40)) as pilot:
             await select_preset(pilot, "tiny-long")
             await pilot.press("f5")
