@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import platform
 import statistics
 import time
 from datetime import date
@@ -23,6 +22,7 @@ from tui_trainer.app.app import TrainerApp
 from tui_trainer.app.widgets.system_pane import SystemPane
 from tui_trainer.data import Dataset, load_dataset
 from tui_trainer.events import EpochEnded
+from tui_trainer.training.speed_cache import cpu_label
 from tui_trainer.training.trainer import Trainer
 
 
@@ -94,7 +94,7 @@ def main() -> None:
     h, a = (statistics.fmean(results[k]) for k in ("headless", "app"))
     print(f"app overhead{' with the system pane open' if args.system_pane else ''}, preset {args.preset}, "
           f"{args.images} images x {args.epochs} epoch(s), "
-          f"{args.rounds} rounds — {date.today()}, {platform.node()}, torch {torch.__version__}")
+          f"{args.rounds} rounds — {date.today()}, {cpu_label()}, torch {torch.__version__}")
     print("| mode | img/s (each round) | mean | vs headless |\n|---|---|---:|---:|")
     for name, mean in (("headless engine", h), ("app open (120x40)", a)):
         rounds = ", ".join(f"{v:,.0f}" for v in results["headless" if mean is h else "app"])

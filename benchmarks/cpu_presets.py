@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
 from datetime import date
 
 import torch
+
+from tui_trainer.training.speed_cache import cpu_label
 
 # airbench94 (Keller Jordan), translated to this engine's mean loss: its lr 11.5 per 1024 images
 # and decay 0.0153 become lr 1.5 and L2 0.0153 / 11.5 = 0.00133 (as in the fast preset); batch 1024,
@@ -63,7 +64,7 @@ def main() -> None:
         sets = [f"--set={k}={v}" for k, v in {**AIRBENCH94, "run.epochs": str(epochs),
                                                "run.eval_every": str(epochs)}.items()]
         rows.append(run(f"airbench94 recipe, {epochs} epochs", ["--preset", "fast", *sets], args.data, args.runs))
-    print(f"CPU presets from the CLI — {date.today()}, {platform.node()}, {platform.processor() or 'cpu'}, "
+    print(f"CPU presets from the CLI — {date.today()}, {cpu_label()}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| run | epochs | train img/s | wall s | final acc (TTA) | target |")
     print("|---|---:|---:|---:|---:|---|")

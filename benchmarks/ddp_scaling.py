@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+
+from tui_trainer.training.speed_cache import cpu_label
 
 
 def train(args: argparse.Namespace, runs: Path, threads: int | None, nproc: int) -> tuple[float, float]:
@@ -65,7 +66,7 @@ def main() -> None:
                 print(f"  {name}: {results[name][-1][0]:,.0f} img/s", file=sys.stderr)
     best = {name: max(r[0] for r in runs) for name, runs in results.items()}
     reference = best[configs[0][0]]
-    print(f"# DDP scaling, {date.today()}, {platform.processor() or platform.machine()}, {cores} cores: "
+    print(f"# DDP scaling, {date.today()}, {cpu_label()}, {cores} cores: "
           f"{args.preset}, {args.epochs} epoch(s) on {args.data}, best of {args.repeats}")
     print("| configuration | img/s | wall s | vs reference |")
     print("|---|---:|---:|---:|")

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import re
 import subprocess
 import sys
 import time
@@ -24,15 +22,10 @@ from pathlib import Path
 
 import torch
 
+from tui_trainer.training.speed_cache import cpu_label
+
 AIRBENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "airbench94_cpu.py"
 
-
-def cpu() -> str:
-    """The CPU's model name and the flags that decide its precision, for every figure's row."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"model name\s*:\s*(.+)", text)
-    flags = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in text]
-    return f"{model.group(1).strip() if model else platform.processor()} ({', '.join(flags) or 'no native bf16'})"
 
 
 def timed(cmd: list[str]) -> tuple[float, list[dict], str]:
@@ -80,7 +73,7 @@ def main() -> None:
             print(f"pass {n + 1}, {epochs} epochs: airbench94 {ref['acc']:.2%} in {ref['wall']:.1f} s; "
                   f"--budget {ref['wall'] / 2:.1f}s {ours['acc']:.2%} in {ours['wall']:.1f} s", file=sys.stderr,
                   flush=True)
-    print(f"frontier — {date.today()}, {cpu()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+    print(f"frontier — {date.today()}, {cpu_label()}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"data {args.data}")
     print("| pass | airbench94 epochs | its wall s (precision) | its TTA acc | --budget | our wall s | ratio "
           "| our net, batch, epochs | our final (TTA) | points | met |")

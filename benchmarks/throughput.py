@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ from tui_trainer.models import build_model
 from tui_trainer.models.elu import ELU
 from tui_trainer.training import device
 from tui_trainer.training.build import build_training, train_step
+from tui_trainer.training.speed_cache import cpu_label
 from tui_trainer.training.trainer import Trainer
 
 
@@ -171,7 +171,7 @@ def main() -> None:
     engine, notebook = statistics.median(engines), statistics.median(notebooks)
     ratios = [e / n for e, n in zip(engines, notebooks)]
     print(f"seed-notebook throughput, {images} images, batch 32, {args.rounds} round(s) — {date.today()}, "
-          f"{platform.node()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+          f"{cpu_label()}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     print("| pipeline | img/s (each round) | median | ratio |\n|---|---|---:|---:|")
     print(f"| notebook loop (torchvision transforms, DataLoader 2 workers, fp32) | "
           f"{', '.join(f'{v:,.0f}' for v in notebooks)} | {notebook:,.0f} | 1.00x |")

@@ -13,7 +13,6 @@ accuracy with the preset's TTA setting.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from datetime import date
 
@@ -22,6 +21,7 @@ import torch
 from tui_trainer import presets
 from tui_trainer.data import load_dataset
 from tui_trainer.events import EpochEnded, RunFailed, RunFinished
+from tui_trainer.training.speed_cache import cpu_label
 from tui_trainer.training.trainer import Trainer
 
 THRESHOLDS = (0.90, 0.94, 0.96)
@@ -70,7 +70,7 @@ def main() -> None:
     data = load_dataset(args.data)
     rows = [measure(p, data, args.runs, args.device, args.epochs) for p in args.preset or ["fast"]]
     device = torch.cuda.get_device_name() if torch.cuda.is_available() and args.device != "cpu" else "cpu"
-    print(f"time to accuracy — {date.today()}, {platform.node()}, {device}, torch {torch.__version__}, "
+    print(f"time to accuracy — {date.today()}, {cpu_label()}, {device}, torch {torch.__version__}, "
           f"{len(data.train_x)} train / {len(data.test_x)} test images")
     print("| preset | epochs | training s | wall s | final acc | " + " | ".join(f"to {t:.0%}" for t in THRESHOLDS) + " |")
     print("|---|---:|---:|---:|---:|" + "---:|" * len(THRESHOLDS))

@@ -10,7 +10,6 @@ points and the seconds each took on this machine.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 from datetime import date
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 from tui_trainer.data import load_dataset
 from tui_trainer.training import checkpoints, device
 from tui_trainer.training.evaluate import evaluate_model, tta_accuracy
+from tui_trainer.training.speed_cache import cpu_label
 from tui_trainer.workspace import folder
 
 
@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--share", type=float, default=0.25)
     args = parser.parse_args()
-    print(f"TTA on a share — {date.today()}, {platform.node()}, {torch.get_num_threads()} threads, "
+    print(f"TTA on a share — {date.today()}, {cpu_label()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}")
     print(f"| run | net | test images | plain | TTA, all | plain s | TTA s | TTA, {args.share:g} | its s | points |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -156,6 +156,13 @@ def test_calibration_is_cached_by_machine_and_measured_once(home, tmp_path, monk
     assert speed_cache.cpu_name() in key and f"torch {torch.__version__}" in key and key.endswith("| fp32")
     assert f"threads {torch.get_num_threads()}" in key
     assert speed_cache.key("x", "2.0", 1, "bf16") != speed_cache.key("x", "2.0", 2, "bf16")
+    # what benchmarks print beside every figure: the model, and which precision it computes natively
+    label = speed_cache.cpu_label()
+    assert label.startswith(speed_cache.cpu_name().split(" flags:")[0])
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    assert ("avx512_bf16" in label) == ("avx512_bf16" in cpuinfo) and ("amx_bf16" in label) == ("amx_bf16" in cpuinfo)
+    assert label.endswith("(no native bf16)") == ("avx512_bf16" not in cpuinfo and "amx_bf16" not in cpuinfo
+                                                   and "amx_tile" not in cpuinfo)
     data = make_synthetic(n_train=1024, n_test=200)
     said = []
     net = Net((8, 16, 32), cfg.data.batch_size)

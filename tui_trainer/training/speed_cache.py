@@ -38,6 +38,17 @@ def cpu_name() -> str:
     return f"{info.get('model name', platform.machine())} flags:{flags}"
 
 
+def cpu_label() -> str:
+    """The CPU model and the flags that decide its precision (native bf16, AMX): what every speed
+    figure names beside it, since ratios only hold on one kind of CPU."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    marks = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in text]
+    return f"{cpu_name().split(' flags:')[0]} ({', '.join(marks) or 'no native bf16'})"
+
+
 def key(where: str, torch_version: str, threads: int, precision: str) -> str:
     try:
         version = metadata.version("tui-trainer")
