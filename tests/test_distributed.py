@@ -1,7 +1,9 @@
 """Runs on two processes: torchrun's launcher, gloo on this CPU, one run folder written by rank 0.
 
 Every test here starts real processes (the launcher and its ranks, or two torchrun agents), so the
-data is small: 2,048 synthetic training images in a CIFAR folder, batch 64 split over 2 ranks.
+data is small: 4,096 synthetic training images in a CIFAR folder, batch 32 split over 2 ranks: 128
+steps an epoch, so a signal sent once epoch 2 is under way lands well before the run ends on a
+fast machine (with 32 steps, the run finished first and the signal hit its teardown).
 """
 import json
 import os
@@ -26,6 +28,9 @@ from tui_trainer.workspace import folder
 from conftest import CLI, ROOT, cli_env, tiny_config
 
 EPOCHS = 2
+BATCH = 32
+TRAIN = 4096
+STEPS = TRAIN // BATCH  # an epoch's
 # Metrics of a resumed 2-process run against the uninterrupted one. The ranks' sums are reduced in
 # a fixed order, so on one machine they come out equal to the last bit or nearly; this allows
 # float reassociation in the resumed epoch's partial sums (stored as Python floats in last.pt).
@@ -36,8 +41,8 @@ TOLERANCE = 1e-5
 def place(tmp_path_factory):
     """A data folder, a preset and a home shared by this module's folder."""
     root = tmp_path_factory.mktemp("ddp")
-    write_cifar_batches(root / "data", make_synthetic(n_train=2048, n_test=500, seed=4))
-    (root / "tiny.toml").write_text(to_toml(tiny_config(**{"run.epochs": EPOCHS})))
+    write_cifar_batches(root / "data", make_synthetic(n_train=TRAIN, n_test=500, seed=4))
+    (root / "tiny.toml").write_text(to_toml(tiny_config(**{"run.epochs": EPOCHS, "data.batch_size": BATCH})))
     (root / "home").mkdir()
     return root
 
@@ -124,7 +129,7 @@ def test_a_stop_mid_epoch_resumed_on_two_processes_repeats_the_uninterrupted_run
     assert "Traceback" not in err and f"resume with: tui-trainer train --resume {run_dir}" in out
     assert json.loads((run_dir / "summary.json").read_text())["state"] == "stopped"
     last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
-    assert last["epoch"] == 1 and 0 < last["step"] < 32  # part-way through epoch 2, once for both ranks
+    assert last["epoch"] == 1 and 0 < last["step"] < STEPS  # part-way through epoch 2, once for both ranks
     resumed = train(place, "--resume", str(run_dir), "--nproc", "2", runs_dir=runs_dir)
     assert resumed.returncode == 0, resumed.stderr
     again = folder.read_metrics(run_dir)
