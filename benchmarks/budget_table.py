@@ -110,7 +110,6 @@ def add_nets(args, cfg, train_images: int) -> None:
     print(f"wrote {TABLE_FILE}")
 
 
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)

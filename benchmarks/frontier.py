@@ -27,7 +27,6 @@ from tui_trainer.training.speed_cache import cpu_label
 AIRBENCH = Path(__file__).resolve().parents[2] / "shared" / "bench" / "airbench94_cpu.py"
 
 
-
 def timed(cmd: list[str]) -> tuple[float, list[dict], str]:
     """A process's wall time, the JSON objects it printed, and its stderr's tail."""
     start = time.perf_counter()

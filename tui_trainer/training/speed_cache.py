@@ -27,13 +27,18 @@ def cache_file() -> Path:
     return locations.cache_dir() / "calibration.json"
 
 
-def cpu_name() -> str:
-    """The CPU model and a hash of its flags (what decides which kernels run): part of every key here."""
+def _cpu_info() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
     try:
         first = Path("/proc/cpuinfo").read_text().split("\n\n", 1)[0]
     except OSError:
         first = ""
-    info = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
+    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
+
+
+def cpu_name() -> str:
+    """The CPU model and a hash of its flags (what decides which kernels run): part of every key here."""
+    info = _cpu_info()
     flags = hashlib.sha1(info.get("flags", "").encode()).hexdigest()[:8]
     return f"{info.get('model name', platform.machine())} flags:{flags}"
 
@@ -41,12 +46,10 @@ def cpu_name() -> str:
 def cpu_label() -> str:
     """The CPU model and the flags that decide its precision (native bf16, AMX): what every speed
     figure names beside it, since ratios only hold on one kind of CPU."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
-    marks = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in text]
-    return f"{cpu_name().split(' flags:')[0]} ({', '.join(marks) or 'no native bf16'})"
+    info = _cpu_info()
+    flags = info.get("flags", "").split()
+    marks = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
+    return f"{info.get('model name', platform.machine())} ({', '.join(marks) or 'no native bf16'})"
 
 
 def key(where: str, torch_version: str, threads: int, precision: str) -> str:
